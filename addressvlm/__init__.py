@@ -1,0 +1,29 @@
+"""addressvlm: cross-view alignment tuning of vision-language models for image address localization.
+
+Importing the package registers the model classes with transformers' Auto classes. Heavy submodules load lazily.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+
+__version__ = "0.1.0.dev0"
+
+_LAZY = {
+    "LlavaPhi3Config": "addressvlm.models",
+    "LlavaPhi3ForConditionalGeneration": "addressvlm.models",
+    "LlavaPhi3Processor": "addressvlm.models",
+    "load_pretrained": "addressvlm.models",
+    "export_llava_hf": "addressvlm.models",
+    "get_backbone": "addressvlm.models",
+    "generate_answers": "addressvlm.inference.generation",
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'addressvlm' has no attribute {name!r}")

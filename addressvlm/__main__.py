@@ -1,0 +1,6 @@
+import sys
+
+from addressvlm.cli import main
+
+
+sys.exit(main())

@@ -1,0 +1,84 @@
+"""The ``addressvlm`` command line: a thin dispatcher.
+
+Each concern registers its own sub-commands from a small ``cli`` module (``addressvlm.data.cli``,
+``addressvlm.labels.cli``, ...). Those modules import heavy libraries (torch, transformers) inside the
+command functions, so ``addressvlm --help`` stays fast.
+
+Commands::
+
+    addressvlm data synth-city | build-vqa | build-alignment | stats | label-alignment | label-georeasoner
+    addressvlm eval        # batched evaluation of a model on a built test split
+    addressvlm probe       # street-distribution probe (Fig. 5)
+    addressvlm merge       # merge an adapter into its base; optional stock Llava export
+    addressvlm tiny-model  # write the offline tiny LlavaPhi3 checkpoint
+    addressvlm demo        # answer one address question about one image
+    addressvlm quickstart  # the whole pipeline on the offline city
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+
+__all__ = ["build_parser", "main"]
+
+# (group or None, module) -- each module defines ``register(subparsers)``.
+_REGISTRY: list[tuple[str | None, str]] = [
+    ("data", "addressvlm.data.cli"),
+    ("data", "addressvlm.labels.cli"),
+    (None, "addressvlm.inference.cli"),
+    (None, "addressvlm.training.cli"),
+    (None, "addressvlm.models.cli"),
+    (None, "addressvlm.quickstart"),
+]
+
+_GROUP_HELP = {"data": "build datasets: the offline city, VQA sets, stage-1 grafted sets and their labels"}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="addressvlm",
+        description="AddressVLM: cross-view alignment tuning for image address localization.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    top = parser.add_subparsers(dest="command", metavar="COMMAND")
+    groups: dict[str, argparse._SubParsersAction] = {}
+    for group, module_name in _REGISTRY:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as err:  # a concern not installed in this checkout
+            if err.name and module_name.startswith(err.name):
+                continue
+            raise
+        if group is None:
+            module.register(top)
+            continue
+        if group not in groups:
+            group_parser = top.add_parser(group, help=_GROUP_HELP.get(group), description=_GROUP_HELP.get(group))
+            groups[group] = group_parser.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
+            group_parser.set_defaults(func=lambda args, p=group_parser: p.print_help() or 2)
+        module.register(groups[group])
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    result = args.func(args)
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""Batched, left-padded generation of answers to questions about images."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+
+__all__ = ["generate_answers", "prepare_generation_inputs"]
+
+
+def prepare_generation_inputs(processor, images: Sequence, questions: Sequence[str], device=None):
+    """Tokenize prompts (chat template + ``<image>`` expansion) with LEFT padding, as generation needs.
+
+    Args:
+        processor (`LlavaPhi3Processor`): the model's processor.
+        images (`Sequence[PIL.Image.Image | str]`): one image (or path) per question, or `None` entries for text-only.
+        questions (`Sequence[str]`): user texts without ``<image>``.
+        device (`torch.device`, *optional*): where to put the tensors.
+    """
+    if len(images) != len(questions):
+        raise ValueError(f"Got {len(images)} images for {len(questions)} questions")
+    with_image = [image is not None for image in images]
+    prompts = [processor.build_prompt(q, with_image=w) for q, w in zip(questions, with_image)]
+    present = [image for image in images if image is not None]
+    inputs = processor(
+        images=present or None,
+        text=prompts,
+        padding=True,
+        padding_side="left",
+        add_special_tokens=False,
+        return_tensors="pt",
+    )
+    return inputs.to(device) if device is not None else inputs
+
+
+@torch.inference_mode()
+def generate_answers(
+    model,
+    processor,
+    images: Sequence,
+    questions: Sequence[str],
+    *,
+    max_new_tokens: int = 64,
+    do_sample: bool = False,
+    temperature: float | None = None,
+    top_p: float | None = None,
+    batch_size: int = 8,
+    seed: int | None = None,
+) -> list[str]:
+    """Answer ``questions[i]`` about ``images[i]`` with batched generation; returns the decoded answers.
+
+    Args:
+        model (`PreTrainedModel` or `PeftModel`): a vision-language model.
+        processor (`LlavaPhi3Processor`): its processor (applies the chat template and expands ``<image>``).
+        images (`Sequence`): PIL images or paths, one per question.
+        questions (`Sequence[str]`): the questions, without ``<image>``.
+        max_new_tokens (`int`, *optional*, defaults to 64): answer length limit.
+        do_sample (`bool`, *optional*, defaults to `False`): greedy when `False`.
+        temperature (`float`, *optional*): sampling temperature (``do_sample=True``).
+        top_p (`float`, *optional*): nucleus sampling.
+        batch_size (`int`, *optional*, defaults to 8): questions per `generate` call.
+        seed (`int`, *optional*): seeds torch before each batch, for reproducible sampling.
+    """
+    device = next(model.parameters()).device
+    stop_ids = processor.stop_token_ids
+    answers: list[str] = []
+    for start in range(0, len(questions), batch_size):
+        batch_images = list(images[start : start + batch_size])
+        batch_questions = list(questions[start : start + batch_size])
+        inputs = prepare_generation_inputs(processor, batch_images, batch_questions, device)
+        if "pixel_values" in inputs:
+            inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
+        if seed is not None:
+            torch.manual_seed(seed + start)
+        kwargs = dict(max_new_tokens=max_new_tokens, do_sample=do_sample, eos_token_id=stop_ids)
+        kwargs["pad_token_id"] = processor.tokenizer.pad_token_id
+        if do_sample:
+            kwargs.update(temperature=temperature, top_p=top_p)
+        else:
+            kwargs.update(temperature=None, top_p=None, top_k=None)
+        output = model.generate(**inputs, **kwargs)
+        new_tokens = output[:, inputs["input_ids"].shape[1] :]
+        answers.extend(text.strip() for text in processor.batch_decode(new_tokens, skip_special_tokens=True))
+    return answers

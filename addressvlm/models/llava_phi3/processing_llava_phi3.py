@@ -1,0 +1,253 @@
+"""Processor for LLaVA-Phi-3: CLIP preprocessing, the Phi-3 chat format, ``<image>`` expansion and label masks."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from PIL import Image, UnidentifiedImageError
+from transformers import LlavaProcessor
+
+
+__all__ = ["LlavaPhi3Processor", "PHI3_CHAT_TEMPLATE", "IGNORE_INDEX", "conversation_to_messages", "load_image"]
+
+logger = logging.getLogger(__name__)
+
+IGNORE_INDEX = -100
+
+# Phi-3 chat format as in xtuner's ``phi3_chat`` template (no system block when the system prompt is empty):
+#   <s><|user|>\n<image>\n{question}<|end|>\n<|assistant|>\n{answer}<|end|>\n
+# ``{% generation %}`` marks what is trained: each answer and its <|end|>, not the newline after it.
+PHI3_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{% for message in messages %}"
+    "{% if message['content'] is string %}{% set parts = [{'type': 'text', 'text': message['content']}] %}"
+    "{% else %}{% set parts = message['content'] %}{% endif %}"
+    "{% if message['role'] == 'assistant' %}"
+    "{{ '<|assistant|>\n' }}{% generation %}"
+    "{% for part in parts %}{% if part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}"
+    "{{ '<|end|>' }}{% endgeneration %}{{ '\n' }}"
+    "{% else %}"
+    "{{ '<|' + message['role'] + '|>\n' }}"
+    "{% for part in parts %}{% if part['type'] == 'image' %}{{ '<image>\n' }}"
+    "{% elif part['type'] == 'text' %}{{ part['text'] }}{% endif %}{% endfor %}"
+    "{{ '<|end|>\n' }}"
+    "{% endif %}"
+    "{% endfor %}"
+    "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
+)
+
+_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
+
+
+def conversation_to_messages(conversation: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
+    """Turn a LLaVA-convention conversation (``[{"from": "human"|"gpt", "value": ...}]``) into chat messages.
+
+    Messages already in ``{"role", "content"}`` form pass through unchanged.
+    """
+    messages = []
+    for i, turn in enumerate(conversation):
+        if "role" in turn:
+            messages.append({"role": turn["role"], "content": turn["content"]})
+            continue
+        try:
+            role = _ROLES[turn["from"]]
+        except KeyError as err:
+            raise ValueError(f"Turn {i} of the conversation has unknown speaker {turn.get('from')!r}") from err
+        messages.append({"role": role, "content": turn["value"]})
+    return messages
+
+
+def load_image(image: str | os.PathLike | Image.Image) -> Image.Image:
+    """Open an image as RGB, with an error that names the file when it is missing or corrupt."""
+    if isinstance(image, Image.Image):
+        return image.convert("RGB") if image.mode != "RGB" else image
+    try:
+        with Image.open(image) as img:
+            return img.convert("RGB")
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"Image file not found: {image}") from err
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        raise ValueError(f"Cannot decode image file {image}: {err}") from err
+
+
+def expand_to_square(image: Image.Image, fill: tuple[int, int, int]) -> Image.Image:
+    """Pad an image to a square with ``fill``, keeping it centred (LLaVA's ``expand2square``)."""
+    width, height = image.size
+    if width == height:
+        return image
+    side = max(width, height)
+    canvas = Image.new(image.mode, (side, side), fill)
+    canvas.paste(image, ((side - width) // 2, (side - height) // 2))
+    return canvas
+
+
+class LlavaPhi3Processor(LlavaProcessor):
+    r"""
+    A [`~transformers.LlavaProcessor`] configured for LLaVA-Phi-3, plus training-side helpers.
+
+    Args:
+        image_processor (`CLIPImageProcessor` or `CLIPImageProcessorPil`):
+            Resizes and normalises images at the vision tower's size (336 px for CLIP ViT-L/14-336).
+        tokenizer (`PreTrainedTokenizerBase`):
+            The Phi-3 tokenizer with ``<image>`` added.
+        patch_size (`int`, *optional*, defaults to 14):
+            Vision patch size; with ``num_additional_image_tokens=1`` and the ``"default"`` strategy, one image
+            expands to ``(size // patch_size) ** 2`` tokens.
+        vision_feature_select_strategy (`str`, *optional*, defaults to `"default"`):
+            Must match the model config.
+        chat_template (`str`, *optional*, defaults to `PHI3_CHAT_TEMPLATE`):
+            Jinja template of the Phi-3 chat format, with ``{% generation %}`` around trained spans.
+        num_additional_image_tokens (`int`, *optional*, defaults to 1):
+            CLIP's CLS token.
+        pad_image_to_square (`bool`, *optional*, defaults to `False`):
+            Pad images to a square with the image processor's mean colour before resizing, instead of centre-cropping.
+        max_text_length (`int`, *optional*, defaults to 1472):
+            Budget of text tokens per training example (image tokens not counted): 2048 - 576 as in the paper.
+            Longer examples are truncated after the image and counted in ``truncation_stats``.
+    """
+
+    def __init__(
+        self,
+        image_processor=None,
+        tokenizer=None,
+        patch_size=14,
+        vision_feature_select_strategy="default",
+        chat_template=None,
+        image_token="<image>",
+        num_additional_image_tokens=1,
+        pad_image_to_square=False,
+        max_text_length=1472,
+        **kwargs,
+    ):
+        self.pad_image_to_square = pad_image_to_square
+        self.max_text_length = max_text_length
+        self.truncation_stats = {"examples": 0, "truncated": 0, "tokens_dropped": 0}
+        super().__init__(
+            image_processor=image_processor,
+            tokenizer=tokenizer,
+            patch_size=patch_size,
+            vision_feature_select_strategy=vision_feature_select_strategy,
+            chat_template=chat_template if chat_template is not None else PHI3_CHAT_TEMPLATE,
+            image_token=image_token,
+            num_additional_image_tokens=num_additional_image_tokens,
+            **kwargs,
+        )
+
+    # ------------------------------------------------------------------ images
+    @property
+    def num_image_tokens(self) -> int:
+        """Image tokens one image expands to, from the image processor's output size."""
+        size = self.image_processor.crop_size if self.image_processor.do_center_crop else self.image_processor.size
+        height = size.get("height", size.get("shortest_edge"))
+        width = size.get("width", size.get("shortest_edge"))
+        count = (height // self.patch_size) * (width // self.patch_size) + self.num_additional_image_tokens
+        return count - 1 if self.vision_feature_select_strategy == "default" else count
+
+    def prepare_images(self, images):
+        """Load paths, convert to RGB and, if configured, pad to a square with the mean colour.
+
+        Accepts one image, a list, or a batch of lists (the structure is kept).
+        """
+        if images is None:
+            return None
+        if not isinstance(images, (list, tuple)):
+            return self.prepare_images([images])[0]
+        fill = tuple(int(round(255 * m)) for m in self.image_processor.image_mean)
+        prepared = []
+        for image in images:
+            if isinstance(image, (list, tuple)):
+                prepared.append(self.prepare_images(image))
+                continue
+            image = load_image(image)
+            prepared.append(expand_to_square(image, fill) if self.pad_image_to_square else image)
+        return prepared
+
+    def __call__(self, images=None, text=None, **kwargs):
+        return super().__call__(images=self.prepare_images(images), text=text, **kwargs)
+
+    # ------------------------------------------------------------------ prompts
+    @property
+    def stop_token_ids(self) -> list[int]:
+        """Ids that end an answer: ``<|end|>`` (and ``<|endoftext|>`` / eos when the tokenizer has them)."""
+        ids = []
+        for token in ("<|end|>", "<|endoftext|>", self.tokenizer.eos_token):
+            if token is None:
+                continue
+            token_id = self.tokenizer.convert_tokens_to_ids(token)
+            if token_id is not None and token_id != self.tokenizer.unk_token_id and token_id not in ids:
+                ids.append(token_id)
+        return ids
+
+    def build_prompt(self, question: str, with_image: bool = True) -> str:
+        """The generation prompt for one question: ``<s><|user|>\\n<image>\\n{question}<|end|>\\n<|assistant|>\\n``."""
+        content = ([{"type": "image"}] if with_image else []) + [{"type": "text", "text": question}]
+        return self.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True)
+
+    # ------------------------------------------------------------------ training examples
+    def build_training_example(self, conversation: Sequence[dict[str, Any]], image=None) -> dict[str, Any]:
+        """Tokenize one (multi-turn) conversation with its image and build the label mask.
+
+        Only assistant answers and their ``<|end|>`` are trained; the prompt, the image tokens and the newline after
+        each ``<|end|>`` get ``IGNORE_INDEX``. Text beyond ``max_text_length`` is cut from the end, never through
+        the image tokens, and counted in ``truncation_stats``.
+
+        Args:
+            conversation (`list[dict]`): LLaVA convention (``from``/``value``) or chat messages (``role``/``content``).
+                ``<image>`` must appear in the text when ``image`` is given.
+            image (`str`, `PIL.Image.Image`, *optional*): the image, or a path to it.
+
+        Returns:
+            `dict` with ``input_ids`` and ``labels`` (1-D `torch.LongTensor`) and ``pixel_values`` (3-D tensor or
+            `None`).
+        """
+        messages = conversation_to_messages(conversation)
+        has_placeholder = any(
+            (isinstance(m["content"], str) and self.image_token in m["content"])
+            or (not isinstance(m["content"], str) and any(p.get("type") == "image" for p in m["content"]))
+            for m in messages
+        )
+        if image is not None and not has_placeholder:
+            raise ValueError("An image was given but the conversation has no <image> placeholder in its text.")
+        processor_kwargs = {"return_tensors": "pt"}
+        if image is not None:
+            processor_kwargs["images"] = self.prepare_images([image])
+        out = self.apply_chat_template(
+            messages,
+            tokenize=True,
+            return_dict=True,
+            return_assistant_tokens_mask=True,
+            processor_kwargs=processor_kwargs,
+        )
+        input_ids = out["input_ids"][0]
+        mask = torch.as_tensor(out["assistant_masks"][0], dtype=torch.bool)
+        labels = input_ids.masked_fill(~mask, IGNORE_INDEX)
+        input_ids, labels = self._truncate(input_ids, labels)
+        example = {"input_ids": input_ids, "labels": labels}
+        example["pixel_values"] = out["pixel_values"][0] if "pixel_values" in out else None
+        return example
+
+    def _truncate(self, input_ids, labels):
+        self.truncation_stats["examples"] += 1
+        if self.max_text_length is None:
+            return input_ids, labels
+        is_image = input_ids == self.image_token_id
+        n_text = int((~is_image).sum())
+        if n_text <= self.max_text_length:
+            return input_ids, labels
+        # Keep the first `max_text_length` text tokens and every image token before the cut.
+        text_rank = (~is_image).cumsum(0)
+        keep = is_image | (text_rank <= self.max_text_length)
+        cut = int(keep.long().argmin()) if not bool(keep.all()) else len(keep)
+        if bool(is_image[cut:].any()):
+            raise ValueError(
+                f"Cannot truncate to {self.max_text_length} text tokens without cutting through an image: "
+                f"{int(text_rank[is_image][-1])} text tokens come before the last image token."
+            )
+        dropped = len(input_ids) - cut
+        self.truncation_stats["truncated"] += 1
+        self.truncation_stats["tokens_dropped"] += dropped
+        return input_ids[:cut], labels[:cut]

@@ -1,0 +1,289 @@
+"""Tiny, deterministic, offline models for tests and the quickstart.
+
+Nothing here touches the network: the tokenizer is a SentencePiece BPE trained in memory on a small built-in corpus
+(plus any extra texts, e.g. the offline city's street names), converted to a transformers tokenizer with the
+Phi-3 chat special tokens and ``<image>``; the models are randomly initialised from small configs under a fixed seed
+and saved with ``save_pretrained`` in exactly the layouts of the real checkpoints:
+
+* :func:`save_tiny_llava_phi3` -- our layout (``LlavaPhi3ForConditionalGeneration``, native Phi-3).
+* :func:`save_tiny_llava_hf` -- the ``xtuner/llava-phi-3-mini-hf`` layout (stock ``LlavaForConditionalGeneration``
+  with a Llama-ified Phi-3, q/k/v and gate/up split), in the legacy (< 4.52) or current key naming, with a
+  processor config that lacks ``patch_size``, ``vision_feature_select_strategy`` and a chat template.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+
+
+__all__ = [
+    "CHAT_SPECIAL_TOKENS",
+    "build_tiny_llava_phi3",
+    "image_processor_class",
+    "make_llava_phi3_processor",
+    "save_tiny_llava_hf",
+    "save_tiny_llava_phi3",
+    "tiny_llava_phi3_config",
+    "train_tiny_tokenizer",
+]
+
+# Phi-3's chat tokens, then LLaVA's additions, in the order they hold in the real vocabulary.
+CHAT_SPECIAL_TOKENS = ["<|endoftext|>", "<|assistant|>", "<|system|>", "<|end|>", "<|user|>", "<image>", "<pad>"]
+
+_CORPUS = """\
+Tell me the district where this image was captured. In which urban district was this photo taken?
+Can you identify which district this is? What district is shown in this photograph? Which street is this?
+Identify the street in this image, please. What is the street seen in this picture called? Yes No
+Is this image taken on the street, Yes or No? Is this image taken in the district, Yes or No?
+Which of the following street correctly represents the location shown in the image? (A) (B) (C) (D)
+Please select the correct option (A/B/C/D). Answer the question using a single word or phrase.
+Which street and district is the image located? Answer the question using a single phrase.
+The street view in the top-right corner matches the labelled road on the satellite map, next to the park,
+the river, the square and the buildings along the avenue, road, lane, boulevard, bridge and harbour.
+Street Avenue Road Lane Boulevard Square Place Park Drive Court katu tie kuja polku ranta puisto tori
+Aleksanterinkatu Mannerheimintie Kaivokatu Kluuvi Kaartinkaupunki Kaisaniemi Siltasaari Hakaniemi Keskusta
+Forbes Avenue Liberty Avenue Downtown Oakland South Side Flats Market Street Mission District
+"""
+
+
+# (legacy, current) key prefixes of stock Llava checkpoints.
+_STOCK_PREFIXES = (
+    ("language_model.lm_head.", "lm_head."),
+    ("language_model.model.", "model.language_model."),
+    ("vision_tower.", "model.vision_tower."),
+    ("multi_modal_projector.", "model.multi_modal_projector."),
+)
+
+
+def image_processor_class():
+    """The CLIP image processor to use: the torchvision one where torchvision imports, else the PIL one."""
+    try:  # torchvision raises RuntimeError (not ImportError) on CPU-only machines with its CUDA wheel.
+        import torchvision  # noqa: F401
+        from transformers import CLIPImageProcessor
+
+        return CLIPImageProcessor
+    except Exception:
+        from transformers import CLIPImageProcessorPil
+
+        return CLIPImageProcessorPil
+
+
+def train_tiny_tokenizer(vocab_size: int = 1000, extra_texts: Iterable[str] = (), save_dir: str | None = None):
+    """Train a byte-fallback SentencePiece BPE and return it as a transformers Llama tokenizer.
+
+    Args:
+        vocab_size (`int`, *optional*, defaults to 1000):
+            Target size of the SentencePiece vocabulary (before the chat special tokens are added).
+        extra_texts (`Iterable[str]`, *optional*):
+            More training text, e.g. street and district names, so they tokenize into few pieces.
+        save_dir (`str`, *optional*):
+            Where to save the tokenizer; a temporary folder otherwise.
+    """
+    import sentencepiece as spm
+    from transformers import AutoTokenizer, LlamaTokenizer
+
+    lines = [line for line in _CORPUS.splitlines() if line.strip()] + [t for t in extra_texts if t.strip()]
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(lines * 4),
+        model_writer=model,
+        model_type="bpe",
+        vocab_size=vocab_size,
+        hard_vocab_limit=False,
+        character_coverage=1.0,
+        byte_fallback=True,
+        split_digits=True,
+        num_threads=1,
+        unk_id=0,
+        bos_id=1,
+        eos_id=2,
+        pad_id=-1,
+        minloglevel=2,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        Path(tmp, "tokenizer.model").write_bytes(model.getvalue())
+        tokenizer = LlamaTokenizer.from_pretrained(tmp)
+    tokenizer.add_special_tokens({"additional_special_tokens": CHAT_SPECIAL_TOKENS})
+    tokenizer.pad_token = "<pad>"
+    tokenizer.model_max_length = 2048
+    if save_dir is None:
+        save_dir = tempfile.mkdtemp(prefix="addressvlm-tok-")
+    tokenizer.save_pretrained(save_dir)
+    return AutoTokenizer.from_pretrained(save_dir)
+
+
+def _round_up(n: int, multiple: int = 64) -> int:
+    return (n + multiple - 1) // multiple * multiple
+
+
+def _vision_config(image_size: int, hidden_size: int):
+    from transformers import CLIPVisionConfig
+
+    return CLIPVisionConfig(
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        image_size=image_size,
+        patch_size=14,
+        projection_dim=hidden_size,
+    )
+
+
+def _text_kwargs(tokenizer, hidden_size: int, num_layers: int) -> dict:
+    return dict(
+        vocab_size=_round_up(len(tokenizer)),
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
+        num_hidden_layers=num_layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,  # grouped-query attention, so fused qkv splits into unequal parts
+        max_position_embeddings=2048,
+        rms_norm_eps=1e-5,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+    )
+
+
+def tiny_llava_phi3_config(
+    tokenizer, image_size: int = 56, vision_hidden_size: int = 32, text_hidden_size: int = 64, text_layers: int = 2
+):
+    """A tiny [`LlavaPhi3Config`]: 2-layer CLIP at ``image_size`` px / patch 14 and a 2-layer Phi-3."""
+    from transformers import Phi3Config
+
+    from addressvlm.models.llava_phi3 import LlavaPhi3Config
+
+    return LlavaPhi3Config(
+        vision_config=_vision_config(image_size, vision_hidden_size),
+        text_config=Phi3Config(**_text_kwargs(tokenizer, text_hidden_size, text_layers)),
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+    )
+
+
+def make_llava_phi3_processor(tokenizer, image_size: int, pad_image_to_square: bool = False, max_text_length=1472):
+    """A [`LlavaPhi3Processor`] with a CLIP image processor at ``image_size``."""
+    from addressvlm.models.llava_phi3 import LlavaPhi3Processor
+
+    image_processor = image_processor_class()(
+        size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
+    )
+    return LlavaPhi3Processor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        pad_image_to_square=pad_image_to_square,
+        max_text_length=max_text_length,
+    )
+
+
+def _generation_config(tokenizer, model_config):
+    from transformers import GenerationConfig
+
+    end = tokenizer.convert_tokens_to_ids("<|end|>")
+    eot = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    return GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=[end, eot], pad_token_id=tokenizer.pad_token_id
+    )
+
+
+def build_tiny_llava_phi3(
+    image_size: int = 56,
+    seed: int = 0,
+    extra_texts: Iterable[str] = (),
+    vision_hidden_size: int = 32,
+    text_hidden_size: int = 64,
+    text_layers: int = 2,
+    vocab_size: int = 1000,
+):
+    """Build a tiny random `LlavaPhi3ForConditionalGeneration` and its processor (deterministic for a seed).
+
+    Returns:
+        `tuple(LlavaPhi3ForConditionalGeneration, LlavaPhi3Processor)`
+    """
+    from addressvlm.models.llava_phi3 import LlavaPhi3ForConditionalGeneration
+
+    tokenizer = train_tiny_tokenizer(vocab_size=vocab_size, extra_texts=extra_texts)
+    config = tiny_llava_phi3_config(tokenizer, image_size, vision_hidden_size, text_hidden_size, text_layers)
+    torch.manual_seed(seed)
+    model = LlavaPhi3ForConditionalGeneration(config).eval()
+    model.generation_config = _generation_config(tokenizer, config)
+    return model, make_llava_phi3_processor(tokenizer, image_size)
+
+
+def save_tiny_llava_phi3(path: str | os.PathLike, image_size: int = 56, seed: int = 0, **kwargs) -> str:
+    """Save a tiny random LlavaPhi3 checkpoint + processor to ``path`` (our layout) and return the path."""
+    model, processor = build_tiny_llava_phi3(image_size=image_size, seed=seed, **kwargs)
+    model.save_pretrained(path)
+    processor.save_pretrained(path)
+    return str(path)
+
+
+def save_tiny_llava_hf(
+    path: str | os.PathLike, layout: str = "legacy", image_size: int = 56, seed: int = 0, **kwargs
+) -> str:
+    """Save a tiny stock `LlavaForConditionalGeneration` in the ``xtuner/llava-phi-3-mini-hf`` layout.
+
+    The text model is a Llama (Phi-3 with q/k/v and gate/up split), keys are written in the ``legacy`` layout
+    (``language_model.model.*``, ``language_model.lm_head``, ``vision_tower.vision_model.*``,
+    ``multi_modal_projector.*``) or the ``current`` one (``model.language_model.*``, ``lm_head``,
+    ``model.vision_tower.vision_model.*``, ...); the processor config lacks ``patch_size``,
+    ``vision_feature_select_strategy`` and a chat template, as the real one does.
+    """
+    from safetensors.torch import load_file, save_file
+    from transformers import LlamaConfig, LlavaConfig, LlavaForConditionalGeneration, LlavaProcessor
+
+    if layout not in ("legacy", "current"):
+        raise ValueError(f"layout must be 'legacy' or 'current', got {layout!r}")
+    tokenizer = train_tiny_tokenizer(
+        vocab_size=kwargs.pop("vocab_size", 1000), extra_texts=kwargs.pop("extra_texts", ())
+    )
+    text_kwargs = _text_kwargs(tokenizer, kwargs.pop("text_hidden_size", 64), kwargs.pop("text_layers", 2))
+    config = LlavaConfig(
+        vision_config=_vision_config(image_size, kwargs.pop("vision_hidden_size", 32)),
+        text_config=LlamaConfig(**text_kwargs, rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+    )
+    if kwargs:
+        raise TypeError(f"unexpected arguments: {sorted(kwargs)}")
+    torch.manual_seed(seed)
+    model = LlavaForConditionalGeneration(config).eval()
+    model.save_pretrained(path)
+    image_processor = image_processor_class()(
+        size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
+    )
+    LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(path)
+    # The real processor_config.json lacks these; drop what save_pretrained wrote.
+    for name in ("processor_config.json", "chat_template.jinja", "chat_template.json"):
+        file = Path(path, name)
+        if name == "processor_config.json" and file.exists():
+            data = json.loads(file.read_text())
+            for key in ("patch_size", "vision_feature_select_strategy", "num_additional_image_tokens"):
+                data.pop(key, None)
+            file.write_text(json.dumps(data, indent=2))
+        elif file.exists():
+            file.unlink()
+    # Rewrite the keys explicitly (transformers may save either naming), independently of addressvlm's key map.
+    weights = Path(path, "model.safetensors")
+    state = load_file(weights)
+    renamed = {}
+    for key, value in state.items():
+        for legacy_prefix, current_prefix in _STOCK_PREFIXES:
+            if key.startswith(current_prefix) or key.startswith(legacy_prefix):
+                rest = key[len(current_prefix) :] if key.startswith(current_prefix) else key[len(legacy_prefix) :]
+                key = (legacy_prefix if layout == "legacy" else current_prefix) + rest
+                break
+        # CLIPVisionModel's weights sit under `vision_model.` in every released checkpoint (transformers 4.x).
+        for tower in ("vision_tower.", "model.vision_tower."):
+            if key.startswith(tower) and not key.startswith(tower + "vision_model."):
+                key = tower + "vision_model." + key[len(tower) :]
+        renamed[key] = value
+    save_file(renamed, weights, metadata={"format": "pt"})
+    return str(path)
