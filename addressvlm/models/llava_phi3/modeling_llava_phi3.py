@@ -65,8 +65,9 @@ def check_image_inputs(
 
 class LlavaPhi3ForConditionalGeneration(LlavaForConditionalGeneration):
     r"""
-    LLaVA with a native Phi-3 language model. Submodules: ``model.vision_tower`` (CLIP), ``model.multi_modal_projector``
-    (``linear_1`` -> GELU -> ``linear_2``), ``model.language_model`` (`Phi3Model`) and ``lm_head``.
+    LLaVA with a native Phi-3 language model. Submodules: ``model.vision_tower`` (CLIP),
+    ``model.multi_modal_projector`` (``linear_1`` -> GELU -> ``linear_2``), ``model.language_model``
+    (`Phi3Model`) and ``lm_head``.
 
     Load the public ``xtuner/llava-phi-3-mini-hf`` checkpoint (a stock Llava with a Llama-ified Phi-3) with
     [`addressvlm.models.load_pretrained`], which re-fuses its weights; save and reload our checkpoints with
