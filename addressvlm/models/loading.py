@@ -7,10 +7,14 @@ import logging
 import os
 from pathlib import Path
 
-import torch
 
-
-__all__ = ["export_llava_hf", "load_llava_phi3", "load_pretrained", "resolve_checkpoint_dir"]
+__all__ = [
+    "check_tokenizer_fits",
+    "export_llava_hf",
+    "load_llava_phi3",
+    "load_pretrained",
+    "resolve_checkpoint_dir",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +82,16 @@ def _processor_for(path: Path, config, pad_image_to_square: bool | None = None):
     return processor
 
 
+def check_tokenizer_fits(tokenizer, vocab_size: int, where="") -> None:
+    """Raise if the tokenizer can produce ids the model's embedding matrix does not have."""
+    if len(tokenizer) > vocab_size:
+        raise ValueError(
+            f"The tokenizer{f' of {where}' if where else ''} has {len(tokenizer)} tokens but the model's vocabulary "
+            f"has {vocab_size} rows: ids >= {vocab_size} would index past the embeddings. Use the checkpoint's own "
+            "tokenizer, or call model.resize_token_embeddings(len(tokenizer)) after adding tokens."
+        )
+
+
 def load_llava_phi3(path: str | os.PathLike, torch_dtype=None, attn_implementation: str | None = "sdpa", **kwargs):
     """Load a LLaVA-Phi-3 checkpoint in our layout or the stock ``llava-phi-3-mini-hf`` layout (either naming).
 
@@ -118,6 +132,7 @@ def load_llava_phi3(path: str | os.PathLike, torch_dtype=None, attn_implementati
     else:
         raise ValueError(f"{path}: model_type {model_type!r} is not a LLaVA-Phi-3 checkpoint")
     processor = _processor_for(path, model.config, pad_image_to_square)
+    check_tokenizer_fits(processor.tokenizer, model.config.text_config.vocab_size, path)
     try:
         model.generation_config = GenerationConfig.from_pretrained(path)
     except OSError:
@@ -193,7 +208,3 @@ def export_llava_hf(model, processor, output_dir: str | os.PathLike, legacy: boo
         chat_template=processor.chat_template,
     ).save_pretrained(output_dir)
     return output_dir
-
-
-def _default_dtype():
-    return torch.bfloat16 if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else torch.float32

@@ -1,0 +1,99 @@
+"""``addressvlm tiny-model`` and ``addressvlm demo``: the offline tiny checkpoint and a one-question demo."""
+
+from __future__ import annotations
+
+import argparse
+
+
+__all__ = ["register"]
+
+
+def register(subparsers) -> None:
+    tiny = subparsers.add_parser(
+        "tiny-model",
+        help="write a tiny random LlavaPhi3 checkpoint (offline; for tests, CPU configs and the quickstart)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    tiny.add_argument("--output", required=True, help="folder to write the checkpoint and processor to")
+    tiny.add_argument("--image-size", type=int, default=56, help="vision input size in pixels (patch 14)")
+    tiny.add_argument("--seed", type=int, default=0, help="initialisation seed")
+    tiny.add_argument("--vision-hidden-size", type=int, default=32, help="CLIP hidden size")
+    tiny.add_argument("--text-hidden-size", type=int, default=64, help="Phi-3 hidden size")
+    tiny.add_argument("--text-layers", type=int, default=2, help="Phi-3 decoder layers")
+    tiny.add_argument(
+        "--layout",
+        choices=["ours", "llava-hf", "llava-hf-legacy"],
+        default="ours",
+        help="'ours' (LlavaPhi3, native Phi-3) or the stock xtuner/llava-phi-3-mini-hf layout (current/legacy keys)",
+    )
+    tiny.add_argument(
+        "--vocab-file", help="text file whose lines are added to the tokenizer's training corpus (e.g. street names)"
+    )
+    tiny.set_defaults(func=_tiny_model)
+
+    demo = subparsers.add_parser(
+        "demo",
+        help="answer one address question about one image with a model (default: a fresh tiny random model)",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    demo.add_argument("--model", help="checkpoint folder or Hub id (default: build the tiny model in memory)")
+    demo.add_argument("--adapter", help="adapter folder to apply on top of --model")
+    demo.add_argument("--image", help="image path (default: a generated street-like picture)")
+    demo.add_argument(
+        "--question",
+        default="What street is this photo taken on? Answer the question using a single word or phrase.",
+        help="the question",
+    )
+    demo.add_argument("--max-new-tokens", type=int, default=32, help="answer length limit")
+    demo.set_defaults(func=_demo)
+
+
+def _tiny_model(args) -> int:
+    from pathlib import Path
+
+    from addressvlm import testing
+
+    extra = Path(args.vocab_file).read_text(encoding="utf-8").splitlines() if args.vocab_file else ()
+    sizes = dict(
+        vision_hidden_size=args.vision_hidden_size,
+        text_hidden_size=args.text_hidden_size,
+        text_layers=args.text_layers,
+    )
+    if args.layout == "ours":
+        path = testing.save_tiny_llava_phi3(
+            args.output, image_size=args.image_size, seed=args.seed, extra_texts=extra, **sizes
+        )
+    else:
+        layout = "legacy" if args.layout == "llava-hf-legacy" else "current"
+        path = testing.save_tiny_llava_hf(
+            args.output, layout=layout, image_size=args.image_size, seed=args.seed, extra_texts=extra, **sizes
+        )
+    print(f"tiny {args.layout} checkpoint written to {path}")
+    return 0
+
+
+def _demo_image():
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (160, 120), (135, 180, 225))
+    draw = ImageDraw.Draw(image)
+    draw.rectangle([0, 70, 160, 120], fill=(90, 90, 95))
+    for i, colour in enumerate([(190, 120, 90), (220, 200, 150), (150, 160, 170)]):
+        draw.rectangle([10 + 50 * i, 25, 50 + 50 * i, 72], fill=colour)
+    return image
+
+
+def _demo(args) -> int:
+    from addressvlm.inference import generate_answers
+    from addressvlm.models import load_pretrained
+    from addressvlm.testing import build_tiny_llava_phi3
+
+    if args.model:
+        model, processor = load_pretrained(args.model, adapter=args.adapter)
+    else:
+        model, processor = build_tiny_llava_phi3()
+        print("(no --model given: a tiny RANDOM model answers, so expect gibberish; the pipeline is what runs)")
+    image = args.image or _demo_image()
+    answer = generate_answers(model, processor, [image], [args.question], max_new_tokens=args.max_new_tokens)[0]
+    print(f"Q: {args.question}\nA: {answer}")
+    return 0
