@@ -1,0 +1,172 @@
+"""Crash-safe JSONL store of labelling results.
+
+Every model reply is appended as one JSON line, flushed and ``fsync``-ed before the next one is handled, so a
+killed run loses nothing that was already returned. Two record kinds share the file:
+
+- ``{"kind": "attempt", "key", "attempt", "text", "ok", "problems", ...}``: one model generation and its
+  validation outcome; a re-run resumes an item after its last recorded attempt;
+- ``{"kind": "final", "key", "reason", "label_source", "attempts", ...}``: the item is finished; a re-run skips it.
+
+A torn last line (the process was killed mid-write) is detected when the file is opened and cut off; complete
+lines that are not valid records are skipped and counted. The file is locked (``flock``) while open, so two runs
+cannot append to the same cache.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+
+try:  # POSIX only; elsewhere the lock is skipped.
+    import fcntl
+except ImportError:  # pragma: no cover
+    fcntl = None
+
+__all__ = ["LabelCache"]
+
+logger = logging.getLogger(__name__)
+_KINDS = ("attempt", "final")
+
+
+class LabelCache:
+    """Append-only JSONL store keyed by item key (see [`~addressvlm.labels.keys.item_key`]).
+
+    Use it as a context manager::
+
+        with LabelCache("labels.cache.jsonl") as cache:
+            if cache.final(key) is None:
+                cache.append({"kind": "final", "key": key, "reason": "...", "label_source": "model"})
+
+    Args:
+        path (`str` or `Path`):
+            The JSONL file; created (with its folder) if missing.
+        fsync (`bool`, *optional*, defaults to `True`):
+            ``fsync`` after every record. Turning it off trades crash safety for speed.
+
+    Attributes:
+        torn_lines (`int`): torn last lines cut off when opening (0 or 1).
+        corrupt_lines (`int`): complete lines skipped because they are not valid records.
+        duplicate_finals (`int`): final records ignored because the key was already final.
+    """
+
+    def __init__(self, path: str | os.PathLike, fsync: bool = True):
+        self.path = Path(path)
+        self.fsync = fsync
+        self.torn_lines = 0
+        self.corrupt_lines = 0
+        self.duplicate_finals = 0
+        self._finals: dict[str, dict[str, Any]] = {}
+        self._attempts: dict[str, list[dict[str, Any]]] = {}
+        self._handle = None
+
+    def __enter__(self) -> LabelCache:
+        return self.open()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __len__(self) -> int:
+        return len(self._finals)
+
+    def open(self) -> LabelCache:
+        """Lock the file, load its records and repair a torn tail.
+
+        Returns:
+            [`LabelCache`]: `self`.
+
+        Raises:
+            `RuntimeError`: if another process holds the file.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+b")  # noqa: SIM115 -- closed in close()
+        if fcntl is not None:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                raise RuntimeError(f"{self.path}: another labelling run is using this cache file") from None
+        handle.seek(0)
+        data = handle.read()
+        end = data.rfind(b"\n") + 1
+        if end < len(data):
+            self.torn_lines = 1
+            logger.warning(
+                "%s: cutting off a torn last line (%d bytes) left by an interrupted run", self.path, len(data) - end
+            )
+            handle.truncate(end)
+            handle.flush()
+            os.fsync(handle.fileno())
+        for number, line in enumerate(data[:end].splitlines(), start=1):
+            if line.strip():
+                self._load_line(line, number)
+        handle.seek(0, os.SEEK_END)
+        self._handle = handle
+        return self
+
+    def _load_line(self, line: bytes, number: int) -> None:
+        try:
+            record = json.loads(line)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            record = None
+        if not isinstance(record, dict) or record.get("kind") not in _KINDS or not isinstance(record.get("key"), str):
+            self.corrupt_lines += 1
+            logger.warning("%s:%d: skipping a line that is not a labelling record", self.path, number)
+            return
+        self._remember(record)
+
+    def _remember(self, record: dict[str, Any]) -> None:
+        key = record["key"]
+        if record["kind"] == "attempt":
+            self._attempts.setdefault(key, []).append(record)
+        elif key in self._finals:
+            self.duplicate_finals += 1
+        else:
+            self._finals[key] = record
+
+    def close(self) -> None:
+        """Release the lock and close the file."""
+        if self._handle is not None:
+            self._handle.close()  # closing the descriptor releases the flock
+            self._handle = None
+
+    def final(self, key: str) -> dict[str, Any] | None:
+        """Return the final record of an item, or `None` if it is not finished.
+
+        Args:
+            key (`str`): the item key.
+        """
+        return self._finals.get(key)
+
+    def attempts(self, key: str) -> list[dict[str, Any]]:
+        """Return the recorded attempts of an item, oldest first.
+
+        Args:
+            key (`str`): the item key.
+        """
+        return list(self._attempts.get(key, ()))
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Append one record durably (one write, flush, fsync).
+
+        Args:
+            record (`dict`):
+                A JSON-serialisable record with ``kind`` (``attempt`` or ``final``) and ``key``.
+
+        Raises:
+            `ValueError`: if the record lacks ``kind``/``key``.
+            `RuntimeError`: if the cache is not open.
+        """
+        if record.get("kind") not in _KINDS or not isinstance(record.get("key"), str):
+            raise ValueError(f"a cache record needs kind in {_KINDS} and a string key, got {record!r:.200}")
+        if self._handle is None:
+            raise RuntimeError(f"{self.path}: the cache is not open")
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        self._handle.write(line.encode("utf-8"))
+        self._handle.flush()
+        if self.fsync:
+            os.fsync(self._handle.fileno())
+        self._remember(record)

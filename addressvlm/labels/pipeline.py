@@ -1,0 +1,364 @@
+"""Label a saved dataset end to end: read it, run the labeller, write the completed stage-1 dataset.
+
+``label_dataset("alignment", ...)`` completes a stage-1 (cross-view alignment) set in place of its empty
+``reason`` / ``label_source`` / ``conversations`` fields; ``label_dataset("georeasoner", ...)`` turns the training
+images of a VQA set into a GeoReasoner stage-1 set (street-view images only, district-level reasoning). Both write
+the ``docs/data_format.md`` §3 schema with ``build_info.json`` (its ``labels`` section records the backend, the
+templates, the settings and the counts) and ``label_report.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from addressvlm.labels.atomic import atomic_write_json
+from addressvlm.labels.backends.base import LabelBackend
+from addressvlm.labels.cache import LabelCache
+from addressvlm.labels.report import LabelReport
+from addressvlm.labels.runner import GenerationSettings, LabelOutcome, LabelRunner
+from addressvlm.labels.tasks import DEFAULT_CITY, TASKS, LabelTask, city_names, labelled_fields
+from addressvlm.labels.templates import TaskTemplates, load_task_templates
+from addressvlm.labels.validation import LabelValidator
+
+
+__all__ = ["REPORT_FILE", "default_cache_path", "label_dataset"]
+
+logger = logging.getLogger(__name__)
+REPORT_FILE = "label_report.json"
+_REQUIRED_COLUMNS = ("id", "image", "street", "district")
+_STAGE1_COLUMNS = (
+    "id",
+    "image",
+    "street_view",
+    "satellite",
+    "location_id",
+    "street",
+    "district",
+    "question",
+    "answer",
+    "reason",
+    "label_source",
+    "conversations",
+)
+
+
+def default_cache_path(output_dir: str | os.PathLike) -> Path:
+    """`Path`: the cache used when none is given, ``<output_dir>.labels.jsonl`` beside the output folder."""
+    output = Path(output_dir)
+    return output.with_name(output.name + ".labels.jsonl")
+
+
+@contextlib.contextmanager
+def _datasets_progress(enabled: bool) -> Iterator[None]:
+    """Hide the `datasets` progress bars inside the block unless `enabled`."""
+    import datasets
+
+    was_enabled = datasets.is_progress_bar_enabled()
+    if not enabled:
+        datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_enabled and not enabled:
+            datasets.enable_progress_bars()
+
+
+def _image_root(dataset_path: Path, info: Mapping[str, Any]) -> Path:
+    """The folder the dataset's relative image paths are relative to (as `load_address_dataset` resolves it)."""
+    relative = (dataset_path / info.get("image_root", ".")).resolve()
+    absolute = Path(info.get("image_root_absolute", relative))
+    return relative if relative.is_dir() or not absolute.is_dir() else absolute
+
+
+def _check_columns(dataset, split: str, path: Path) -> None:
+    missing = [c for c in _REQUIRED_COLUMNS if c not in dataset.column_names]
+    if missing:
+        raise ValueError(f"{path} split {split!r}: missing field(s) {missing}; found {dataset.column_names}")
+
+
+def _is_general(row: Mapping[str, Any]) -> bool:
+    """Rows of general VQA mixed into a set (Table 6) carry no address and are never labelled."""
+    return row.get("label_source") == "general" or row.get("source") == "general"
+
+
+def _select_rows(raw, resolved, splits: Sequence[str], limit: int | None, path: Path, task: LabelTask):
+    """Pick the rows to write, per split, as ``(row, absolute image path or None)``.
+
+    `None` marks a row written unchanged without labelling (general VQA rows of an alignment set). `limit` counts
+    labelled rows over the splits in order. Returns the selection and the counts of rows left out or passed
+    through, by reason.
+    """
+    selected: dict[str, list[tuple[dict, str | None]]] = {}
+    skipped: Counter[str] = Counter()
+    left = limit
+    for split in splits:
+        dataset = raw[split]
+        _check_columns(dataset, split, path)
+        chosen: list[tuple[dict, str | None]] = []
+        labelled, seen = 0, set()
+        for position, (row, image) in enumerate(zip(dataset, resolved[split]["image"])):
+            if left is not None and labelled >= left:
+                break
+            if _is_general(row):
+                skipped["general_vqa_rows"] += 1
+                if task.name == "alignment":
+                    chosen.append((row, None))
+                continue
+            if task.name == "georeasoner" and image in seen:
+                skipped["duplicate_images"] += 1
+                continue
+            seen.add(image)
+            for column in _REQUIRED_COLUMNS:
+                if not str(row.get(column) or "").strip():
+                    raise ValueError(f"{path} split {split!r} row {position} (id={row.get('id')!r}): empty {column!r}")
+            chosen.append((row, image))
+            labelled += 1
+        if labelled:  # a split emptied by the limit is left out of the output
+            selected[split] = chosen
+        if left is not None:
+            left -= labelled
+    return selected, dict(sorted(skipped.items()))
+
+
+def _templates_info(templates: TaskTemplates) -> dict[str, dict[str, str]]:
+    return {
+        role: {"file": template.source, "sha256": template.sha256}
+        for role, template in (
+            ("prompt", templates.prompt),
+            ("question", templates.question),
+            ("fallback", templates.fallback),
+            ("target", templates.target),
+        )
+    }
+
+
+def _output_row(task: LabelTask, row: dict, fields: dict, city_column: bool) -> dict:
+    if task.name == "alignment":
+        return {**row, **fields}
+    out = {
+        "id": str(row["id"]),
+        "image": row["image"],
+        "street_view": row["image"],
+        "satellite": "",
+        "location_id": str(row.get("location_id") or ""),
+        "street": str(row["street"]),
+        "district": str(row["district"]),
+        **fields,
+    }
+    if city_column:
+        out["city"] = str(row.get("city") or "")
+    return out
+
+
+def _features(task: LabelTask, source_features, city_column: bool):
+    from datasets import Features, Value
+
+    conversation = [{"from": Value("string"), "value": Value("string")}]  # a list of structs
+    if task.name == "alignment":
+        features = Features(dict(source_features))
+        for column in ("question", "answer", "reason", "label_source"):
+            features[column] = Value("string")
+        features["conversations"] = conversation
+        return features
+    features = Features({c: Value("string") for c in _STAGE1_COLUMNS if c != "conversations"})
+    features["conversations"] = conversation
+    if city_column:
+        features["city"] = Value("string")
+    return features
+
+
+def label_dataset(
+    task: str | LabelTask,
+    dataset_path: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    backend: LabelBackend | None,
+    *,
+    templates: TaskTemplates | None = None,
+    settings: GenerationSettings | None = None,
+    cache_path: str | os.PathLike | None = None,
+    splits: Sequence[str] | None = None,
+    limit: int | None = None,
+    city: str | None = None,
+    override_question: bool = False,
+    image_key_mode: str = "content",
+    overwrite: bool = False,
+    report_path: str | os.PathLike | None = None,
+    progress: bool = True,
+) -> LabelReport:
+    """Label a saved dataset and write the completed stage-1 dataset.
+
+    Args:
+        task (`str` or [`LabelTask`]):
+            ``alignment`` (input: a stage-1 set) or ``georeasoner`` (input: a VQA set).
+        dataset_path (`str` or `os.PathLike`):
+            The input dataset folder (``DatasetDict`` + ``build_info.json``).
+        output_dir (`str` or `os.PathLike`):
+            Where the completed dataset goes (written atomically; must differ from `dataset_path`).
+        backend ([`LabelBackend`], *optional*):
+            The labelling model; `None` writes templated reasons only.
+        templates ([`TaskTemplates`], *optional*):
+            Prompt, question, fallback and target templates; defaults to the task's packaged files.
+        settings ([`GenerationSettings`], *optional*):
+            Generation and retry settings.
+        cache_path (`str` or `os.PathLike`, *optional*):
+            The JSONL cache; defaults to [`default_cache_path`]. Unused without a backend.
+        splits (`Sequence[str]`, *optional*):
+            Splits to label; defaults to every split (alignment) or ``["train"]`` (georeasoner).
+        limit (`int`, *optional*):
+            Label (and write) only the first `limit` rows, over the splits in order.
+        city (`str`, *optional*):
+            City name for ``{city}``; defaults to the row's ``city``, then ``build_info["city"]``, then
+            ``"the city"``.
+        override_question (`bool`, *optional*, defaults to `False`):
+            Replace the rows' own ``question`` by the question template (alignment sets).
+        image_key_mode (`str`, *optional*, defaults to `"content"`):
+            ``content`` or ``stat`` (see [`~addressvlm.labels.keys.image_fingerprint`]).
+        overwrite (`bool`, *optional*, defaults to `False`):
+            Replace an existing, non-empty `output_dir`.
+        report_path (`str` or `os.PathLike`, *optional*):
+            Where to write the JSON report; defaults to ``<output_dir>/label_report.json``.
+        progress (`bool`, *optional*, defaults to `True`):
+            Show progress bars.
+
+    Returns:
+        [`LabelReport`]: the run's counts.
+
+    Raises:
+        `ValueError`: for a bad input (missing split or field, empty value), naming the dataset, split and row.
+        `FileExistsError`: if `output_dir` is not empty and `overwrite` is not set.
+        [`~addressvlm.labels.backends.BackendError`]: if the backend cannot serve requests (progress is cached).
+    """
+    from addressvlm.data.storage import save_dataset_dict
+
+    task = TASKS[task] if isinstance(task, str) else task
+    templates = templates or load_task_templates(task.name)
+    settings = settings or GenerationSettings()
+    dataset_path, output_dir = Path(dataset_path), Path(output_dir)
+    if dataset_path.resolve() == output_dir.resolve():
+        raise ValueError(f"--output must differ from the input dataset ({dataset_path})")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
+        raise FileExistsError(f"{output_dir} exists and is not empty; pass --overwrite to replace it")
+
+    info, raw, selected, skipped = _read_input(task, dataset_path, splits, limit, progress)
+    default_city = city or str(info.get("city") or DEFAULT_CITY)
+
+    def city_of(row: Mapping[str, Any]) -> str:
+        return city or str(row.get("city") or default_city)
+
+    validators = _validators(task, raw, city_of, default_city)
+    items = [
+        task.item(row, image, templates, city_of(row))
+        for chosen in selected.values()
+        for row, image in chosen
+        if image is not None
+    ]
+    logger.info("%s: %d items to label from %s (splits %s)", task.name, len(items), dataset_path, list(selected))
+
+    cache = LabelCache(cache_path or default_cache_path(output_dir)).open() if backend is not None else None
+    try:
+        runner = LabelRunner(backend, validators, settings, cache, image_key_mode=image_key_mode, progress=progress)
+        outcomes, report = runner.run(items)
+    finally:
+        if cache is not None:
+            cache.close()
+    report.skipped = skipped
+
+    output = _build_output(task, raw, selected, outcomes, templates, city_of, override_question)
+    build_info = _output_build_info(task, info)
+    build_info["labels"] = {
+        "task": task.name,
+        "source_dataset": str(dataset_path.resolve()),
+        "splits": {split: len(chosen) for split, chosen in selected.items()},
+        "limit": limit,
+        "backend": backend.describe() if backend is not None else {"backend": "none (templated reasons only)"},
+        "templates": _templates_info(templates),
+        "label_format": templates.target.text,
+        "settings": asdict(settings),
+        "image_key_mode": image_key_mode,
+        "cache": str(cache.path) if cache is not None else None,
+        "counts": {
+            **{k: getattr(report, k) for k in ("total", "model", "fallen_back", "template_only", "failed")},
+            "skipped": skipped,
+        },
+    }
+    with _datasets_progress(progress):
+        save_dataset_dict(output, output_dir, build_info, _image_root(dataset_path, info), overwrite=overwrite)
+    atomic_write_json(report_path or output_dir / REPORT_FILE, report.to_dict())
+    return report
+
+
+def _read_input(task: LabelTask, path: Path, splits: Sequence[str] | None, limit: int | None, progress: bool):
+    """Return ``(build_info, raw DatasetDict, selection, skipped counts)`` (see `_select_rows`)."""
+    from datasets import load_from_disk
+
+    from addressvlm.data.storage import load_address_dataset, read_build_info
+
+    info = read_build_info(path)
+    raw = load_from_disk(str(path))
+    splits = list(splits or (raw.keys() if task.name == "alignment" else ["train"]))
+    unknown = [s for s in splits if s not in raw]
+    if unknown:
+        raise ValueError(f"{path}: no split(s) {unknown}; available: {list(raw.keys())}")
+    with _datasets_progress(progress):
+        resolved = load_address_dataset(path)
+    selected, skipped = _select_rows(raw, resolved, splits, limit, path, task)
+    if not selected:
+        raise ValueError(f"{path}: nothing to label in split(s) {splits}")
+    return info, raw, selected, skipped
+
+
+def _validators(task: LabelTask, raw, city_of, default_city: str) -> dict[str, LabelValidator]:
+    """One validator per city, knowing every street and district of that city in the whole dataset."""
+    kinds = ("street", "district")
+    rows = (
+        {**row, "city": city_of(row)}
+        for split in raw
+        for row in raw[split].select_columns([c for c in (*kinds, "city") if c in raw[split].column_names])
+        if row.get("street") and row.get("district")
+    )
+    return {
+        name: LabelValidator(per_kind, answer_kind=task.answer_kind, required_kinds=task.required_kinds)
+        for name, per_kind in city_names(rows, kinds, default_city).items()
+    }
+
+
+def _build_output(task, raw, selected, outcomes: Sequence[LabelOutcome], templates, city_of, override_question):
+    """The labelled `DatasetDict`, rows in input order."""
+    from datasets import Dataset, DatasetDict
+
+    outcome_iter = iter(outcomes)
+    output = DatasetDict()
+    for split, chosen in selected.items():
+        city_column = "city" in raw[split].column_names
+        labelled = []
+        for row, image in chosen:
+            if image is None:  # passed through unchanged
+                labelled.append(row)
+                continue
+            fields = labelled_fields(task, row, next(outcome_iter), templates, city_of(row), override_question)
+            labelled.append(_output_row(task, row, fields, city_column))
+        output[split] = Dataset.from_list(labelled, features=_features(task, raw[split].features, city_column))
+    return output
+
+
+def _output_build_info(task: LabelTask, info: Mapping[str, Any]) -> dict[str, Any]:
+    """`build_info.json` of the output, before the ``labels`` section (image roots are set when saving)."""
+    source = {k: v for k, v in info.items() if k not in ("image_root", "image_root_absolute")}
+    if task.name == "alignment":
+        return source
+    # A GeoReasoner stage-1 set is a new dataset: keep the VQA set's record apart from the stage-1 fields.
+    return {
+        "builder": "label-georeasoner",
+        "city": info.get("city"),
+        "path_columns": ["image", "street_view", "satellite"],
+        "source_build_info": source,
+    }

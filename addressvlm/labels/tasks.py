@@ -1,0 +1,147 @@
+"""The two labelling tasks as data: what is asked, what must be named, and how output rows look.
+
+- ``alignment`` (AddressVLM stage 1): grafted image, hint = street + district, the label must name both and must
+  not give another street of the city as the answer; answer ``"{street}, {district}"``.
+- ``georeasoner`` (GeoReasoner stage 1, appendix C): street-view image only, hint = district, the label must name
+  the district and must not give another district as the answer; answer ``"{district}"``.
+
+Rows are plain dicts with the stage-1 / VQA fields of ``docs/data_format.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from addressvlm.labels.runner import LabelItem, LabelOutcome
+from addressvlm.labels.templates import TaskTemplates
+
+
+__all__ = [
+    "ALIGNMENT",
+    "DEFAULT_CITY",
+    "GEOREASONER",
+    "TASKS",
+    "LabelTask",
+    "build_conversations",
+    "city_names",
+    "labelled_fields",
+]
+
+DEFAULT_CITY = "the city"
+
+
+@dataclass(frozen=True)
+class LabelTask:
+    """A labelling task.
+
+    Args:
+        name (`str`): ``alignment`` or ``georeasoner`` (selects the default template files).
+        answer_kind (`str`): the name kind that is the answer (``street`` or ``district``).
+        required_kinds (`tuple[str, ...]`): kinds whose reference name a label must contain.
+        keep_row_question (`bool`): use a row's own non-empty ``question`` unless a question file is given.
+    """
+
+    name: str
+    answer_kind: str
+    required_kinds: tuple[str, ...]
+    keep_row_question: bool
+
+    def answer(self, row: Mapping[str, Any]) -> str:
+        """Return the reference answer of a row (the row's ``answer`` field for alignment rows that have one)."""
+        if self.answer_kind == "district":
+            return str(row["district"])
+        return str(row.get("answer") or f"{row['street']}, {row['district']}")
+
+    def fields(self, row: Mapping[str, Any], city: str) -> dict[str, str]:
+        """Placeholder values of a row for the templates."""
+        return {
+            "street": str(row["street"]),
+            "district": str(row["district"]),
+            "answer": self.answer(row),
+            "city": city,
+        }
+
+    def reference(self, row: Mapping[str, Any]) -> dict[str, str]:
+        """Reference names for the validator."""
+        return {kind: str(row[kind]) for kind in {*self.required_kinds, self.answer_kind}}
+
+    def item(self, row: Mapping[str, Any], image: str, templates: TaskTemplates, city: str) -> LabelItem:
+        """Build the labelling item of a row.
+
+        Args:
+            row (`Mapping`): the dataset row (needs ``id``, ``street``, ``district``).
+            image (`str`): absolute path of the image to show the labelling model.
+            templates ([`TaskTemplates`]): the task's templates.
+            city (`str`): the row's city name for ``{city}``.
+        """
+        fields = self.fields(row, city)
+        return LabelItem(
+            id=str(row["id"]),
+            image=image,
+            prompt=templates.prompt.render(**fields),
+            reference=self.reference(row),
+            fallback=templates.fallback.render(**fields),
+            city=city,
+        )
+
+    def question(self, row: Mapping[str, Any], templates: TaskTemplates, city: str, override: bool) -> str:
+        """The training question of a row (no hint)."""
+        own = str(row.get("question") or "").strip()
+        if own and self.keep_row_question and not override:
+            return own
+        return templates.question.render(city=city)
+
+
+ALIGNMENT = LabelTask("alignment", answer_kind="street", required_kinds=("street", "district"), keep_row_question=True)
+GEOREASONER = LabelTask("georeasoner", answer_kind="district", required_kinds=("district",), keep_row_question=False)
+TASKS = {task.name: task for task in (ALIGNMENT, GEOREASONER)}
+
+
+def build_conversations(question: str, target: str) -> list[dict[str, str]]:
+    """Return the LLaVA conversation ``[human: "<image>\\n{question}", gpt: target]``."""
+    return [{"from": "human", "value": f"<image>\n{question}"}, {"from": "gpt", "value": target}]
+
+
+def labelled_fields(
+    task: LabelTask,
+    row: Mapping[str, Any],
+    outcome: LabelOutcome,
+    templates: TaskTemplates,
+    city: str,
+    override_question: bool,
+) -> dict[str, Any]:
+    """The fields a labelled row gets: ``question``, ``answer``, ``reason``, ``label_source``, ``conversations``."""
+    question = task.question(row, templates, city, override_question)
+    fields = task.fields(row, city)
+    target = templates.target.render(**fields, reason=outcome.reason)
+    return {
+        "question": question,
+        "answer": fields["answer"],
+        "reason": outcome.reason,
+        "label_source": outcome.label_source,
+        "conversations": build_conversations(question, target),
+    }
+
+
+def city_names(rows: Iterable[Mapping[str, Any]], kinds: Sequence[str], default_city: str) -> dict[str, dict]:
+    """Collect every name of each kind per city (the competitor lists of the validator).
+
+    Args:
+        rows (`Iterable[Mapping]`): rows with the name columns and optionally ``city``.
+        kinds (`Sequence[str]`): name kinds to collect, e.g. ``("street", "district")``.
+        default_city (`str`): city of rows without a ``city`` value.
+
+    Returns:
+        `dict[str, dict[str, set[str]]]`: ``{city: {kind: names}}``.
+    """
+    names: dict[str, dict[str, set[str]]] = {}
+    for row in rows:
+        city = str(row.get("city") or default_city)
+        per_kind = names.setdefault(city, {kind: set() for kind in kinds})
+        for kind in kinds:
+            value = str(row.get(kind) or "").strip()
+            if value:
+                per_kind[kind].add(value)
+    return names

@@ -1,0 +1,53 @@
+"""The local backend on the tiny random LlavaPhi3: the machinery, not the text quality."""
+
+from __future__ import annotations
+
+import json
+
+from addressvlm.labels.backends import LabelRequest, LocalBackend
+from addressvlm.labels.cli import main
+
+
+def test_local_backend_batches_and_reports_per_request(tiny_checkpoint, tmp_path):
+    from PIL import Image
+
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"{i}.png")
+        Image.new("RGB", (60, 40), (i * 80, 20, 20)).save(paths[-1])
+    backend = LocalBackend(tiny_checkpoint, batch_size=2)
+    requests = [
+        LabelRequest(str(paths[0]), "Why is this Forbes Ave?", max_new_tokens=5),
+        LabelRequest(str(paths[1]), "Why?", max_new_tokens=5, temperature=0.9, seed=1),
+        LabelRequest(str(paths[2]), "Why is this Penn Ave in Oakland?", max_new_tokens=5),
+    ]
+    seen = []
+    results = backend.generate(requests, lambda index, result: seen.append(index))
+    assert sorted(seen) == [0, 1, 2] and all(result.ok for result in results)
+    assert all(isinstance(result.text, str) for result in results)
+    assert backend.stats.as_dict() == {"requests": 3, "succeeded": 3}
+    # greedy decoding is deterministic, batched or alone
+    alone = LocalBackend(tiny_checkpoint, batch_size=1).generate([requests[0]])
+    assert alone[0].text == results[0].text
+
+
+def test_label_alignment_with_the_tiny_model(tiny_checkpoint, tmp_path, labels_kit):
+    source = labels_kit.make_stage1_dataset(tmp_path, n=4, validation=1)
+    out = tmp_path / "out"
+    args = ["label-alignment", str(source), "-o", str(out), "--backend", "local", "--model", tiny_checkpoint]
+    assert main([*args, "--max-new-tokens", "6", "--label-retries", "1", "--batch-size", "2", "--no-progress"]) == 0
+
+    report = json.loads((out / "label_report.json").read_text())
+    assert report["total"] == 4 and report["failed"] == 0 and report["done"] == 4
+    assert report["model"] + report["fallen_back"] == 4
+    # a random model writes junk: it falls back after 1 + label_retries attempts
+    assert report["attempts"] == report["model"] + 2 * report["fallen_back"]
+    assert report["fallen_back"] >= 1 and report["retried"] == report["fallen_back"]
+    assert report["backend"]["backend"] == "local" and report["backend"]["events"]["requests"] == report["attempts"]
+
+    from addressvlm.data.storage import load_address_dataset
+
+    rows = [row for split in load_address_dataset(out).values() for row in split]
+    assert len(rows) == 4
+    assert sum(row["label_source"] == "template" for row in rows) == report["fallen_back"]
+    assert all(row["reason"] and row["conversations"][1]["value"].endswith(row["reason"]) for row in rows)
