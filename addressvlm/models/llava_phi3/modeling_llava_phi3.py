@@ -84,15 +84,16 @@ class LlavaPhi3ForConditionalGeneration(LlavaForConditionalGeneration):
             input_ids=input_ids, pixel_values=pixel_values, past_key_values=past_key_values, **kwargs
         )
 
-    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None):
+    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None, **kwargs):
         """Enable activation checkpointing (non-reentrant by default) and make input embeddings require grad.
 
         Args:
             gradient_checkpointing_kwargs (`dict`, *optional*, defaults to `{"use_reentrant": False}`):
                 Passed to `torch.utils.checkpoint.checkpoint`.
+            **kwargs: ``every_n_layers`` / ``offload``, as passed by `Trainer` through `activation_checkpointing_enable`.
         """
         if gradient_checkpointing_kwargs is None:
             gradient_checkpointing_kwargs = {"use_reentrant": False}
-        super().gradient_checkpointing_enable(gradient_checkpointing_kwargs=gradient_checkpointing_kwargs)
+        super().gradient_checkpointing_enable(gradient_checkpointing_kwargs=gradient_checkpointing_kwargs, **kwargs)
         # Reentrant checkpointing needs an input that requires grad; with a frozen LLM + LoRA none does otherwise.
         self.enable_input_require_grads()
