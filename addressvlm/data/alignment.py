@@ -1,0 +1,323 @@
+"""The stage-1 (cross-view alignment) set: grafted images with "street, district" answers (``docs/data_format.md`` §3).
+
+For every street view (``per="view"``) or one view per location (``per="location"``), the location's satellite
+tile (labelled, or ``satellite="unlabeled"`` for the "Satellite w/o road" ablation) is grafted with the street
+view (eq. 3, `addressvlm.data.graft`) and saved under ``<output_dir>/images/``. Each row asks one of the
+`ALIGNMENT_QUESTIONS` (seeded choice) and answers ``"{street}, {district}"``; ``reason`` stays empty and
+``label_source`` is ``""`` until ``addressvlm data label-alignment`` fills them.
+
+Ablations: ``delta`` (Table 9), labelled vs unlabelled tiles (Table 3), ``views_per_location`` /
+``location_fraction`` (Fig. 7 densities), several metadata tables merged into one set with a ``city`` column
+(Table 5), and general LLaVA-format VQA mixed in at a ratio (Table 6, `addressvlm.data.general_vqa`).
+To keep evaluation locations out of stage 1, pass the built VQA set as ``vqa_dataset``: only the locations of
+its ``train`` split are used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from ._io import atomic_output_dir
+from .graft import DEFAULT_DELTA, DEFAULT_SIZE, inset_size
+from .splits import split_by_location
+from .storage import write_dataset_files
+from .subsample import subsample_locations, subsample_views
+from .templates import ALIGNMENT_QUESTIONS
+from .validation import MetadataError, ValidationReport
+from .vqa import load_metadata_frame
+
+
+if TYPE_CHECKING:
+    from datasets import DatasetDict
+
+
+__all__ = ["ALIGNMENT_COLUMNS", "build_alignment_set", "graft_files"]
+
+logger = logging.getLogger(__name__)
+
+ALIGNMENT_COLUMNS: tuple[str, ...] = (
+    "id",
+    "image",
+    "street_view",
+    "satellite",
+    "location_id",
+    "street",
+    "district",
+    "city",
+    "source",
+    "question",
+    "answer",
+    "reason",
+    "label_source",
+    "conversations",
+)
+"""Columns of a stage-1 split, in order."""
+
+
+def graft_files(jobs: list[tuple[str, str, str]], delta: float, size: int, quality: int = 95) -> int:
+    """Graft ``(satellite, street view, output)`` path triples and save them (used by worker processes too).
+
+    Consecutive jobs with the same satellite reuse its resized copy.
+
+    Returns:
+        `int`: number of images written.
+    """
+    from PIL import Image
+
+    from .graft import RESAMPLE
+
+    cached_path, cached = None, None
+    for satellite_path, street_path, output in jobs:
+        if satellite_path != cached_path:
+            with Image.open(satellite_path) as satellite:
+                satellite = satellite.convert("RGB")
+                cached = satellite if satellite.size == (size, size) else satellite.resize((size, size), RESAMPLE)
+            cached_path = satellite_path
+        with Image.open(street_path) as street:
+            street = street.convert("RGB")
+            w, h = inset_size(street.size, delta, size)
+            inset = street if street.size == (w, h) else street.resize((w, h), RESAMPLE, reducing_gap=None)
+        grafted = cached.copy()
+        grafted.paste(inset, (size - w, 0))
+        if output.lower().endswith((".jpg", ".jpeg")):
+            grafted.save(output, quality=quality)
+        else:
+            grafted.save(output)
+    return len(jobs)
+
+
+def _resolve(root: Path, paths: pd.Series) -> list[str]:
+    return [p if os.path.isabs(p) else str((root / p).resolve()) for p in paths]
+
+
+def _load_tables(metadata, cities, satellite_column):
+    items = list(metadata) if isinstance(metadata, (list, tuple)) else [metadata]
+    if cities is not None and len(cities) != len(items):
+        raise ValueError(f"{len(cities)} city names for {len(items)} metadata tables")
+    frames = []
+    for number, item in enumerate(items):
+        frame, root, source = load_metadata_frame(item)
+        report = ValidationReport(source=source, n_rows=len(frame))
+        if satellite_column not in frame.columns:
+            report.add("missing_column", "needed for the stage-1 set (tiles per location)", None, satellite_column)
+        else:
+            for row in np.flatnonzero((frame[satellite_column] == "").to_numpy()):
+                report.add("empty_value", "empty satellite tile path", int(row) + 1, satellite_column)
+        if not report.ok:
+            raise MetadataError(report)
+        if cities is not None:
+            frame["city"] = cities[number]
+        elif "city" not in frame.columns or (frame["city"] == "").any():
+            default = Path(source).parent.name if source != "<DataFrame>" else f"city{number}"
+            frame["city"] = frame["city"].where(frame["city"] != "", default) if "city" in frame else default
+        frame["_street_view_abs"] = _resolve(root, frame["image"])
+        frame["_satellite_abs"] = _resolve(root, frame[satellite_column])
+        frames.append(frame)
+    return pd.concat(frames, ignore_index=True)
+
+
+def build_alignment_set(
+    metadata: str | os.PathLike | pd.DataFrame | Sequence[str | os.PathLike | pd.DataFrame],
+    output_dir: str | os.PathLike,
+    delta: float = DEFAULT_DELTA,
+    size: int = DEFAULT_SIZE,
+    satellite: str = "labeled",
+    per: str = "view",
+    views_per_location: int | None = None,
+    location_fraction: float | None = None,
+    cities: Sequence[str] | None = None,
+    vqa_dataset: str | os.PathLike | None = None,
+    general_vqa: str | os.PathLike | None = None,
+    general_ratio: float = 1.0,
+    general_image_root: str | os.PathLike | None = None,
+    validation_fraction: float = 0.0,
+    questions: Sequence[str] = ALIGNMENT_QUESTIONS,
+    image_format: str = "jpg",
+    seed: int = 0,
+    workers: int = 1,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> DatasetDict:
+    """Build the stage-1 alignment set and write it (images + splits + ``build_info.json``) to ``output_dir``.
+
+    Args:
+        metadata (`str`, `os.PathLike`, `pd.DataFrame` or a sequence of them):
+            Metadata table(s) with a satellite tile column; several tables are merged (Table 5).
+        output_dir (`str` or `os.PathLike`):
+            Destination folder (written atomically); grafted images go to ``images/`` inside it.
+        delta (`float`, *optional*, defaults to 0.5):
+            Inset size ratio of eq. 3 (``0 < delta <= 1``).
+        size (`int`, *optional*, defaults to 336):
+            Side of the grafted images.
+        satellite (`str`, *optional*, defaults to ``"labeled"``):
+            ``labeled`` (column ``satellite``) or ``unlabeled`` (column ``satellite_unlabeled``).
+        per (`str`, *optional*, defaults to ``"view"``):
+            One grafted image per street view (``view``) or per location (``location``, a seeded random view).
+        views_per_location (`int`, *optional*):
+            Keep at most this many views per location (view density, Fig. 7).
+        location_fraction (`float`, *optional*):
+            Keep this share of locations (location density, Fig. 7).
+        cities (`Sequence[str]`, *optional*):
+            City name of each table (default: the table's ``city`` column, else its folder name).
+        vqa_dataset (`str` or `os.PathLike`, *optional*):
+            A built VQA set: only the locations of its ``train`` split are used (no evaluation leakage).
+        general_vqa (`str` or `os.PathLike`, *optional*):
+            LLaVA-format JSON to mix into the train split (Table 6).
+        general_ratio (`float`, *optional*, defaults to 1.0):
+            General rows per alignment row (Table 6: 0.2 for 5:1, 1.0 for 1:1).
+        general_image_root (`str` or `os.PathLike`, *optional*):
+            Folder of the general JSON's images (default: the JSON's folder).
+        validation_fraction (`float`, *optional*, defaults to 0.0):
+            Share of locations held out in a ``validation`` split.
+        questions (`Sequence[str]`, *optional*, defaults to `ALIGNMENT_QUESTIONS`):
+            Question templates (one is drawn per row).
+        image_format (`str`, *optional*, defaults to ``"jpg"``):
+            ``jpg`` (quality 95) or ``png`` for the grafted images.
+        seed (`int`, *optional*, defaults to 0):
+            Seed of every random choice.
+        workers (`int`, *optional*, defaults to 1):
+            Processes grafting images (the output does not depend on it).
+        overwrite (`bool`, *optional*, defaults to `False`):
+            Replace an existing ``output_dir``.
+        progress (`bool`, *optional*, defaults to `True`):
+            Show a progress bar.
+
+    Returns:
+        `DatasetDict`: ``train`` (and ``validation``); paths relative to ``output_dir`` (absolute after
+        `load_address_dataset`).
+    """
+    import pyarrow as pa
+    from datasets import Dataset, DatasetDict, load_from_disk
+    from datasets.splits import NamedSplit
+    from tqdm.auto import tqdm
+
+    inset_size((1, 1), delta, size)  # validates delta and size before any work
+    if satellite not in ("labeled", "unlabeled"):
+        raise ValueError(f"satellite must be 'labeled' or 'unlabeled', got {satellite!r}")
+    if per not in ("view", "location"):
+        raise ValueError(f"per must be 'view' or 'location', got {per!r}")
+    if image_format not in ("jpg", "png"):
+        raise ValueError(f"image_format must be 'jpg' or 'png', got {image_format!r}")
+    if not questions:
+        raise ValueError("at least one alignment question is needed")
+    satellite_column = "satellite" if satellite == "labeled" else "satellite_unlabeled"
+    frame = _load_tables(metadata, cities, satellite_column)
+    counts: dict[str, Any] = {"input_rows": len(frame)}
+    frame["_key"] = frame["city"] + "\x1f" + frame["location_id"]
+    if vqa_dataset is not None:
+        train_locations = set(load_from_disk(str(vqa_dataset))["train"].unique("location_id"))
+        keep = frame["location_id"].isin(train_locations).to_numpy()
+        counts["rows_outside_vqa_train"] = int((~keep).sum())
+        frame = frame[keep]
+    keyed = frame.rename(columns={"location_id": "_location", "_key": "location_id"})
+    keyed = subsample_locations(keyed, location_fraction, seed)
+    keyed = subsample_views(keyed, 1 if per == "location" else views_per_location, seed)
+    frame = keyed.rename(columns={"location_id": "_key", "_location": "location_id"}).reset_index(drop=True)
+    counts["rows_dropped_by_subsampling"] = counts["input_rows"] - counts.get("rows_outside_vqa_train", 0) - len(frame)
+    if frame.empty:
+        raise ValueError("no street views left for the stage-1 set (check vqa_dataset / subsampling options)")
+    split_of_row = split_by_location(
+        frame["_key"].to_numpy(), (1 - validation_fraction, validation_fraction), seed, names=("train", "validation")
+    )
+    rng = np.random.default_rng([seed, 31])
+    question_index = rng.integers(0, len(questions), size=len(frame))
+    out = Path(output_dir)
+    splits = DatasetDict()
+    with atomic_output_dir(out, overwrite=overwrite) as tmp:
+        (tmp / "images").mkdir()
+        names = [f"images/{i:07d}.{image_format}" for i in range(len(frame))]
+        order = np.argsort(frame["_satellite_abs"].to_numpy(), kind="stable")  # reuse each resized tile
+        jobs = [(frame["_satellite_abs"].iat[i], frame["_street_view_abs"].iat[i], str(tmp / names[i])) for i in order]
+        chunks = [jobs[i : i + 128] for i in range(0, len(jobs), 128)]
+        bar = tqdm(total=len(jobs), desc="grafting", unit="img", disable=not progress)
+        if workers > 1:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for written in pool.map(graft_files, chunks, [delta] * len(chunks), [size] * len(chunks)):
+                    bar.update(written)
+        else:
+            for chunk in chunks:
+                bar.update(graft_files(chunk, delta, size))
+        bar.close()
+        out_abs = out.resolve()
+        question_text = np.asarray(list(questions), dtype=object)[question_index]
+        answers = (frame["street"] + ", " + frame["district"]).to_numpy(dtype=object)
+        columns = {
+            "id": [f"stage1-{i:07d}" for i in range(len(frame))],
+            "image": names,
+            "street_view": [os.path.relpath(p, out_abs) for p in frame["_street_view_abs"]],
+            "satellite": [os.path.relpath(p, out_abs) for p in frame["_satellite_abs"]],
+            "location_id": frame["location_id"].tolist(),
+            "street": frame["street"].tolist(),
+            "district": frame["district"].tolist(),
+            "city": frame["city"].tolist(),
+            "source": ["alignment"] * len(frame),
+            "question": question_text.tolist(),
+            "answer": answers.tolist(),
+            "reason": [""] * len(frame),
+            "label_source": [""] * len(frame),
+            "conversations": [
+                [{"from": "human", "value": f"<image>\n{q}"}, {"from": "gpt", "value": a}]
+                for q, a in zip(question_text, answers)
+            ],
+        }
+        arguments = {
+            "delta": delta,
+            "size": size,
+            "satellite": satellite,
+            "per": per,
+            "views_per_location": views_per_location,
+            "location_fraction": location_fraction,
+            "cities": list(cities) if cities is not None else None,
+            "vqa_dataset": str(vqa_dataset) if vqa_dataset is not None else None,
+            "general_vqa": str(general_vqa) if general_vqa is not None else None,
+            "general_ratio": general_ratio if general_vqa is not None else None,
+            "validation_fraction": validation_fraction,
+            "questions": list(questions),
+            "image_format": image_format,
+            "seed": seed,
+        }
+        digest = hashlib.sha256(json.dumps([arguments, columns["street_view"]], sort_keys=True).encode()).hexdigest()
+        table = pa.table(columns)
+        for split in ("train", "validation"):
+            mask = split_of_row == split
+            if split == "validation" and validation_fraction <= 0:
+                continue
+            part = Dataset(table.filter(pa.array(mask)), split=NamedSplit(split), fingerprint=f"{digest[:12]}-{split}")
+            if split == "train" and general_vqa is not None:
+                part, mix = _mix(part, general_vqa, general_ratio, out, general_image_root, seed, digest)
+                counts["general_vqa"] = {"requested": mix.requested, "added": mix.added, "available": mix.available}
+            splits[split] = part
+            counts[split] = {
+                "rows": part.num_rows,
+                "locations": int(pd.Series(frame["_key"].to_numpy()[mask]).nunique()),
+            }
+        counts["cities"] = {str(k): int(v) for k, v in frame["city"].value_counts().sort_index().items()}
+        info = {
+            "builder": "addressvlm.data.build_alignment_set",
+            "arguments": arguments,
+            "counts": counts,
+            "path_columns": ["image", "street_view", "satellite"],
+        }
+        write_dataset_files(splits, tmp, info, image_root=out, final_dir=out)
+    return splits
+
+
+def _mix(part, general_vqa, ratio, out, general_image_root, seed, digest):
+    from datasets import Dataset
+    from datasets.splits import NamedSplit
+
+    from .general_vqa import mix_general_vqa
+
+    mixed, mix = mix_general_vqa(part, general_vqa, ratio, out, image_root=general_image_root, seed=seed)
+    table = mixed.data.table if hasattr(mixed.data, "table") else mixed.data
+    return Dataset(table, split=NamedSplit("train"), fingerprint=f"{digest[:12]}-train-mixed"), mix

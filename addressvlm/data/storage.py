@@ -1,0 +1,153 @@
+"""Save and load the project's datasets: a `datasets.DatasetDict` folder plus ``build_info.json``.
+
+Image paths are stored relative to an image root; ``build_info.json`` records that root relative to the dataset
+folder (and as an absolute fallback), so a dataset keeps working after its folder -- or the folder holding both
+the dataset and the images -- is moved.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ._io import atomic_output_dir, write_json
+
+
+if TYPE_CHECKING:
+    from datasets import DatasetDict
+
+
+__all__ = [
+    "BUILD_INFO_FILE",
+    "FORMAT_VERSION",
+    "load_address_dataset",
+    "read_build_info",
+    "save_dataset_dict",
+    "write_dataset_files",
+]
+
+BUILD_INFO_FILE = "build_info.json"
+"""Name of the build record written beside the splits."""
+
+FORMAT_VERSION = 1
+"""Version of the on-disk formats of ``docs/data_format.md``."""
+
+
+def write_dataset_files(
+    dataset_dict: DatasetDict,
+    folder: str | os.PathLike,
+    build_info: Mapping[str, Any],
+    image_root: str | os.PathLike,
+    final_dir: str | os.PathLike | None = None,
+) -> None:
+    """Write the splits and ``build_info.json`` into ``folder`` (typically the temporary folder of
+    `atomic_output_dir`).
+
+    Args:
+        dataset_dict (`DatasetDict`):
+            The splits.
+        folder (`str` or `os.PathLike`):
+            Where to write now.
+        build_info (`Mapping`):
+            Builder arguments, seed, counts... (``image_root``, ``image_root_absolute`` and ``format_version``
+            are added).
+        image_root (`str` or `os.PathLike`):
+            Folder the relative paths of the path columns are relative to.
+        final_dir (`str` or `os.PathLike`, *optional*):
+            Where ``folder`` will end up (the recorded ``image_root`` is relative to it); defaults to ``folder``.
+    """
+    final = Path(final_dir if final_dir is not None else folder).resolve()
+    root = Path(image_root).resolve()
+    info = dict(build_info)
+    info["format_version"] = FORMAT_VERSION
+    info["image_root"] = os.path.relpath(root, final)
+    info["image_root_absolute"] = str(root)
+    dataset_dict.save_to_disk(str(folder))
+    write_json(Path(folder) / BUILD_INFO_FILE, info)
+
+
+def save_dataset_dict(
+    dataset_dict: DatasetDict,
+    output_dir: str | os.PathLike,
+    build_info: Mapping[str, Any],
+    image_root: str | os.PathLike,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``dataset_dict`` with `DatasetDict.save_to_disk` and ``build_info.json``, atomically.
+
+    Args:
+        dataset_dict (`DatasetDict`):
+            The splits.
+        output_dir (`str` or `os.PathLike`):
+            Destination folder (replaced as a whole, only when everything was written).
+        build_info (`Mapping`):
+            Builder arguments, seed, counts...
+        image_root (`str` or `os.PathLike`):
+            Folder the relative paths of the path columns are relative to.
+        overwrite (`bool`, *optional*, defaults to `False`):
+            Replace an existing non-empty ``output_dir``.
+
+    Returns:
+        `Path`: ``output_dir``.
+    """
+    with atomic_output_dir(output_dir, overwrite=overwrite) as tmp:
+        write_dataset_files(dataset_dict, tmp, build_info, image_root, final_dir=output_dir)
+    return Path(output_dir)
+
+
+def read_build_info(path: str | os.PathLike) -> dict[str, Any]:
+    """Read ``build_info.json`` of a saved dataset folder."""
+    info_path = Path(path) / BUILD_INFO_FILE
+    if not info_path.is_file():
+        raise FileNotFoundError(f"{info_path} not found: {path} is not a dataset written by addressvlm.data")
+    with open(info_path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def _resolve_image_root(path: Path, info: Mapping[str, Any], image_root: str | os.PathLike | None) -> Path:
+    if image_root is not None:
+        return Path(image_root).resolve()
+    relative = (path / info.get("image_root", ".")).resolve()
+    absolute = Path(info.get("image_root_absolute", relative))
+    return relative if relative.is_dir() or not absolute.is_dir() else absolute
+
+
+def load_address_dataset(path: str | os.PathLike, image_root: str | os.PathLike | None = None) -> DatasetDict:
+    """Load a dataset written by `build_vqa` or `build_alignment_set`, with image paths made absolute.
+
+    Args:
+        path (`str` or `os.PathLike`):
+            The dataset folder (holding the splits and ``build_info.json``).
+        image_root (`str` or `os.PathLike`, *optional*):
+            Override the image root. By default it is the root recorded relative to the dataset folder, or
+            the recorded absolute root when the relative one does not exist.
+
+    Returns:
+        `DatasetDict`: the splits; the path columns named in ``build_info["path_columns"]`` (``image``, and
+        ``street_view`` / ``satellite`` for stage-1 sets) hold absolute paths. Empty paths stay empty.
+    """
+    from datasets import DatasetDict, load_from_disk
+
+    path = Path(path)
+    info = read_build_info(path)
+    loaded = load_from_disk(str(path))
+    root = _resolve_image_root(path, info, image_root)
+    columns = info.get("path_columns", ["image"])
+    resolved = DatasetDict()
+    for split, dataset in loaded.items():
+        order = dataset.column_names
+        for column in columns:
+            if column not in order:
+                continue
+            values = [
+                value if not value or os.path.isabs(value) else os.path.normpath(os.path.join(root, value))
+                for value in dataset[column]
+            ]
+            dataset = dataset.remove_columns([column]).add_column(
+                column, values, new_fingerprint=f"{dataset._fingerprint}-abs-{column}"
+            )
+        resolved[split] = dataset.select_columns(order)
+    return resolved

@@ -1,0 +1,105 @@
+"""``addressvlm data`` sub-commands through their `register` function: synth-city -> build-vqa -> build-alignment."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from addressvlm.data.cli import register
+from addressvlm.data.storage import load_address_dataset
+
+
+@pytest.fixture
+def parser():
+    root = argparse.ArgumentParser(prog="addressvlm data")
+    register(root.add_subparsers(dest="subcommand"))
+    return root
+
+
+def _run(parser, *argv) -> int:
+    args = parser.parse_args([str(a) for a in argv])
+    return args.func(args)
+
+
+def test_every_option_has_help(parser):
+    subcommands = parser._subparsers._group_actions[0].choices
+    assert set(subcommands) == {"synth-city", "build-vqa", "build-alignment", "stats"}
+    for name, sub in subcommands.items():
+        for action in sub._actions:
+            if isinstance(action, argparse._HelpAction):
+                continue
+            assert action.help, f"{name} {action.option_strings or action.dest} has no help"
+        assert sub.format_help()
+
+
+def test_city_to_vqa_to_alignment(parser, tmp_path, capsys):
+    pytest.importorskip("pyrosm")
+    city = tmp_path / "city"
+    assert (
+        _run(
+            parser,
+            "synth-city",
+            "--output",
+            city,
+            "--city",
+            "kotka",
+            "--locations",
+            24,
+            "--views",
+            2,
+            "--image-size",
+            40,
+            "--tile-size",
+            96,
+            "--max-streets",
+            6,
+            "--min-locations-per-street",
+            4,
+            "--no-progress",
+        )
+        == 0
+    )
+    assert "24 locations, 48 images, 6 streets" in capsys.readouterr().out
+    assert _run(parser, "build-vqa", city / "metadata.csv", "--output", tmp_path / "vqa", "--seed", 1) == 0
+    out = capsys.readouterr().out
+    assert "questions/image" in out and "train" in out
+    assert (
+        _run(
+            parser,
+            "build-alignment",
+            city / "metadata.csv",
+            "--output",
+            tmp_path / "stage1",
+            "--size",
+            64,
+            "--vqa-dataset",
+            tmp_path / "vqa",
+            "--satellite",
+            "unlabeled",
+            "--no-progress",
+        )
+        == 0
+    )
+    stage1 = load_address_dataset(tmp_path / "stage1")["train"]
+    vqa = load_address_dataset(tmp_path / "vqa")
+    assert set(stage1["location_id"]) == set(vqa["train"]["location_id"])
+    assert stage1[0]["city"] == "kotka"
+    capsys.readouterr()
+    assert _run(parser, "stats", tmp_path / "vqa", "--by-type") == 0
+    assert "multiple_choice" in capsys.readouterr().out
+    assert _run(parser, "stats", tmp_path / "stage1") == 0
+    assert "alignment" in capsys.readouterr().out
+    assert _run(parser, "stats", city / "metadata.csv", "--check-images") == 0
+    assert "valid" in capsys.readouterr().out
+
+
+def test_bad_input_exits_with_message(parser, tmp_path, capsys, metadata_factory):
+    frame = metadata_factory(n_locations=3)
+    frame.loc[1, "lat"] = 200
+    frame.to_csv(tmp_path / "m.csv", index=False)
+    assert _run(parser, "build-vqa", tmp_path / "m.csv", "--output", tmp_path / "out") == 2
+    err = capsys.readouterr().err
+    assert "row 2, column 'lat'" in err
+    assert _run(parser, "build-alignment", tmp_path / "m.csv", "--output", tmp_path / "o", "--delta", 1.5) == 2
+    assert "delta" in capsys.readouterr().err
