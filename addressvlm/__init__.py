@@ -17,7 +17,12 @@ _LAZY = {
     "load_pretrained": "addressvlm.models",
     "export_llava_hf": "addressvlm.models",
     "get_backbone": "addressvlm.models",
-    "generate_answers": "addressvlm.inference.generation",
+    "generate_answers": "addressvlm.inference",
+    "evaluate_model": "addressvlm.inference",
+    "format_table": "addressvlm.inference",
+    "format_table_row": "addressvlm.inference",
+    "probe_street_distribution": "addressvlm.inference",
+    "load_address_dataset": "addressvlm.data",
 }
 
 __all__ = ["__version__", *sorted(_LAZY)]

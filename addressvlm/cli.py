@@ -31,7 +31,7 @@ _REGISTRY: list[tuple[str | None, str]] = [
     ("data", "addressvlm.labels.cli"),
     (None, "addressvlm.inference.cli"),
     (None, "addressvlm.training.cli"),
-    (None, "addressvlm.models.cli"),
+    (None, "addressvlm.model_commands"),
     (None, "addressvlm.quickstart"),
 ]
 

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 
 
-__all__ = ["generate_answers", "prepare_generation_inputs"]
+__all__ = ["decoding_kwargs", "generate_answers", "prepare_generation_inputs"]
 
 
 def prepare_generation_inputs(processor, images: Sequence, questions: Sequence[str], device=None):
@@ -35,6 +35,37 @@ def prepare_generation_inputs(processor, images: Sequence, questions: Sequence[s
     return inputs.to(device) if device is not None else inputs
 
 
+def decoding_kwargs(
+    processor,
+    max_new_tokens: int = 64,
+    do_sample: bool = False,
+    temperature: float | None = None,
+    top_p: float | None = None,
+) -> dict:
+    """Keyword arguments of `model.generate` for answering: stop at ``<|end|>``, pad with the tokenizer's pad id.
+
+    Args:
+        processor (`LlavaPhi3Processor`): gives ``stop_token_ids`` and the pad id.
+        max_new_tokens (`int`, *optional*, defaults to 64): answer length limit.
+        do_sample (`bool`, *optional*, defaults to `False`): greedy when `False` (sampling knobs are cleared, so the
+            checkpoint's ``generation_config`` cannot turn sampling back on).
+        temperature (`float`, *optional*): sampling temperature.
+        top_p (`float`, *optional*): nucleus sampling. Sampling uses only ``temperature`` and ``top_p``: a
+            ``top_k`` from the checkpoint's generation config is cleared.
+    """
+    kwargs = dict(
+        max_new_tokens=max_new_tokens,
+        do_sample=do_sample,
+        eos_token_id=processor.stop_token_ids,
+        pad_token_id=processor.tokenizer.pad_token_id,
+    )
+    if do_sample:
+        kwargs.update(temperature=temperature, top_p=top_p, top_k=None)
+    else:
+        kwargs.update(temperature=None, top_p=None, top_k=None)
+    return kwargs
+
+
 @torch.inference_mode()
 def generate_answers(
     model,
@@ -51,6 +82,10 @@ def generate_answers(
 ) -> list[str]:
     """Answer ``questions[i]`` about ``images[i]`` with batched generation; returns the decoded answers.
 
+    Every row carries its own image (left-padded batches). For many questions per image,
+    `SharedPrefixAnswerer` (used by `evaluate_model` and the probe) encodes each image once and gives the same
+    greedy answers.
+
     Args:
         model (`PreTrainedModel` or `PeftModel`): a vision-language model.
         processor (`LlavaPhi3Processor`): its processor (applies the chat template and expands ``<image>``).
@@ -64,7 +99,7 @@ def generate_answers(
         seed (`int`, *optional*): seeds torch before each batch, for reproducible sampling.
     """
     device = next(model.parameters()).device
-    stop_ids = processor.stop_token_ids
+    kwargs = decoding_kwargs(processor, max_new_tokens, do_sample, temperature, top_p)
     answers: list[str] = []
     for start in range(0, len(questions), batch_size):
         batch_images = list(images[start : start + batch_size])
@@ -74,12 +109,6 @@ def generate_answers(
             inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
         if seed is not None:
             torch.manual_seed(seed + start)
-        kwargs = dict(max_new_tokens=max_new_tokens, do_sample=do_sample, eos_token_id=stop_ids)
-        kwargs["pad_token_id"] = processor.tokenizer.pad_token_id
-        if do_sample:
-            kwargs.update(temperature=temperature, top_p=top_p)
-        else:
-            kwargs.update(temperature=None, top_p=None, top_k=None)
         output = model.generate(**inputs, **kwargs)
         new_tokens = output[:, inputs["input_ids"].shape[1] :]
         answers.extend(text.strip() for text in processor.batch_decode(new_tokens, skip_special_tokens=True))

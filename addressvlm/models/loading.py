@@ -161,6 +161,8 @@ def load_pretrained(name_or_path: str | os.PathLike, adapter: str | os.PathLike 
     if adapter is None and (path / "adapter_config.json").exists() and not (path / "config.json").exists():
         adapter = path
         name_or_path = json.loads((path / "adapter_config.json").read_text())["base_model_name_or_path"]
+        if not os.path.isabs(name_or_path) and (path / name_or_path).is_dir():  # local bases are stored relative
+            name_or_path = path / name_or_path
     base_dir = resolve_checkpoint_dir(name_or_path)
     spec = get_backbone(_read_config(base_dir).get("model_type"))
     model, processor = spec.loader(base_dir, **kwargs)

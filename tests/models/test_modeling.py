@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
-import addressvlm  # noqa: F401  (registers the Auto classes)
+import addressvlm.models  # noqa: F401  (registers the Auto classes)
 from addressvlm.inference import generate_answers
 from addressvlm.models import LlavaPhi3ForConditionalGeneration, LlavaPhi3Processor, load_pretrained
 

@@ -77,11 +77,19 @@ class LlavaPhi3ForConditionalGeneration(LlavaForConditionalGeneration):
     config_class = LlavaPhi3Config
     config: LlavaPhi3Config
 
-    def forward(self, input_ids=None, pixel_values=None, past_key_values=None, **kwargs):
+    def forward(
+        self, input_ids=None, pixel_values=None, attention_mask=None, position_ids=None, past_key_values=None, **kwargs
+    ):
+        # `attention_mask` and `position_ids` are named so `generate` derives positions from the (padded) mask.
         has_past = past_key_values is not None and past_key_values.get_seq_length() > 0
         check_image_inputs(input_ids, pixel_values, self.config.image_token_id, self.config.image_seq_length, has_past)
         return super().forward(
-            input_ids=input_ids, pixel_values=pixel_values, past_key_values=past_key_values, **kwargs
+            input_ids=input_ids,
+            pixel_values=pixel_values,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=past_key_values,
+            **kwargs,
         )
 
     def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None, **kwargs):
@@ -90,7 +98,7 @@ class LlavaPhi3ForConditionalGeneration(LlavaForConditionalGeneration):
         Args:
             gradient_checkpointing_kwargs (`dict`, *optional*, defaults to `{"use_reentrant": False}`):
                 Passed to `torch.utils.checkpoint.checkpoint`.
-            **kwargs: ``every_n_layers`` / ``offload``, as passed by `Trainer` through `activation_checkpointing_enable`.
+            **kwargs: ``every_n_layers`` / ``offload``, as passed by `Trainer`.
         """
         if gradient_checkpointing_kwargs is None:
             gradient_checkpointing_kwargs = {"use_reentrant": False}

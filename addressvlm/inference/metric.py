@@ -1,0 +1,49 @@
+"""Locate and load the ``address_accuracy`` `evaluate` module: the single source of scoring and answer matching."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import os
+from pathlib import Path
+
+
+__all__ = ["METRIC_PATH_ENV", "default_metric_path", "load_address_accuracy", "metric_functions"]
+
+METRIC_PATH_ENV = "ADDRESSVLM_METRIC_PATH"
+"""Environment variable that points at the metric folder (overrides the checkout's ``evaluation/address_accuracy``)."""
+
+
+def default_metric_path() -> Path:
+    """The metric folder: ``$ADDRESSVLM_METRIC_PATH`` if set, else ``evaluation/address_accuracy`` of this checkout."""
+    if os.environ.get(METRIC_PATH_ENV):
+        return Path(os.environ[METRIC_PATH_ENV])
+    return Path(__file__).resolve().parents[2] / "evaluation" / "address_accuracy"
+
+
+@functools.lru_cache(maxsize=4)
+def load_address_accuracy(path: str | os.PathLike | None = None):
+    """Load the metric with `evaluate.load` from a local folder (cached per path; offline-safe).
+
+    Args:
+        path (`str` or `os.PathLike`, *optional*): the folder holding ``address_accuracy.py``; defaults to
+            `default_metric_path`.
+
+    Returns:
+        `evaluate.Metric`: the ``AddressAccuracy`` module.
+    """
+    import evaluate
+
+    folder = Path(path) if path is not None else default_metric_path()
+    script = folder / "address_accuracy.py"
+    if not script.is_file():
+        raise FileNotFoundError(
+            f"The address_accuracy metric was not found at {script}. Pass metric_path= (CLI: --metric-path) or set "
+            f"${METRIC_PATH_ENV} to the evaluation/address_accuracy folder of an addressvlm checkout."
+        )
+    return evaluate.load(str(folder.resolve()))
+
+
+def metric_functions(metric) -> object:
+    """The Python module behind a loaded metric, to reuse its answer normalisation (e.g. ``normalize_address``)."""
+    return inspect.getmodule(type(metric))
