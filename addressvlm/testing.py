@@ -112,6 +112,7 @@ def train_tiny_tokenizer(vocab_size: int = 1000, extra_texts: Iterable[str] = ()
         tokenizer = LlamaTokenizer.from_pretrained(tmp)
     tokenizer.add_special_tokens({"additional_special_tokens": CHAT_SPECIAL_TOKENS})
     tokenizer.pad_token = "<pad>"
+    tokenizer.eos_token = "<|endoftext|>"  # as Phi-3's tokenizer; answers end with <|end|>
     tokenizer.model_max_length = 2048
     if save_dir is None:
         save_dir = tempfile.mkdtemp(prefix="addressvlm-tok-")

@@ -1,0 +1,188 @@
+"""Training data for a stage: address datasets (one or more cities), optional general VQA, and a length column.
+
+Rows keep image *paths*; the collator decodes them per batch. The ``length`` column (tokens per example, image
+tokens included) drives the Trainer's ``group_by_length`` sampler; it is computed from the rendered chat text without
+opening any image.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+__all__ = ["TrainingData", "add_length_column", "conversation_lengths", "load_training_data"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainingData:
+    """The datasets of a stage and what went into them.
+
+    Args:
+        train (`datasets.Dataset`): training rows (``image``, ``conversations``, ``length``).
+        eval (`datasets.Dataset`, *optional*): evaluation rows, or `None`.
+        sources (`list[dict]`): ``{"name", "split", "rows"}`` per source, for the logs and the model card.
+        image_root (`str`, *optional*): folder of relative image paths (general VQA), for the collator.
+    """
+
+    train: Any
+    eval: Any = None
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    image_root: str | None = None
+
+
+def conversation_lengths(
+    processor, rows: Iterable[tuple[Sequence[Mapping[str, str]], bool]], batch_size: int = 512
+) -> tuple[list[int], int]:
+    """Token length of each example as the collator will build it (image tokens included, truncation applied),
+    without opening images.
+
+    Args:
+        processor (`LlavaPhi3Processor`): the training processor.
+        rows (`Iterable[tuple]`): ``(conversation, has_image)`` per row: LLaVA-convention turns, and whether the row
+            has an image (its ``<image>`` is then expanded).
+        batch_size (`int`, *optional*, defaults to 512): rows per tokenizer call.
+
+    Returns:
+        `tuple(list[int], int)`: the lengths, and how many rows exceed ``processor.max_text_length`` text tokens.
+    """
+    from addressvlm.models.llava_phi3.processing_llava_phi3 import conversation_to_messages
+
+    tokenizer = processor.tokenizer
+    image_id = tokenizer.convert_tokens_to_ids(processor.image_token)
+    per_image = processor.num_image_tokens
+    limit = getattr(processor, "max_text_length", None)
+    lengths: list[int] = []
+    truncated = 0
+    texts: list[str] = []
+    images: list[bool] = []
+
+    def flush() -> None:
+        nonlocal truncated
+        for ids, with_image in zip(tokenizer(texts, add_special_tokens=False)["input_ids"], images):
+            n_images = sum(token == image_id for token in ids) if with_image else 0
+            n_text = len(ids) - n_images
+            if limit is not None and n_text > limit:
+                truncated += 1
+                n_text = limit
+            lengths.append(n_text + n_images * per_image)
+        texts.clear()
+        images.clear()
+
+    for conversation, with_image in rows:
+        texts.append(processor.apply_chat_template(conversation_to_messages(conversation), tokenize=False))
+        images.append(bool(with_image))
+        if len(texts) >= batch_size:
+            flush()
+    if texts:
+        flush()
+    return lengths, truncated
+
+
+def add_length_column(dataset, processor, conversations_column: str, image_column: str, name: str = "length"):
+    """Add (or replace) the ``length`` column; log how many rows will be truncated."""
+    if name in dataset.column_names:
+        dataset = dataset.remove_columns([name])
+    rows = (
+        pair
+        for batch in dataset.select_columns([conversations_column, image_column]).iter(batch_size=1000)
+        for pair in zip(batch[conversations_column], batch[image_column])
+    )
+    lengths, truncated = conversation_lengths(processor, rows)
+    if truncated:
+        logger.warning(
+            "%d of %d rows exceed max_text_length=%d text tokens and will be truncated",
+            truncated,
+            len(lengths),
+            processor.max_text_length,
+        )
+    if lengths:
+        logger.info(
+            "Example lengths: min %d, mean %.1f, max %d tokens",
+            min(lengths),
+            sum(lengths) / len(lengths),
+            max(lengths),
+        )
+    return dataset.add_column(name, lengths)
+
+
+@contextlib.contextmanager
+def _no_cache_files():
+    """Let `datasets` write intermediate tables to temporary files instead of cache files beside the data."""
+    import datasets
+
+    was_enabled = datasets.is_caching_enabled()
+    datasets.disable_caching()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            datasets.enable_caching()
+
+
+def _address_split(paths: Sequence[str], split: str, columns: list[str], sources: list[dict]):
+    from datasets import concatenate_datasets
+
+    from addressvlm.data import load_address_dataset
+
+    parts = []
+    for path in paths:
+        splits = load_address_dataset(path)
+        if split not in splits:
+            raise KeyError(f"{path} has no split {split!r} (splits: {sorted(splits)})")
+        dataset = splits[split]
+        missing = [column for column in columns if column not in dataset.column_names]
+        if missing:
+            raise KeyError(f"{path} split {split!r} lacks column(s) {missing}")
+        parts.append(dataset.select_columns(columns))
+        sources.append({"name": Path(path).name, "split": split, "rows": len(dataset)})
+        logger.info("Loaded %s[%s]: %d rows", path, split, len(dataset))
+    return parts[0] if len(parts) == 1 else concatenate_datasets(parts)
+
+
+def load_training_data(data_args, processor, seed: int = 0, length_column: str = "length") -> TrainingData:
+    """Load, mix and annotate the datasets named by ``data_args``.
+
+    Args:
+        data_args (`DataArguments`): dataset folders, splits, columns, general-VQA mixing, sample caps.
+        processor (`LlavaPhi3Processor`): used for the length column.
+        seed (`int`, *optional*, defaults to 0): seed of the general-VQA draw and of the capped subsets.
+        length_column (`str`, *optional*, defaults to `"length"`): the Trainer's ``length_column_name``.
+    """
+    if not data_args.dataset_paths:
+        raise ValueError("dataset_paths is empty: name at least one dataset folder (addressvlm data build-...)")
+    columns = [data_args.image_column, data_args.conversations_column]
+    sources: list[dict[str, Any]] = []
+    train = _address_split(data_args.dataset_paths, data_args.train_split, columns, sources)
+    image_root = None
+    if data_args.general_vqa_ratio > 0:
+        from addressvlm.data import mix_general_vqa
+
+        image_root = str(Path(data_args.general_vqa_image_root or Path(data_args.general_vqa_json).parent).resolve())
+        with _no_cache_files():  # the mix re-writes the table: keep it out of the (shared, read-only) dataset folder
+            train, mix = mix_general_vqa(
+                train, data_args.general_vqa_json, data_args.general_vqa_ratio, image_root, image_root, seed=seed
+            )
+        sources.append({"name": Path(data_args.general_vqa_json).name, "split": "general VQA", "rows": mix.added})
+        logger.info("Mixed in %d general VQA rows (asked %d, file holds %d)", mix.added, mix.requested, mix.available)
+    if data_args.max_train_samples is not None:
+        train = train.shuffle(seed=seed, keep_in_memory=True).select(
+            range(min(data_args.max_train_samples, len(train)))
+        )
+    train = add_length_column(train, processor, data_args.conversations_column, data_args.image_column, length_column)
+    eval_dataset = None
+    if data_args.eval_split:
+        eval_dataset = _address_split(data_args.dataset_paths, data_args.eval_split, columns, [])
+        if data_args.max_eval_samples is not None:
+            eval_dataset = eval_dataset.select(range(min(data_args.max_eval_samples, len(eval_dataset))))
+        eval_dataset = add_length_column(
+            eval_dataset, processor, data_args.conversations_column, data_args.image_column, length_column
+        )
+    logger.info("Training rows: %d%s", len(train), f"; evaluation rows: {len(eval_dataset)}" if eval_dataset else "")
+    return TrainingData(train, eval_dataset, sources, image_root)

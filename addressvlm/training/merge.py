@@ -1,0 +1,74 @@
+"""Merge a trained adapter (and the stages it is chained on) into its base: a full checkpoint for serving."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+
+__all__ = ["merge_adapter"]
+
+logger = logging.getLogger(__name__)
+
+_DTYPES = ("float32", "bfloat16", "float16")
+
+
+def merge_adapter(
+    adapter: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    base: str | None = None,
+    layout: str = "addressvlm",
+    legacy_keys: bool = False,
+    dtype: str | None = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write base + adapter as one full model.
+
+    Args:
+        adapter (`str`): a recipe output folder (or checkpoint, or Hub id).
+        output_dir (`str`): where to write; replaced atomically.
+        base (`str`, *optional*): the base checkpoint; defaults to the one the adapter records.
+        layout (`str`, *optional*, defaults to `"addressvlm"`): ``addressvlm`` (our `LlavaPhi3` layout, native
+            Phi-3) or ``llava-hf`` (stock ``LlavaForConditionalGeneration`` with a Llama-ified Phi-3, loadable by
+            plain transformers and vLLM).
+        legacy_keys (`bool`, *optional*, defaults to `False`): with ``llava-hf``, the < 4.52 key naming.
+        dtype (`str`, *optional*): cast the merged weights (``float32``, ``bfloat16``, ``float16``) before writing;
+            the merge itself runs in the loaded precision (float32).
+        overwrite (`bool`, *optional*, defaults to `False`): replace a non-empty ``output_dir``.
+
+    Returns:
+        `Path`: ``output_dir``.
+    """
+    import torch
+    from peft import PeftModel
+
+    from addressvlm.data._io import atomic_output_dir
+    from addressvlm.models import export_llava_hf, load_pretrained
+
+    from .artifacts import generation_config_for
+
+    if layout not in ("addressvlm", "llava-hf"):
+        raise ValueError(f"layout must be 'addressvlm' or 'llava-hf', got {layout!r}")
+    if dtype is not None and dtype not in _DTYPES:
+        raise ValueError(f"dtype must be one of {_DTYPES}, got {dtype!r}")
+    model, processor = (
+        load_pretrained(base, adapter=adapter, torch_dtype=torch.float32)
+        if base
+        else load_pretrained(adapter, torch_dtype=torch.float32)
+    )
+    if not isinstance(model, PeftModel):
+        raise ValueError(f"{adapter} holds no adapter to merge (a full checkpoint already)")
+    generation_config = generation_config_for(model, processor)
+    merged = model.merge_and_unload()
+    merged.generation_config = generation_config
+    if dtype is not None:
+        merged = merged.to(getattr(torch, dtype))
+    with atomic_output_dir(output_dir, overwrite=overwrite) as tmp:
+        if layout == "addressvlm":
+            merged.save_pretrained(tmp)
+            processor.save_pretrained(tmp)
+        else:
+            export_llava_hf(merged, processor, tmp, legacy=legacy_keys)
+    logger.info("Merged %s into %s (%s layout)", adapter, output_dir, layout)
+    return Path(output_dir)

@@ -1,0 +1,226 @@
+"""The steps a training recipe runs, one function each: logging, resume, parts table, trainer, final save, push.
+
+``recipes/stage1.py`` and ``recipes/stage2.py`` call these in order; nothing else lives in the recipes.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from .artifacts import ArtifactWriter, generation_config_for, save_final_artifacts
+from .callbacks import CheckpointArtifactsCallback, StackedAdaptersCallback
+from .trainable_parts import (
+    TrainableParts,
+    format_parameter_table,
+    param_group_learning_rates,
+    parameter_table,
+    set_requires_grad,
+    stacked_adapters,
+)
+
+
+__all__ = [
+    "build_trainer",
+    "build_writer",
+    "checkpoint_to_resume",
+    "finish_training",
+    "hub_target",
+    "log_parameter_table",
+    "setup_distributed",
+    "setup_logging",
+]
+
+logger = logging.getLogger("addressvlm.training")
+
+
+def setup_logging(training_args) -> None:
+    """Log to stderr: addressvlm at info on the main process; transformers and datasets at the Trainer's
+    per-process level (``log_level`` / ``log_level_replica``)."""
+    import datasets
+    import transformers
+
+    logging.basicConfig(
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        handlers=[logging.StreamHandler(sys.stderr)],
+    )
+    level = training_args.get_process_log_level()
+    logging.getLogger("addressvlm").setLevel(logging.INFO if training_args.should_log else level)
+    transformers.utils.logging.set_verbosity(level)
+    datasets.utils.logging.set_verbosity(level)
+
+
+def setup_distributed(training_args) -> None:
+    """Set up the device and process group before the model loads.
+
+    ZeRO-3 shards weights while they load (``deepspeed.zero.Init``) and needs DeepSpeed's view of the world size by
+    then; GPU launchers provide it, but on CPU (gloo) only the torch process group exists until the Trainer starts.
+    """
+    from transformers.integrations import is_deepspeed_zero3_enabled
+
+    training_args.device  # noqa: B018  (initialises the process group)
+    if is_deepspeed_zero3_enabled():
+        import deepspeed
+
+        deepspeed.init_distributed()  # reuses an existing torch process group
+
+
+def checkpoint_to_resume(training_args) -> str | None:
+    """The checkpoint to resume from: ``--resume_from_checkpoint PATH``, or ``last`` / ``true`` for the newest
+    ``checkpoint-N`` in ``output_dir``.
+
+    Raises:
+        `ValueError`: ``output_dir`` already holds checkpoints and no resume was asked for (a new run would mix its
+        checkpoints with the old ones), or ``last`` was asked for and there is none.
+    """
+    from transformers.trainer_utils import get_last_checkpoint
+
+    output_dir = Path(training_args.output_dir)
+    last = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+    asked = training_args.resume_from_checkpoint
+    if asked is None:
+        if last is not None:
+            raise ValueError(
+                f"output_dir {output_dir} already holds checkpoints ({Path(last).name}); pass "
+                "--resume_from_checkpoint last to continue, or choose a new output_dir"
+            )
+        return None
+    if str(asked).lower() in ("last", "true"):
+        if last is None:
+            raise ValueError(f"resume_from_checkpoint={asked}: no checkpoint-N in {output_dir}")
+        return last
+    if not Path(asked).is_dir():
+        raise ValueError(f"resume_from_checkpoint={asked} is not a checkpoint folder")
+    return str(asked)
+
+
+def hub_target(training_args) -> str | None:
+    """The Hub repo to push the final output to, or `None`; turns off the Trainer's own pushes.
+
+    The Trainer would push every checkpoint as it is written (without our completion of it); the recipes push the
+    finished output once, with the model card, via `addressvlm.training.hub.push_output_to_hub`.
+    """
+    if not training_args.push_to_hub:
+        return None
+    if not training_args.hub_model_id:
+        raise ValueError("push_to_hub needs hub_model_id (the namespace/name of the repo to create or update)")
+    training_args.push_to_hub = False
+    return training_args.hub_model_id
+
+
+def log_parameter_table(model, parts: TrainableParts, parts_args, training_args, spec) -> list[dict[str, Any]]:
+    """Log (main process) and return the table: module group, parameters, trainable parameters, learning rate."""
+    rates = param_group_learning_rates(parts_args, training_args.learning_rate)
+    rows = parameter_table(model, spec, parts, rates)
+    if training_args.should_log:
+        logger.info("Trainable parts:\n%s", format_parameter_table(rows))
+    return rows
+
+
+def _hyperparameters(training_args, parts_args, model_args, parts: TrainableParts, is_adapter: bool) -> dict[str, Any]:
+    world = training_args.world_size
+    values: dict[str, Any] = {
+        "learning_rate": training_args.learning_rate,
+        "per_device_train_batch_size": training_args.per_device_train_batch_size,
+        "gradient_accumulation_steps": training_args.gradient_accumulation_steps,
+        "devices": world,
+        "effective_batch_size": training_args.per_device_train_batch_size
+        * training_args.gradient_accumulation_steps
+        * world,
+        "num_train_epochs": training_args.num_train_epochs,
+        "max_steps": training_args.max_steps,
+        "warmup": training_args.warmup_steps,
+        "lr_scheduler_type": str(getattr(training_args.lr_scheduler_type, "value", training_args.lr_scheduler_type)),
+        "weight_decay": training_args.weight_decay,
+        "adam_betas": f"({training_args.adam_beta1}, {training_args.adam_beta2})",
+        "optimizer": str(getattr(training_args.optim, "value", training_args.optim)),
+        "precision": "bf16" if training_args.bf16 else "fp16" if training_args.fp16 else "fp32",
+        "max_text_length": model_args.max_text_length,
+        "vision / projector / llm": f"{parts.vision} / {parts.projector} / {parts.llm}",
+        "seed": training_args.seed,
+    }
+    if is_adapter:
+        values.update(lora_r=parts_args.lora_r, lora_alpha=parts_args.lora_alpha, lora_dropout=parts_args.lora_dropout)
+    if parts_args.projector_lr is not None:
+        values["projector_lr"] = parts_args.projector_lr
+    if parts_args.vision_lr is not None:
+        values["vision_lr"] = parts_args.vision_lr
+    return values
+
+
+def build_writer(
+    start, model, stage: str, training_args, parts_args, model_args, parts, table, data
+) -> ArtifactWriter:
+    """The `ArtifactWriter` that completes checkpoints and the final output of this run."""
+    from peft import PeftModel
+
+    is_adapter = isinstance(model, PeftModel)
+    card = {
+        "stage": stage,
+        "datasets": data.sources,
+        "hyperparameters": _hyperparameters(training_args, parts_args, model_args, parts, is_adapter),
+        "trainable_parts": table,
+        "parents": [{"name": p.name, "mode": p.mode} for p in start.parents],
+        "is_adapter": is_adapter,
+        "repo_id": training_args.hub_model_id,
+    }
+    return ArtifactWriter(start.base, generation_config_for(model, start.processor), list(start.parents), card)
+
+
+def build_trainer(model, processor, data, training_args, parts, parts_args, writer, spec):
+    """An `AddressVLMTrainer` with the collator, per-group learning rates and the artefact callbacks."""
+    import torch
+
+    from addressvlm.data.collator import ConversationCollator
+
+    from .trainer import AddressVLMTrainer
+
+    callbacks = [CheckpointArtifactsCallback(writer)]
+    frozen = stacked_adapters(model)
+    if frozen:
+        callbacks.append(
+            StackedAdaptersCallback(["default", *frozen], lambda m: set_requires_grad(m, spec, parts, frozen))
+        )
+    trainer = AddressVLMTrainer(
+        model=model,
+        args=training_args,
+        train_dataset=data.train,
+        eval_dataset=data.eval,
+        data_collator=ConversationCollator(processor, image_root=data.image_root),
+        processing_class=processor,
+        callbacks=callbacks,
+        group_learning_rates=param_group_learning_rates(parts_args, training_args.learning_rate),
+        backbone=spec,
+    )
+    low = {str(p.dtype) for p in model.parameters() if p.requires_grad and p.dtype in (torch.bfloat16, torch.float16)}
+    if low and not trainer.is_deepspeed_enabled:
+        logger.warning(
+            "Trainable weights are %s and the optimizer keeps no float32 master copy, so small updates (lr 1e-5) "
+            "round away: load with --torch_dtype float32 (bf16 autocast still applies) or train under DeepSpeed.",
+            "/".join(sorted(low)),
+        )
+    if trainer.is_deepspeed_enabled and writer.card is not None:
+        plugin = trainer.accelerator.state.deepspeed_plugin
+        offload = plugin.deepspeed_config.get("zero_optimization", {}).get("offload_optimizer", {}).get("device")
+        stage = f"ZeRO-{plugin.zero_stage}" + (
+            f", optimizer offload to {offload}" if offload not in (None, "none") else ""
+        )
+        writer.card["hyperparameters"]["deepspeed"] = stage
+    return trainer
+
+
+def finish_training(trainer, train_result, writer: ArtifactWriter) -> dict[str, float]:
+    """Save the final artefacts atomically, then the metrics and trainer state; return the metrics."""
+    metrics = dict(train_result.metrics)
+    metrics["train_samples"] = len(trainer.train_dataset)
+    if trainer.eval_dataset is not None:
+        metrics.update(trainer.evaluate())
+    card_metrics = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}
+    save_final_artifacts(trainer, writer, card_metrics)
+    trainer.log_metrics("train", metrics)
+    trainer.save_metrics("train", metrics)
+    trainer.save_state()
+    return metrics

@@ -1,0 +1,110 @@
+"""Stage 1 of AddressVLM: cross-view alignment tuning on grafted satellite + street-view images.
+
+Trains on a stage-1 set (``addressvlm data build-alignment``, then ``label-alignment``): each row is a grafted
+image and a conversation whose answer is the address plus the generated reason. Table 4's "Ours" (the shipped Pitts
+and SF configs) trains the projector, the vision encoder in full and a LoRA on the language model.
+
+The paper's setup -- 8x RTX 3090 24 GB, DeepSpeed ZeRO-2, bf16 (see docs/training.md for memory and time)::
+
+    accelerate launch --config_file recipes/accelerate/zero2_8gpu.yaml recipes/stage1.py \\
+        --config recipes/configs/pitts_llava_phi3_stage1.yaml
+
+CPU, the tiny offline model and city (minutes; what the quickstart and the tests run)::
+
+    python recipes/stage1.py --config recipes/configs/tiny_cpu_stage1.yaml \\
+        --model_name_or_path runs/tiny-model --dataset_paths runs/city/alignment --output_dir runs/tiny-stage1
+
+Any YAML key can be overridden on the command line (``--learning_rate 2e-5``); several ``--config`` files are
+applied in order (``--config base.yaml --config recipes/configs/table4/stage1_frozen_ve_frozen_llm.yaml``).
+``--resume_from_checkpoint last`` continues an interrupted run; ``--push_to_hub --hub_model_id user/name`` uploads
+the finished output with its model card.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from transformers import set_seed
+
+from addressvlm.models import get_backbone
+from addressvlm.training.arguments import (
+    AddressVLMTrainingArguments,
+    DataArguments,
+    ModelArguments,
+    TrainablePartsArguments,
+)
+from addressvlm.training.data import load_training_data
+from addressvlm.training.hub import push_output_to_hub
+from addressvlm.training.parser import parse_args
+from addressvlm.training.recipe import (
+    build_trainer,
+    build_writer,
+    checkpoint_to_resume,
+    finish_training,
+    hub_target,
+    log_parameter_table,
+    setup_distributed,
+    setup_logging,
+)
+from addressvlm.training.stages import load_starting_point
+from addressvlm.training.trainable_parts import TrainableParts, apply_trainable_parts
+
+
+__all__ = ["main", "run"]
+
+logger = logging.getLogger("addressvlm.recipes.stage1")
+
+STAGE = "stage 1 (cross-view alignment tuning)"
+
+
+def run(argv: list[str] | None = None):
+    """Run the recipe; return the finished `Trainer` (its model is the trained one)."""
+    model_args, parts_args, data_args, training_args = parse_args(
+        (ModelArguments, TrainablePartsArguments, DataArguments, AddressVLMTrainingArguments), argv
+    )
+    setup_distributed(training_args)
+    setup_logging(training_args)
+    resume = checkpoint_to_resume(training_args)
+    repo_id = hub_target(training_args)
+    set_seed(training_args.seed)  # LoRA initialisation happens before the Trainer seeds
+
+    ###############
+    # Load model
+    ###############
+    start = load_starting_point(model_args)
+    spec = get_backbone(start.model.config)
+    parts = TrainableParts.from_args(parts_args)
+    model = apply_trainable_parts(start.model, parts, parts_args, spec)
+    table = log_parameter_table(model, parts, parts_args, training_args, spec)
+
+    ###############
+    # Load data
+    ###############
+    with training_args.main_process_first(desc="loading the stage-1 set"):
+        data = load_training_data(data_args, start.processor, training_args.seed, training_args.length_column_name)
+
+    ###############
+    # Train
+    ###############
+    writer = build_writer(start, model, STAGE, training_args, parts_args, model_args, parts, table, data)
+    trainer = build_trainer(model, start.processor, data, training_args, parts, parts_args, writer, spec)
+    train_result = trainer.train(resume_from_checkpoint=resume)
+
+    ###############
+    # Save and push
+    ###############
+    metrics = finish_training(trainer, train_result, writer)
+    if repo_id and trainer.is_world_process_zero():
+        push_output_to_hub(training_args.output_dir, repo_id, training_args.hub_private_repo, training_args.hub_token)
+    logger.info("Stage 1 done: %s (train loss %.4f)", training_args.output_dir, metrics["train_loss"])
+    return trainer
+
+
+def main(argv: list[str] | None = None) -> int:
+    run(argv)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""The collator (padding, label masks, lazy images) and the training data pipeline (lengths, mixing, multi-city)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from addressvlm.data import load_address_dataset
+from addressvlm.data.collator import IGNORE_INDEX, ConversationCollator
+from addressvlm.training.arguments import DataArguments
+from addressvlm.training.data import conversation_lengths, load_training_data
+
+
+@pytest.fixture
+def processor(tiny_llava):
+    processor = tiny_llava[1]
+    limit = processor.max_text_length
+    yield processor
+    processor.max_text_length = limit
+
+
+def test_batch_is_right_padded_with_masked_labels_and_stacked_images(processor, vqa_dataset):
+    rows = [load_address_dataset(vqa_dataset)["train"][i] for i in (0, 1, 2)]
+    rows.insert(
+        1, {"conversations": [{"from": "human", "value": "Hello"}, {"from": "gpt", "value": "Hi"}], "image": ""}
+    )
+    batch = ConversationCollator(processor)(rows)
+    examples = [processor.build_training_example(r["conversations"], r["image"] or None) for r in rows]
+    lengths = [len(e["input_ids"]) for e in examples]
+    assert batch["input_ids"].shape == (4, max(lengths)) and len(set(lengths)) > 1
+    for i, (example, n) in enumerate(zip(examples, lengths)):
+        assert torch.equal(batch["input_ids"][i, :n], example["input_ids"])
+        assert torch.equal(batch["labels"][i, :n], example["labels"])
+        assert (batch["input_ids"][i, n:] == processor.tokenizer.pad_token_id).all()
+        assert (batch["labels"][i, n:] == IGNORE_INDEX).all()
+        assert batch["attention_mask"][i].tolist() == [1] * n + [0] * (max(lengths) - n)
+    # three images in row order; the text-only row contributes none
+    expected = torch.stack([examples[i]["pixel_values"] for i in (0, 2, 3)])
+    torch.testing.assert_close(batch["pixel_values"], expected)
+    image_id = processor.tokenizer.convert_tokens_to_ids(processor.image_token)
+    assert not (batch["labels"] == image_id).any()
+
+
+def test_text_only_batch_has_no_pixel_values_and_relative_images_use_image_root(processor, vqa_dataset, tmp_path):
+    text_only = [{"conversations": [{"from": "human", "value": "Hi"}, {"from": "gpt", "value": "Yes"}], "image": None}]
+    assert "pixel_values" not in ConversationCollator(processor)(text_only)
+    row = dict(load_address_dataset(vqa_dataset)["train"][0])
+    relative = {"conversations": row["conversations"], "image": "images/vqa-000.png"}
+    root = str(load_address_dataset(vqa_dataset)["train"][0]["image"]).rsplit("/images/", 1)[0]
+    batch = ConversationCollator(processor, image_root=root)([relative])
+    torch.testing.assert_close(batch["pixel_values"], ConversationCollator(processor)([row])["pixel_values"])
+    with pytest.raises(FileNotFoundError, match="vqa-000.png"):
+        ConversationCollator(processor, image_root=str(tmp_path))([relative])
+
+
+def test_length_column_equals_the_collated_lengths_including_truncation(processor, vqa_dataset):
+    rows = list(load_address_dataset(vqa_dataset)["train"])
+    processor.max_text_length = 30  # truncates the longer conversations
+    lengths, truncated = conversation_lengths(processor, ((r["conversations"], bool(r["image"])) for r in rows))
+    actual = [len(processor.build_training_example(r["conversations"], r["image"])["input_ids"]) for r in rows]
+    assert lengths == actual
+    assert 0 < truncated < len(rows)
+
+
+def test_multi_city_and_general_vqa_mixing(processor, vqa_dataset, stage1_dataset, tmp_path, make_image):
+    (tmp_path / "coco").mkdir()
+    make_image(0).save(tmp_path / "coco" / "a.png")
+    records = [
+        {
+            "image": "coco/a.png",
+            "conversations": [{"from": "human", "value": "<image>\nWhat is it?"}, {"from": "gpt", "value": "A cat"}],
+        },
+        {"conversations": [{"from": "human", "value": "Say hi"}, {"from": "gpt", "value": "Hi"}]},
+    ]
+    general = tmp_path / "general.json"
+    general.write_text(json.dumps(records * 10))
+    args = DataArguments(
+        dataset_paths=[vqa_dataset, stage1_dataset], general_vqa_json=str(general), general_vqa_ratio=0.25
+    )
+    data = load_training_data(args, processor, seed=0)
+    assert [(s["name"], s["rows"]) for s in data.sources] == [("vqa", 24), ("stage1", 24), ("general.json", 12)]
+    assert len(data.train) == 60 and set(data.train.column_names) == {"image", "conversations", "length"}
+    assert data.image_root == str(tmp_path.resolve())
+    batch = ConversationCollator(processor, image_root=data.image_root)(list(data.train))
+    assert batch["pixel_values"].shape[0] == sum(1 for row in data.train if row["image"])
+    assert sorted(data.train["length"]) == sorted(batch["attention_mask"].sum(1).tolist())
+    assert not list(Path(vqa_dataset).rglob("cache-*.arrow"))  # nothing written into the dataset folders
+
+
+def test_data_arguments_errors_name_the_field():
+    with pytest.raises(ValueError, match="general_vqa_json"):
+        DataArguments(dataset_paths=["x"], general_vqa_ratio=1.0)
+    with pytest.raises(ValueError, match="dataset_paths"):
+        load_training_data(DataArguments(), processor=None)

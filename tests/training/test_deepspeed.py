@@ -1,0 +1,104 @@
+"""The recipe's DeepSpeed ZeRO-2 path for real: two CPU processes over gloo, launched with the shipped accelerate
+config.
+
+Slow: the first run JIT-compiles DeepSpeed's shared-memory op (~40 s, cached in ``TORCH_EXTENSIONS_DIR``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from addressvlm.models import load_pretrained
+from addressvlm.training.artifacts import check_saved_tensors
+
+from .conftest import ROOT, TINY_STAGE1, fixed_batch, logits_of, quick_args
+
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("training-recipes")]
+
+
+def _losses(output) -> dict[int, float]:
+    history = json.loads((output / "trainer_state.json").read_text())["log_history"]
+    return {entry["step"]: entry["loss"] for entry in history if "loss" in entry}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _accelerate() -> list[str]:
+    exe = shutil.which("accelerate", path=os.path.dirname(sys.executable))
+    return [exe] if exe else [sys.executable, "-m", "accelerate.commands.launch"]
+
+
+def _launcher(kind: str) -> list[str]:
+    port = str(_free_port())
+    if kind == "zero2-accelerate":  # what users run, with the shipped CPU accelerate config
+        config = str(ROOT / "recipes/accelerate/zero2_cpu.yaml")
+        return _accelerate() + ["launch", "--config_file", config, "--main_process_port", port]
+    return [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", port]
+
+
+@pytest.mark.parametrize("kind", ["zero2-accelerate", "zero3-torchrun"])
+def test_two_processes_save_the_adapter_a_single_process_run_would(
+    kind, tiny_checkpoint, stage1_dataset, run_stage1, tmp_path
+):
+    output = tmp_path / kind
+    command = _launcher(kind) + [str(ROOT / "recipes/stage1.py"), "--config", str(TINY_STAGE1)]
+    command += ["--model_name_or_path", tiny_checkpoint, "--dataset_paths", stage1_dataset]
+    command += quick_args(output, max_steps=4, save_steps=2)
+    if kind == "zero3-torchrun":
+        command += ["--deepspeed", str(ROOT / "ds_configs/zero3.json")]
+    env = dict(os.environ, OMP_NUM_THREADS="1", DS_ACCELERATOR="cpu")
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-4000:]
+    card = (output / "README.md").read_text()
+    stage = "ZeRO-2" if kind.startswith("zero2") else "ZeRO-3"
+    assert "| devices | 2 |" in card and f"| deepspeed | {stage} |" in card
+    state = json.loads((output / "trainer_state.json").read_text())
+    assert state["global_step"] == 4 and state["epoch"] == pytest.approx(4 * 2 * 4 / 24)  # 2 ranks x batch 4
+
+    single = tmp_path / "single"
+    run_stage1(single, max_steps=4, save_steps=2)
+    for folder in (output, output / "checkpoint-2", output / "checkpoint-4"):
+        assert check_saved_tensors(folder) > 0  # raises on any empty tensor
+        ours = load_file(folder / "adapter_model.safetensors")
+        reference = load_file(single / "adapter_model.safetensors")
+        assert {k: v.shape for k, v in ours.items()} == {k: v.shape for k, v in reference.items()}
+    assert (output / "checkpoint-2" / "global_step2").is_dir()  # the DeepSpeed engine state, for resuming
+
+    loaded, processor = load_pretrained(output)
+    base, _ = load_pretrained(tiny_checkpoint)
+    batch = fixed_batch(processor, stage1_dataset)
+    logits = logits_of(loaded, batch)
+    assert torch.isfinite(logits).all()
+    assert (logits - logits_of(base, batch)).abs().max() > 1e-3
+    if kind == "zero2-accelerate":  # resuming the DeepSpeed engine (its own checkpoint format) continues exactly
+        resumed = tmp_path / "resumed"
+        resumed.mkdir()
+        shutil.copytree(output / "checkpoint-2", resumed / "checkpoint-2")
+        command = [arg if arg != str(output) else str(resumed) for arg in command] + [
+            "--resume_from_checkpoint",
+            "last",
+        ]
+        result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+        assert result.returncode == 0, result.stderr[-4000:]
+        expected, got = _losses(output), _losses(resumed)
+        assert [got[step] for step in (3, 4)] == pytest.approx([expected[step] for step in (3, 4)], abs=1e-5)
+        final, again = (
+            load_file(output / "adapter_model.safetensors"),
+            load_file(resumed / "adapter_model.safetensors"),
+        )
+        for key in final:
+            torch.testing.assert_close(again[key], final[key], rtol=0, atol=1e-6)
