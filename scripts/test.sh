@@ -8,4 +8,4 @@ bash scripts/bootstrap.sh
 export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TRANSFORMERS_OFFLINE=1 HF_EVALUATE_OFFLINE=1
 export DS_ACCELERATOR="${DS_ACCELERATOR:-cpu}" TOKENIZERS_PARALLELISM=false
 export TORCH_EXTENSIONS_DIR="${TORCH_EXTENSIONS_DIR:-$HOME/.cache/addressvlm/torch_extensions}"
-exec python -m pytest -n "${PYTEST_WORKERS:-2}" --dist loadgroup "$@"
+exec python -m pytest -n "${PYTEST_WORKERS:-2}" "$@"

@@ -174,7 +174,7 @@ def build_alignment_set(
         general_vqa (`str` or `os.PathLike`, *optional*):
             LLaVA-format JSON to mix into the train split (Table 6).
         general_ratio (`float`, *optional*, defaults to 1.0):
-            General rows per alignment row (Table 6: 0.2 for 5:1, 1.0 for 1:1).
+            General rows per alignment row (Table 6: 5 for 5:1 general:address, 1.0 for 1:1).
         general_image_root (`str` or `os.PathLike`, *optional*):
             Folder of the general JSON's images (default: the JSON's folder).
         validation_fraction (`float`, *optional*, defaults to 0.0):

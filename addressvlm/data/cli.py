@@ -250,7 +250,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     vqa.add_argument("--views-per-location", type=int, help="keep this many views per training location (Fig. 7)")
     vqa.add_argument("--location-fraction", type=float, help="keep this share of training locations (Fig. 7)")
     vqa.add_argument("--general-vqa", help="LLaVA-format JSON of general VQA mixed into train (Table 6)")
-    vqa.add_argument("--general-ratio", type=float, default=0.2, help="general rows per training image (0.2 = 5:1)")
+    vqa.add_argument("--general-ratio", type=float, default=1.0, help="general rows per training image (Table 6: 5)")
     vqa.add_argument("--general-image-root", help="folder of the general JSON's images (default: its folder)")
     vqa.add_argument("--image-root", help="folder of relative image paths (default: the table's folder)")
     vqa.add_argument("--column-map", help="YAML/JSON column mapping for tables with other column names")

