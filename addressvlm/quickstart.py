@@ -14,7 +14,7 @@ Steps (each is skipped when its output already exists, so an interrupted run res
 9. evaluation of both, the Table-2-style comparison (markdown + JSON) and the Fig. 5 probe map.
 
 The training steps launch the same recipe scripts users launch on GPUs, with the tiny CPU configs
-(``recipes/configs/tiny_cpu_stage{1,2}.yaml``); only configuration differs.
+(``recipes/configs/quickstart_cpu_stage{1,2}.yaml``); only configuration differs.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def _recipe(stage: int, log: Path, *overrides: str) -> None:
         sys.executable,
         str(root / "recipes" / f"stage{stage}.py"),
         "--config",
-        str(root / "recipes" / "configs" / f"tiny_cpu_stage{stage}.yaml"),
+        str(root / "recipes" / "configs" / f"quickstart_cpu_stage{stage}.yaml"),
         *map(str, overrides),
     ]
     print("  $ " + " ".join(command), flush=True)

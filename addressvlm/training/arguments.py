@@ -196,6 +196,11 @@ class DataArguments:
         general_vqa_ratio (`float`, *optional*, defaults to 0):
             General-VQA rows per address row: 5 gives the paper's "5:1" mix, 1 its "1:1". Rows are drawn with a
             fixed seed (with replacement when more are needed than the file holds).
+        split_turns (`bool`, *optional*, defaults to `False`):
+            Train every question of a multi-turn conversation as its own single-turn conversation with the image.
+            In a multi-turn row, a later answer can often be read off an earlier turn (a multiple-choice turn names
+            the district a generation turn then asks for); models trained from scratch learn that text shortcut
+            instead of looking at the image. Costs one image encoding per question.
         max_train_samples (`int`, *optional*):
             Keep only the first N training rows (after mixing and a seeded shuffle): quick runs and tests.
         max_eval_samples (`int`, *optional*):
@@ -215,6 +220,9 @@ class DataArguments:
     )
     general_vqa_ratio: float = field(
         default=0.0, metadata={"help": "General VQA rows per address row (5 = the paper's 5:1)."}
+    )
+    split_turns: bool = field(
+        default=False, metadata={"help": "Train each question as its own single-turn conversation with the image."}
     )
     max_train_samples: int | None = field(default=None, metadata={"help": "Keep only N training rows."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Keep only N evaluation rows."})

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 
-__all__ = ["TrainingData", "add_length_column", "conversation_lengths", "load_training_data"]
+__all__ = [
+    "TrainingData",
+    "add_length_column",
+    "conversation_lengths",
+    "load_training_data",
+    "split_conversation_turns",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +152,33 @@ def _address_split(paths: Sequence[str], split: str, columns: list[str], sources
     return parts[0] if len(parts) == 1 else concatenate_datasets(parts)
 
 
+def split_conversation_turns(dataset, conversations_column: str = "conversations", image_token: str = "<image>"):
+    """One row per (question, answer) pair: each human turn with its answer becomes its own conversation.
+
+    The image placeholder opens every new conversation (``"<image>\n"`` + question), so each row still carries the
+    image. Rows whose conversation is not a strict human/gpt alternation raise a `ValueError` naming the row.
+    """
+    prefix = image_token + "\n"
+
+    def explode(batch):
+        out = {name: [] for name in batch}
+        for i, turns in enumerate(batch[conversations_column]):
+            if len(turns) % 2 or any(t["from"] != ("human" if k % 2 == 0 else "gpt") for k, t in enumerate(turns)):
+                raise ValueError(f"row {batch.get('id', ['?'] * (i + 1))[i]}: turns are not human/gpt pairs")
+            for k in range(0, len(turns), 2):
+                question = turns[k]["value"].replace(prefix, "").replace(image_token, "")
+                for name in batch:
+                    out[name].append(batch[name][i])
+                out[conversations_column][-1] = [
+                    {"from": "human", "value": prefix + question},
+                    {"from": "gpt", "value": turns[k + 1]["value"]},
+                ]
+        return out
+
+    with _no_cache_files():
+        return dataset.map(explode, batched=True, desc="splitting turns")
+
+
 def load_training_data(data_args, processor, seed: int = 0, length_column: str = "length") -> TrainingData:
     """Load, mix and annotate the datasets named by ``data_args``.
 
@@ -160,6 +193,10 @@ def load_training_data(data_args, processor, seed: int = 0, length_column: str =
     columns = [data_args.image_column, data_args.conversations_column]
     sources: list[dict[str, Any]] = []
     train = _address_split(data_args.dataset_paths, data_args.train_split, columns, sources)
+    if data_args.split_turns:
+        before = len(train)
+        train = split_conversation_turns(train, data_args.conversations_column)
+        logger.info("split_turns: %d conversations -> %d single-turn rows", before, len(train))
     image_root = None
     if data_args.general_vqa_ratio > 0:
         from addressvlm.data import mix_general_vqa
