@@ -45,9 +45,9 @@ class QuickstartOptions:
         locations (`int`, *optional*, defaults to 320): capture locations in the city.
         views (`int`, *optional*, defaults to 4): street views per location.
         max_streets (`int`, *optional*, defaults to 32): streets kept in the city.
-        image_size (`int`, *optional*, defaults to 56): the tiny model's vision input size (patch 14).
-        stage1_epochs (`float`, *optional*, defaults to 2): epochs of stage 1.
-        stage2_epochs (`float`, *optional*, defaults to 8): epochs of stage 2 (Baseline and AddressVLM alike).
+        image_size (`int`, *optional*, defaults to 112): the tiny model's vision input size (patch 14).
+        stage1_epochs (`float`, *optional*, defaults to 6): epochs of stage 1.
+        stage2_epochs (`float`, *optional*, defaults to 6): epochs of stage 2 (Baseline and AddressVLM alike).
         probe_samples (`int`, *optional*, defaults to 100): answers sampled per probed image (Fig. 5).
         eval_limit (`int`, *optional*): evaluate only the first N test images.
     """
@@ -57,12 +57,12 @@ class QuickstartOptions:
     locations: int = 320
     views: int = 4
     max_streets: int = 32
-    image_size: int = 56
+    image_size: int = 112
     vision_hidden_size: int = 64
     text_hidden_size: int = 128
     text_layers: int = 2
-    stage1_epochs: float = 2
-    stage2_epochs: float = 8
+    stage1_epochs: float = 6
+    stage2_epochs: float = 6
     probe_samples: int = 100
     eval_limit: int | None = None
     progress: bool = True
