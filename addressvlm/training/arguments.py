@@ -201,6 +201,9 @@ class DataArguments:
             In a multi-turn row, a later answer can often be read off an earlier turn (a multiple-choice turn names
             the district a generation turn then asks for); models trained from scratch learn that text shortcut
             instead of looking at the image. Costs one image encoding per question.
+        question_types (`list[str]`, *optional*):
+            Keep only these question types (``generation``, ``judgement``, ``multiple_choice``) of a VQA set;
+            needs ``split_turns``. Used to give a from-scratch model visual grounding before the full mix.
         max_train_samples (`int`, *optional*):
             Keep only the first N training rows (after mixing and a seeded shuffle): quick runs and tests.
         max_eval_samples (`int`, *optional*):
@@ -224,6 +227,9 @@ class DataArguments:
     split_turns: bool = field(
         default=False, metadata={"help": "Train each question as its own single-turn conversation with the image."}
     )
+    question_types: list[str] | None = field(
+        default=None, metadata={"help": "Keep only these VQA question types (needs split_turns)."}
+    )
     max_train_samples: int | None = field(default=None, metadata={"help": "Keep only N training rows."})
     max_eval_samples: int | None = field(default=None, metadata={"help": "Keep only N evaluation rows."})
 
@@ -232,6 +238,12 @@ class DataArguments:
             self.dataset_paths = [self.dataset_paths]
         if self.general_vqa_ratio < 0:
             raise ValueError(f"general_vqa_ratio must be >= 0, got {self.general_vqa_ratio}")
+        if self.question_types:
+            unknown = set(self.question_types) - {"generation", "judgement", "multiple_choice"}
+            if unknown:
+                raise ValueError(f"question_types: unknown type(s) {sorted(unknown)}")
+            if not self.split_turns:
+                raise ValueError("question_types needs split_turns: true (types are per question, not per row)")
         if self.general_vqa_ratio > 0 and not self.general_vqa_json:
             raise ValueError("general_vqa_ratio > 0 needs general_vqa_json (the LLaVA-format file to mix in)")
 

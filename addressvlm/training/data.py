@@ -132,7 +132,7 @@ def _no_cache_files():
             datasets.enable_caching()
 
 
-def _address_split(paths: Sequence[str], split: str, columns: list[str], sources: list[dict]):
+def _address_split(paths: Sequence[str], split: str, columns: list[str], sources: list[dict], optional=()):
     from datasets import concatenate_datasets
 
     from addressvlm.data import load_address_dataset
@@ -146,19 +146,24 @@ def _address_split(paths: Sequence[str], split: str, columns: list[str], sources
         missing = [column for column in columns if column not in dataset.column_names]
         if missing:
             raise KeyError(f"{path} split {split!r} lacks column(s) {missing}")
-        parts.append(dataset.select_columns(columns))
+        extra = [c for c in optional if c in dataset.column_names]
+        parts.append(dataset.select_columns(columns + extra))
         sources.append({"name": Path(path).name, "split": split, "rows": len(dataset)})
         logger.info("Loaded %s[%s]: %d rows", path, split, len(dataset))
     return parts[0] if len(parts) == 1 else concatenate_datasets(parts)
 
 
-def split_conversation_turns(dataset, conversations_column: str = "conversations", image_token: str = "<image>"):
+def split_conversation_turns(
+    dataset, conversations_column: str = "conversations", image_token: str = "<image>", questions_column="questions"
+):
     """One row per (question, answer) pair: each human turn with its answer becomes its own conversation.
 
     The image placeholder opens every new conversation (``"<image>\n"`` + question), so each row still carries the
-    image. Rows whose conversation is not a strict human/gpt alternation raise a `ValueError` naming the row.
+    image. A ``questions`` column (VQA sets) is split alongside, one entry per row. Rows whose conversation is not a
+    strict human/gpt alternation raise a `ValueError` naming the row.
     """
     prefix = image_token + "\n"
+    has_questions = questions_column in dataset.column_names
 
     def explode(batch):
         out = {name: [] for name in batch}
@@ -173,6 +178,8 @@ def split_conversation_turns(dataset, conversations_column: str = "conversations
                     {"from": "human", "value": prefix + question},
                     {"from": "gpt", "value": turns[k + 1]["value"]},
                 ]
+                if has_questions:
+                    out[questions_column][-1] = [batch[questions_column][i][k // 2]]
         return out
 
     with _no_cache_files():
@@ -192,11 +199,21 @@ def load_training_data(data_args, processor, seed: int = 0, length_column: str =
         raise ValueError("dataset_paths is empty: name at least one dataset folder (addressvlm data build-...)")
     columns = [data_args.image_column, data_args.conversations_column]
     sources: list[dict[str, Any]] = []
-    train = _address_split(data_args.dataset_paths, data_args.train_split, columns, sources)
+    optional = ["questions"] if data_args.question_types else []
+    train = _address_split(data_args.dataset_paths, data_args.train_split, columns, sources, optional)
     if data_args.split_turns:
         before = len(train)
         train = split_conversation_turns(train, data_args.conversations_column)
         logger.info("split_turns: %d conversations -> %d single-turn rows", before, len(train))
+    if data_args.question_types:
+        if "questions" not in train.column_names:
+            raise KeyError("question_types needs a VQA set with a `questions` column (addressvlm data build-vqa)")
+        keep = set(data_args.question_types)
+        with _no_cache_files():
+            train = train.filter(lambda row: row["questions"][0]["type"] in keep, desc="question types")
+        logger.info("question_types %s: %d rows kept", sorted(keep), len(train))
+    if "questions" in train.column_names:
+        train = train.remove_columns("questions")
     image_root = None
     if data_args.general_vqa_ratio > 0:
         from addressvlm.data import mix_general_vqa
