@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ._io import atomic_output_dir
+from addressvlm.utils.io import atomic_output_dir
+
 from .graft import DEFAULT_DELTA, DEFAULT_SIZE, inset_size
 from .splits import split_by_location
 from .storage import write_dataset_files

@@ -33,7 +33,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from ._io import atomic_output_dir, atomic_write_text, write_json
+from addressvlm.utils.io import atomic_output_dir, atomic_write_text, write_json
+
 from .city_osm import OSM_ATTRIBUTION
 from .street_view import assign_street_codes, district_style, heading_is_along, render_street_view
 

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ._io import atomic_output_dir, write_json
+from addressvlm.utils.io import atomic_output_dir, write_json
 
 
 if TYPE_CHECKING:

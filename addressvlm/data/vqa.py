@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from ._io import atomic_output_dir
+from addressvlm.utils.io import atomic_output_dir
+
 from .metadata import normalise_metadata, read_metadata, validate_metadata
 from .splits import SPLIT_NAMES, split_by_location
 from .storage import write_dataset_files

@@ -11,10 +11,11 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from addressvlm.utils.io import atomic_write_json, atomic_write_jsonl
 
 
 __all__ = ["PredictionWriter", "atomic_write_json", "atomic_write_jsonl", "question_key", "read_predictions"]
@@ -25,35 +26,6 @@ logger = logging.getLogger(__name__)
 def question_key(row_id: str, index: int) -> str:
     """The key of question ``index`` of dataset row ``row_id``: ``"{row_id}:{index}"``."""
     return f"{row_id}:{index}"
-
-
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_json(path: str | os.PathLike, data: Any) -> None:
-    """Write ``data`` as indented JSON to ``path`` atomically."""
-    _atomic_write(Path(path), lambda h: h.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n"))
-
-
-def atomic_write_jsonl(path: str | os.PathLike, records: Iterable[Mapping[str, Any]]) -> None:
-    """Write ``records`` one JSON object per line to ``path`` atomically."""
-
-    def write(handle):
-        for record in records:
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-    _atomic_write(Path(path), write)
 
 
 def read_predictions(path: str | os.PathLike, repair: bool = False) -> tuple[dict[str, dict], int]:

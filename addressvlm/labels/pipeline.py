@@ -18,7 +18,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from addressvlm.labels.atomic import atomic_write_json
 from addressvlm.labels.backends.base import LabelBackend
 from addressvlm.labels.cache import LabelCache
 from addressvlm.labels.report import LabelReport
@@ -26,6 +25,7 @@ from addressvlm.labels.runner import GenerationSettings, LabelOutcome, LabelRunn
 from addressvlm.labels.tasks import DEFAULT_CITY, TASKS, LabelTask, city_names, labelled_fields
 from addressvlm.labels.templates import TaskTemplates, load_task_templates
 from addressvlm.labels.validation import LabelValidator
+from addressvlm.utils.io import atomic_write_json
 
 
 __all__ = ["REPORT_FILE", "default_cache_path", "label_dataset"]

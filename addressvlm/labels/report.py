@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from addressvlm.labels.atomic import atomic_write_json
+from addressvlm.utils.io import atomic_write_json
 
 
 __all__ = ["LabelReport"]

@@ -145,7 +145,7 @@ def _copy_adapter(source: Path, target: Path) -> None:
 
 
 def _write_json(path: Path, payload: dict) -> None:
-    from addressvlm.data._io import write_json
+    from addressvlm.utils.io import write_json
 
     write_json(path, payload)
 
@@ -179,7 +179,7 @@ class ArtifactWriter:
             destination (`str` or `os.PathLike`, *optional*): where ``folder`` will be moved (relative base paths
                 are computed for it); defaults to ``folder``.
         """
-        from addressvlm.data._io import atomic_write_text
+        from addressvlm.utils.io import atomic_write_text
 
         from .model_card import build_model_card
 

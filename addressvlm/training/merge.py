@@ -43,8 +43,8 @@ def merge_adapter(
     import torch
     from peft import PeftModel
 
-    from addressvlm.data._io import atomic_output_dir
     from addressvlm.models import export_llava_hf, load_pretrained
+    from addressvlm.utils.io import atomic_output_dir
 
     from .artifacts import generation_config_for
 

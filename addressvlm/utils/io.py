@@ -1,7 +1,7 @@
-"""Atomic file and folder writes shared by every builder of ``addressvlm.data``.
+"""Atomic file and folder writes: readers see the old output or the new one, never a half-written one.
 
-A builder writes into a hidden temporary sibling of its destination and renames it into place only once
-everything succeeded, so a crash or Ctrl-C never leaves a half-written dataset behind.
+Files go through a temporary sibling that is fsync'd and renamed into place; dataset builders write whole folders
+the same way (``atomic_output_dir``), so a crash or Ctrl-C never leaves a half-written dataset behind.
 """
 
 from __future__ import annotations
@@ -11,12 +11,19 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 
-__all__ = ["atomic_output_dir", "atomic_write_text", "write_json"]
+__all__ = [
+    "atomic_output_dir",
+    "atomic_write",
+    "atomic_write_json",
+    "atomic_write_jsonl",
+    "atomic_write_text",
+    "write_json",
+]
 
 
 @contextlib.contextmanager
@@ -54,14 +61,14 @@ def atomic_output_dir(path: str | os.PathLike, overwrite: bool = False) -> Itera
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` through a temporary file and a rename.
+def atomic_write(path: str | os.PathLike, write: Callable) -> Path:
+    """Call ``write(handle)`` on a temporary UTF-8 text file beside ``path``, fsync it, then rename it over ``path``.
 
     Args:
         path (`str` or `os.PathLike`):
             Destination file; its folder is created if needed.
-        text (`str`):
-            The content.
+        write (`Callable`):
+            Writes the content to the open handle.
 
     Returns:
         `Path`: the written path.
@@ -71,13 +78,35 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.tmp-", dir=final.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp, final)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
     return final
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically (see [`atomic_write`])."""
+    return atomic_write(path, lambda handle: handle.write(text))
+
+
+def atomic_write_json(path: str | os.PathLike, data: Any) -> Path:
+    """Write ``data`` as indented JSON (keys in their given order) atomically."""
+    return atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def atomic_write_jsonl(path: str | os.PathLike, records: Iterable[Mapping[str, Any]]) -> Path:
+    """Write ``records`` one JSON object per line atomically."""
+
+    def write(handle):
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+    return atomic_write(path, write)
 
 
 def write_json(path: str | os.PathLike, payload: Any) -> Path:
