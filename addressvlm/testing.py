@@ -84,7 +84,8 @@ def train_tiny_tokenizer(vocab_size: int = 1000, extra_texts: Iterable[str] = ()
         extra_texts (`Iterable[str]`, *optional*):
             More training text, e.g. street and district names, so they tokenize into few pieces.
         save_dir (`str`, *optional*):
-            Where to save the tokenizer; a temporary folder otherwise.
+            Where to save the tokenizer. Without it the tokenizer is only kept in memory (the temporary folder it
+            passes through is removed).
     """
     import sentencepiece as spm
     from transformers import AutoTokenizer, LlamaTokenizer
@@ -114,10 +115,13 @@ def train_tiny_tokenizer(vocab_size: int = 1000, extra_texts: Iterable[str] = ()
     tokenizer.pad_token = "<pad>"
     tokenizer.eos_token = "<|endoftext|>"  # as Phi-3's tokenizer; answers end with <|end|>
     tokenizer.model_max_length = 2048
-    if save_dir is None:
-        save_dir = tempfile.mkdtemp(prefix="addressvlm-tok-")
-    tokenizer.save_pretrained(save_dir)
-    return AutoTokenizer.from_pretrained(save_dir)
+    if save_dir is not None:
+        tokenizer.save_pretrained(save_dir)
+        return AutoTokenizer.from_pretrained(save_dir)
+    # the reloaded fast tokenizer lives in memory: nothing is left behind in the temporary folder
+    with tempfile.TemporaryDirectory(prefix="addressvlm-tok-") as tmp:
+        tokenizer.save_pretrained(tmp)
+        return AutoTokenizer.from_pretrained(tmp)
 
 
 def _round_up(n: int, multiple: int = 64) -> int:
