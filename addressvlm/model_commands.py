@@ -21,6 +21,9 @@ def register(subparsers) -> None:
     tiny.add_argument("--text-hidden-size", type=int, default=64, help="Phi-3 hidden size")
     tiny.add_argument("--text-layers", type=int, default=2, help="Phi-3 decoder layers")
     tiny.add_argument(
+        "--text-kv-heads", type=int, default=2, choices=[1, 2, 4], help="Phi-3 key/value heads (of 4 query heads)"
+    )
+    tiny.add_argument(
         "--layout",
         choices=["ours", "llava-hf", "llava-hf-legacy"],
         default="ours",
@@ -58,6 +61,7 @@ def _tiny_model(args) -> int:
         vision_hidden_size=args.vision_hidden_size,
         text_hidden_size=args.text_hidden_size,
         text_layers=args.text_layers,
+        text_kv_heads=args.text_kv_heads,
     )
     if args.layout == "ours":
         path = testing.save_tiny_llava_phi3(

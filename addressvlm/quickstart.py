@@ -47,7 +47,7 @@ class QuickstartOptions:
         max_streets (`int`, *optional*, defaults to 32): streets kept in the city.
         image_size (`int`, *optional*, defaults to 112): the tiny model's vision input size (patch 14).
         stage1_epochs (`float`, *optional*, defaults to 6): epochs of stage 1.
-        stage2_epochs (`float`, *optional*, defaults to 6): epochs of stage 2 (Baseline and AddressVLM alike).
+        stage2_epochs (`float`, *optional*, defaults to 12): epochs of stage 2 (Baseline and AddressVLM alike).
         probe_samples (`int`, *optional*, defaults to 100): answers sampled per probed image (Fig. 5).
         eval_limit (`int`, *optional*): evaluate only the first N test images.
     """
@@ -61,8 +61,9 @@ class QuickstartOptions:
     vision_hidden_size: int = 64
     text_hidden_size: int = 128
     text_layers: int = 2
+    text_kv_heads: int = 4
     stage1_epochs: float = 6
-    stage2_epochs: float = 6
+    stage2_epochs: float = 12
     probe_samples: int = 100
     eval_limit: int | None = None
     progress: bool = True
@@ -234,7 +235,8 @@ def run_quickstart(options: QuickstartOptions) -> Path:
     steps.run("base-model: tiny random LlavaPhi3, tokenizer trained on the city's names", base / "config.json", _cli,
               "tiny-model", "--output", base, "--vocab-file", names, "--image-size", options.image_size,
               "--seed", seed, "--vision-hidden-size", options.vision_hidden_size,
-              "--text-hidden-size", options.text_hidden_size, "--text-layers", options.text_layers)  # fmt: skip
+              "--text-hidden-size", options.text_hidden_size, "--text-layers", options.text_layers,
+              "--text-kv-heads", options.text_kv_heads)  # fmt: skip
     steps.run("zero-shot: evaluate the untrained model", out / "eval" / "zero_shot" / "metrics.json",
               _evaluate, options, base, vqa, out / "eval" / "zero_shot", "Zero-shot")  # fmt: skip
 

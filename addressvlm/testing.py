@@ -142,14 +142,14 @@ def _vision_config(image_size: int, hidden_size: int):
     )
 
 
-def _text_kwargs(tokenizer, hidden_size: int, num_layers: int) -> dict:
+def _text_kwargs(tokenizer, hidden_size: int, num_layers: int, kv_heads: int = 2) -> dict:
     return dict(
         vocab_size=_round_up(len(tokenizer)),
         hidden_size=hidden_size,
         intermediate_size=2 * hidden_size,
         num_hidden_layers=num_layers,
         num_attention_heads=4,
-        num_key_value_heads=2,  # grouped-query attention, so fused qkv splits into unequal parts
+        num_key_value_heads=kv_heads,  # 2: grouped-query attention, so fused qkv splits into unequal parts
         max_position_embeddings=2048,
         rms_norm_eps=1e-5,
         bos_token_id=tokenizer.bos_token_id,
@@ -160,16 +160,25 @@ def _text_kwargs(tokenizer, hidden_size: int, num_layers: int) -> dict:
 
 
 def tiny_llava_phi3_config(
-    tokenizer, image_size: int = 56, vision_hidden_size: int = 32, text_hidden_size: int = 64, text_layers: int = 2
+    tokenizer,
+    image_size: int = 56,
+    vision_hidden_size: int = 32,
+    text_hidden_size: int = 64,
+    text_layers: int = 2,
+    text_kv_heads: int = 2,
 ):
-    """A tiny [`LlavaPhi3Config`]: 2-layer CLIP at ``image_size`` px / patch 14 and a 2-layer Phi-3."""
+    """A tiny [`LlavaPhi3Config`]: 2-layer CLIP at ``image_size`` px / patch 14 and a Phi-3 with 4 attention heads.
+
+    ``text_kv_heads`` 2 (the default) is grouped-query attention, which exercises the unequal split of the fused
+    ``qkv_proj``; 4 is plain multi-head attention, as Phi-3-mini itself (32 query and 32 key/value heads).
+    """
     from transformers import Phi3Config
 
     from addressvlm.models.llava_phi3 import LlavaPhi3Config
 
     return LlavaPhi3Config(
         vision_config=_vision_config(image_size, vision_hidden_size),
-        text_config=Phi3Config(**_text_kwargs(tokenizer, text_hidden_size, text_layers)),
+        text_config=Phi3Config(**_text_kwargs(tokenizer, text_hidden_size, text_layers, text_kv_heads)),
         image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
     )
 
@@ -207,6 +216,7 @@ def build_tiny_llava_phi3(
     text_hidden_size: int = 64,
     text_layers: int = 2,
     vocab_size: int = 1000,
+    text_kv_heads: int = 2,
 ):
     """Build a tiny random `LlavaPhi3ForConditionalGeneration` and its processor (deterministic for a seed).
 
@@ -216,7 +226,9 @@ def build_tiny_llava_phi3(
     from addressvlm.models.llava_phi3 import LlavaPhi3ForConditionalGeneration
 
     tokenizer = train_tiny_tokenizer(vocab_size=vocab_size, extra_texts=extra_texts)
-    config = tiny_llava_phi3_config(tokenizer, image_size, vision_hidden_size, text_hidden_size, text_layers)
+    config = tiny_llava_phi3_config(
+        tokenizer, image_size, vision_hidden_size, text_hidden_size, text_layers, text_kv_heads
+    )
     torch.manual_seed(seed)
     model = LlavaPhi3ForConditionalGeneration(config).eval()
     model.generation_config = _generation_config(tokenizer, config)
@@ -250,7 +262,9 @@ def save_tiny_llava_hf(
     tokenizer = train_tiny_tokenizer(
         vocab_size=kwargs.pop("vocab_size", 1000), extra_texts=kwargs.pop("extra_texts", ())
     )
-    text_kwargs = _text_kwargs(tokenizer, kwargs.pop("text_hidden_size", 64), kwargs.pop("text_layers", 2))
+    text_kwargs = _text_kwargs(
+        tokenizer, kwargs.pop("text_hidden_size", 64), kwargs.pop("text_layers", 2), kwargs.pop("text_kv_heads", 2)
+    )
     config = LlavaConfig(
         vision_config=_vision_config(image_size, kwargs.pop("vision_hidden_size", 32)),
         text_config=LlamaConfig(**text_kwargs, rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),

@@ -83,7 +83,13 @@ def run(argv: list[str] | None = None):
     # Load data
     ###############
     with training_args.main_process_first(desc="loading the VQA set"):
-        data = load_training_data(data_args, start.processor, training_args.seed, training_args.length_column_name)
+        data = load_training_data(
+            data_args,
+            start.processor,
+            training_args.seed,
+            training_args.length_column_name,
+            training_args.train_sampling_strategy,
+        )
 
     ###############
     # Train

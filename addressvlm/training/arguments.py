@@ -200,7 +200,9 @@ class DataArguments:
             Train every question of a multi-turn conversation as its own single-turn conversation with the image.
             In a multi-turn row, a later answer can often be read off an earlier turn (a multiple-choice turn names
             the district a generation turn then asks for); models trained from scratch learn that text shortcut
-            instead of looking at the image. Costs one image encoding per question.
+            instead of looking at the image. Costs one image encoding per question. Pair it with
+            ``train_sampling_strategy: random``: single-question rows' lengths follow their question type, so
+            ``group_by_length`` batches one type at a time (the recipes warn).
         question_types (`list[str]`, *optional*):
             Keep only these question types (``generation``, ``judgement``, ``multiple_choice``) of a VQA set;
             needs ``split_turns``. Used to give a from-scratch model visual grounding before the full mix.

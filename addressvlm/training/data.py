@@ -186,7 +186,9 @@ def split_conversation_turns(
         return dataset.map(explode, batched=True, desc="splitting turns")
 
 
-def load_training_data(data_args, processor, seed: int = 0, length_column: str = "length") -> TrainingData:
+def load_training_data(
+    data_args, processor, seed: int = 0, length_column: str = "length", sampling_strategy: str | None = None
+) -> TrainingData:
     """Load, mix and annotate the datasets named by ``data_args``.
 
     Args:
@@ -194,6 +196,8 @@ def load_training_data(data_args, processor, seed: int = 0, length_column: str =
         processor (`LlavaPhi3Processor`): used for the length column.
         seed (`int`, *optional*, defaults to 0): seed of the general-VQA draw and of the capped subsets.
         length_column (`str`, *optional*, defaults to `"length"`): the Trainer's ``length_column_name``.
+        sampling_strategy (`str`, *optional*): the Trainer's ``train_sampling_strategy``; only used to warn when
+            ``group_by_length`` would batch single-question rows by question type (see ``split_turns``).
     """
     if not data_args.dataset_paths:
         raise ValueError("dataset_paths is empty: name at least one dataset folder (addressvlm data build-...)")
@@ -205,6 +209,13 @@ def load_training_data(data_args, processor, seed: int = 0, length_column: str =
         before = len(train)
         train = split_conversation_turns(train, data_args.conversations_column)
         logger.info("split_turns: %d conversations -> %d single-turn rows", before, len(train))
+        if sampling_strategy == "group_by_length":
+            logger.warning(
+                "split_turns with train_sampling_strategy=group_by_length: a single-question row's length is set by "
+                "its question type (generation < judgement < multiple choice), so length-grouped batches each hold "
+                "one type. Measured on the offline city: judgement then stays at chance; "
+                "train_sampling_strategy: random mixes the types (docs/quickstart.md)."
+            )
     if data_args.question_types:
         if "questions" not in train.column_names:
             raise KeyError("question_types needs a VQA set with a `questions` column (addressvlm data build-vqa)")

@@ -57,6 +57,20 @@ def test_stock_layout_loads_with_identical_logits(stock_checkpoint, make_image):
     assert diff <= 1e-5
 
 
+def test_multi_head_attention_checkpoint_loads_with_identical_logits(tmp_path, make_image):
+    # Phi-3-mini itself has as many key/value heads as query heads: the fused qkv splits into equal thirds
+    path = save_tiny_llava_hf(tmp_path / "mha", layout="current", text_kv_heads=4)
+    assert json.loads(open(f"{path}/config.json").read())["text_config"]["num_key_value_heads"] == 4
+    stock = LlavaForConditionalGeneration.from_pretrained(path).eval()
+    ours, processor = load_pretrained(path)
+    qkv = ours.model.language_model.layers[0].self_attn.qkv_proj.weight
+    assert qkv.shape[0] == 3 * ours.config.text_config.hidden_size
+    inputs = _inputs(processor, make_image(2))
+    with torch.no_grad():
+        diff = (stock(**inputs).logits - ours(**inputs).logits).abs().max().item()
+    assert diff <= 1e-5
+
+
 @pytest.mark.parametrize("legacy", [False, True])
 def test_export_reloads_in_stock_transformers_with_identical_logits(stock_checkpoint, tmp_path, make_image, legacy):
     _, path = stock_checkpoint
