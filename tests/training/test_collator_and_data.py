@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 
 import pytest
@@ -95,3 +96,13 @@ def test_data_arguments_errors_name_the_field():
         DataArguments(dataset_paths=["x"], general_vqa_ratio=1.0)
     with pytest.raises(ValueError, match="dataset_paths"):
         load_training_data(DataArguments(), processor=None)
+
+
+@pytest.mark.parametrize("strategy", ["group_by_length", "random"])
+def test_split_turns_with_length_grouping_warns(processor, vqa_dataset, caplog, strategy):
+    args = DataArguments(dataset_paths=[vqa_dataset], split_turns=True)
+    with caplog.at_level(logging.WARNING, logger="addressvlm.training.data"):
+        data = load_training_data(args, processor, seed=0, sampling_strategy=strategy)
+    assert len(data.train) > 24  # the 24 multi-turn rows were split
+    warned = [r for r in caplog.records if "group_by_length" in r.getMessage()]
+    assert len(warned) == (1 if strategy == "group_by_length" else 0)
