@@ -37,7 +37,7 @@ ROWS += (("addressvlm", "AddressVLM (stage 1 + stage 2)"),)
 
 @dataclass
 class QuickstartOptions:
-    """Settings of a quickstart run; the defaults finish in about 15 minutes on 2 CPU cores.
+    """Settings of a quickstart run; the defaults finish in about 17 minutes on 2 CPU cores.
 
     Args:
         output (`Path`): the output folder (an existing one resumes).
