@@ -34,7 +34,7 @@ from addressvlm.training.arguments import (
     ModelArguments,
     TrainablePartsArguments,
 )
-from addressvlm.training.data import load_training_data
+from addressvlm.training.data import load_training_data_for
 from addressvlm.training.hub import push_output_to_hub
 from addressvlm.training.parser import parse_args
 from addressvlm.training.recipe import (
@@ -82,13 +82,7 @@ def run(argv: list[str] | None = None):
     # Load data
     ###############
     with training_args.main_process_first(desc="loading the stage-1 set"):
-        data = load_training_data(
-            data_args,
-            start.processor,
-            training_args.seed,
-            training_args.length_column_name,
-            training_args.train_sampling_strategy,
-        )
+        data = load_training_data_for(data_args, start.processor, training_args)
 
     ###############
     # Train

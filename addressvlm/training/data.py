@@ -20,6 +20,7 @@ __all__ = [
     "add_length_column",
     "conversation_lengths",
     "load_training_data",
+    "load_training_data_for",
     "split_conversation_turns",
 ]
 
@@ -251,3 +252,14 @@ def load_training_data(
         )
     logger.info("Training rows: %d%s", len(train), f"; evaluation rows: {len(eval_dataset)}" if eval_dataset else "")
     return TrainingData(train, eval_dataset, sources, image_root)
+
+
+def load_training_data_for(data_args, processor, training_args) -> TrainingData:
+    """[`load_training_data`] with the seed, length column and sampling strategy of the `TrainingArguments`."""
+    return load_training_data(
+        data_args,
+        processor,
+        seed=training_args.seed,
+        length_column=training_args.length_column_name,
+        sampling_strategy=training_args.train_sampling_strategy,
+    )
