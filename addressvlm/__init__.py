@@ -1,6 +1,7 @@
 """addressvlm: cross-view alignment tuning of vision-language models for image address localization.
 
-Importing the package registers the model classes with transformers' Auto classes. Heavy submodules load lazily.
+Heavy submodules load lazily: ``import addressvlm`` is cheap. Importing ``addressvlm.models`` (or any of its names,
+e.g. ``addressvlm.load_pretrained``) registers the model classes with transformers' Auto classes.
 """
 
 from __future__ import annotations

@@ -41,11 +41,13 @@ if ! python -c "import torch" >/dev/null 2>&1; then
   fi
 fi
 torch_version="$(python -c 'import torch; print(torch.__version__.split("+")[0])')"
-echo "[bootstrap] installing addressvlm[$extras] (torch $torch_version kept)"
-if [ "$has_gpu" = 1 ]; then
-  pip install -e ".[$extras]" "torch==$torch_version"
-else
-  pip install -e ".[$extras]" -c "$CONSTRAINTS" "torch==$torch_version"
+echo "[bootstrap] installing addressvlm[$extras] (torch $torch_version kept, versions pinned by $CONSTRAINTS)"
+# The tested versions everywhere, GPU machines included; only torch is the one installed above.
+pinned="$(mktemp)"
+trap 'rm -f "$pinned"' EXIT
+grep -v '^torch==' "$CONSTRAINTS" > "$pinned"
+pip install -e ".[$extras]" -c "$pinned" "torch==$torch_version"
+if [ "$has_gpu" = 0 ]; then
   if python -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('torchvision') is None)"; then
     echo "[bootstrap] removing torchvision: no CPU build exists and it breaks transformers' Llava imports"
     pip uninstall -y torchvision

@@ -98,6 +98,7 @@ def _build_vqa(args: argparse.Namespace) -> int:
         column_map=_column_map(args.column_map),
         check_images=args.check_images,
         overwrite=args.overwrite,
+        use_split_column=False if args.ignore_split_column else None,
     )
     print(vqa_stats(dataset).to_string())
     print(f"saved to {args.output}")
@@ -217,7 +218,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     vqa = subparsers.add_parser(
         "build-vqa",
         help="build the street-view VQA DatasetDict (train/validation/test)",
-        description="Split a metadata table by location (7:2:1) and write generation / judgement / multiple-choice "
+        description="Split a metadata table by location (7:2:1, or as its 'split' column says) and write generation / "
+        "judgement / multiple-choice "
         "questions at district and street level plus the street+district question (docs/data_format.md §2).",
         formatter_class=formatter,
     )
@@ -225,7 +227,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     vqa.add_argument("--output", required=True, help="output dataset folder")
     vqa.add_argument("--seed", type=int, default=0, help="seed of the split and all random choices")
     vqa.add_argument(
-        "--split-ratios", type=float, nargs=3, default=[0.7, 0.2, 0.1], help="train/validation/test share of locations"
+        "--split-ratios",
+        type=float,
+        nargs=3,
+        default=None,
+        help="train/validation/test share of locations, drawn with --seed (default 0.7 0.2 0.1; not with a table "
+        "that has a 'split' column, whose splits are used as given)",
+    )
+    vqa.add_argument(
+        "--ignore-split-column",
+        action="store_true",
+        help="re-draw the splits by --split-ratios even though the table has a 'split' column",
     )
     vqa.add_argument("--turns", type=int, default=3, help="training questions per image (types balanced 1:1:1)")
     vqa.add_argument(

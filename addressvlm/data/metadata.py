@@ -1,7 +1,8 @@
 """Read and validate metadata tables (CSV or Parquet, one row per street-view image).
 
 The schema is ``docs/data_format.md`` §1: required ``image``, ``location_id``, ``lat``, ``lon``, ``street``,
-``district``; optional ``heading``, ``satellite``, ``satellite_unlabeled`` and ``city``. Relative paths are
+``district``; optional ``heading``, ``satellite``, ``satellite_unlabeled``, ``city`` and ``split`` (a dataset's
+official ``train`` / ``validation`` / ``test`` assignment, used as given by the VQA builder). Relative paths are
 resolved against the table's folder, which `read_metadata` records in ``frame.attrs["image_root"]``.
 
 Validation is vectorised with pandas and collects every problem before raising `MetadataError`, so a user
@@ -24,6 +25,7 @@ __all__ = [
     "OPTIONAL_COLUMNS",
     "PATH_COLUMNS",
     "REQUIRED_COLUMNS",
+    "SPLIT_ALIASES",
     "check_image_files",
     "normalise_metadata",
     "read_metadata",
@@ -34,13 +36,25 @@ __all__ = [
 REQUIRED_COLUMNS: tuple[str, ...] = ("image", "location_id", "lat", "lon", "street", "district")
 """Columns every metadata table must have."""
 
-OPTIONAL_COLUMNS: tuple[str, ...] = ("heading", "satellite", "satellite_unlabeled", "city")
+OPTIONAL_COLUMNS: tuple[str, ...] = ("heading", "satellite", "satellite_unlabeled", "city", "split")
 """Columns that are used when present."""
+
+SPLIT_ALIASES: dict[str, str] = {
+    "train": "train",
+    "training": "train",
+    "validation": "validation",
+    "val": "validation",
+    "valid": "validation",
+    "dev": "validation",
+    "test": "test",
+    "testing": "test",
+}
+"""Accepted values of the ``split`` column (case-insensitive) and the split each names."""
 
 PATH_COLUMNS: tuple[str, ...] = ("image", "satellite", "satellite_unlabeled")
 """Columns holding file paths (relative to the table's folder unless absolute)."""
 
-_STRING_COLUMNS = ("image", "location_id", "street", "district", "satellite", "satellite_unlabeled", "city")
+_STRING_COLUMNS = ("image", "location_id", "street", "district", "satellite", "satellite_unlabeled", "city", "split")
 _NUMBER_RANGES = {"lat": (-90.0, 90.0), "lon": (-180.0, 180.0), "heading": (-360.0, 360.0)}
 
 
@@ -120,6 +134,9 @@ def normalise_metadata(frame: pd.DataFrame) -> pd.DataFrame:
     for column in _NUMBER_RANGES:
         if column in frame.columns:
             frame[column] = pd.to_numeric(frame[column], errors="coerce").astype("float64")
+    if "split" in frame.columns:
+        lowered = frame["split"].str.lower()
+        frame["split"] = lowered.map(SPLIT_ALIASES).fillna(lowered)
     return frame.reset_index(drop=True)
 
 
@@ -172,6 +189,8 @@ def validate_metadata(
         outside = ~np.isnan(values) & ((values < low) | (values > high))
         for row in rows[outside]:
             report.add("out_of_range", f"{values[row - 1]} is outside [{low:g}, {high:g}]", int(row), column)
+    if "split" in frame.columns:
+        _validate_split_column(frame, rows, report)
     images = frame["image"].astype(str)
     duplicated = images.duplicated(keep="first") & (images != "")
     if duplicated.any():
@@ -183,6 +202,34 @@ def validate_metadata(
         root = Path(image_root if image_root is not None else frame.attrs.get("image_root", "."))
         check_image_files(frame, root, report)
     return report
+
+
+def _validate_split_column(frame: pd.DataFrame, rows: np.ndarray, report: ValidationReport) -> None:
+    """Every ``split`` value names a known split, and all views of a location share one split."""
+    raw = frame["split"].fillna("").astype(str).str.strip()
+    names = raw.str.lower().map(SPLIT_ALIASES)
+    for row in rows[names.isna().to_numpy()]:
+        report.add(
+            "bad_split",
+            f"{raw.iloc[row - 1]!r} is not a split (use train, validation or test)",
+            int(row),
+            "split",
+        )
+    known = names.notna().to_numpy()
+    locations = frame["location_id"].astype(str).str.strip()
+    per_location = pd.DataFrame({"location": locations[known], "split": names[known]}).groupby("location")["split"]
+    mixed = per_location.nunique()
+    for location in mixed.index[mixed.to_numpy() > 1]:
+        where = np.flatnonzero((locations == location).to_numpy() & known)
+        first = where[0]
+        other = next(i for i in where if names.iloc[i] != names.iloc[first])
+        report.add(
+            "split_mixes_location",
+            f"location {location!r} is in split {names.iloc[other]!r} here but {names.iloc[first]!r} in row "
+            f"{first + 1}: the views of one location must share a split",
+            int(other + 1),
+            "split",
+        )
 
 
 def check_image_files(frame: pd.DataFrame, image_root: str | os.PathLike, report: ValidationReport) -> None:

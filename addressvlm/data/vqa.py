@@ -181,7 +181,7 @@ def build_vqa(
     metadata: str | os.PathLike | pd.DataFrame,
     output_dir: str | os.PathLike | None = None,
     seed: int = 0,
-    split_ratios: Sequence[float] = (0.7, 0.2, 0.1),
+    split_ratios: Sequence[float] | None = None,
     turns_per_image: int = 3,
     distractors: str = "random",
     nearby_pool: int = 8,
@@ -196,6 +196,7 @@ def build_vqa(
     column_map: Mapping[str, str] | None = None,
     check_images: bool = False,
     overwrite: bool = False,
+    use_split_column: bool | None = None,
 ) -> DatasetDict:
     """Build the street-view VQA `DatasetDict` (train / validation / test) from a metadata table.
 
@@ -207,7 +208,8 @@ def build_vqa(
         seed (`int`, *optional*, defaults to 0):
             Seed of the split and of every random choice.
         split_ratios (`Sequence[float]`, *optional*, defaults to ``(0.7, 0.2, 0.1)``):
-            Share of *locations* in train / validation / test.
+            Share of *locations* in train / validation / test, drawn with ``seed``. Not allowed when the table's
+            ``split`` column is used (the splits are then given).
         turns_per_image (`int`, *optional*, defaults to 3):
             Training questions per image (Table B2: 3.0); the three types are balanced 1:1:1.
         distractors (`str`, *optional*, defaults to ``"random"``):
@@ -239,6 +241,10 @@ def build_vqa(
             Open every image while validating.
         overwrite (`bool`, *optional*, defaults to `False`):
             Replace an existing ``output_dir``.
+        use_split_column (`bool`, *optional*):
+            Take each row's split from the table's ``split`` column (a dataset's official train / validation /
+            test, e.g. Pitts-IAL's 19,152 test images) instead of drawing one. Defaults to using the column when
+            the table has one; `False` re-draws by ``split_ratios``.
 
     Returns:
         `DatasetDict`: splits ``train``, ``validation``, ``test``; ``image`` paths are relative to the image
@@ -249,12 +255,26 @@ def build_vqa(
 
     if distractors not in ("random", "nearby"):
         raise ValueError(f"distractors must be 'random' or 'nearby', got {distractors!r}")
+    frame, root, source = load_metadata_frame(metadata, image_root, column_map, check_images)
+    has_column = "split" in frame.columns
+    if use_split_column is None:
+        use_split_column = has_column
+    if use_split_column and not has_column:
+        raise ValueError(f"{source}: use_split_column is set but the table has no 'split' column")
+    if use_split_column and split_ratios is not None:
+        raise ValueError(
+            f"{source} has a 'split' column (its official train / validation / test), so split ratios "
+            f"{list(split_ratios)} would be ignored: drop them to use the column, or re-draw the splits on purpose "
+            "with use_split_column=False (--ignore-split-column)"
+        )
+    if split_ratios is None:
+        split_ratios = (0.7, 0.2, 0.1)
     if len(split_ratios) != 3:
         raise ValueError(f"split_ratios needs 3 values (train, validation, test), got {list(split_ratios)}")
-    frame, root, source = load_metadata_frame(metadata, image_root, column_map, check_images)
     arguments = {
         "seed": seed,
-        "split_ratios": [float(r) for r in split_ratios],
+        "split_source": "column" if use_split_column else "drawn",
+        "split_ratios": None if use_split_column else [float(r) for r in split_ratios],
         "turns_per_image": turns_per_image,
         "distractors": distractors,
         "nearby_pool": nearby_pool,
@@ -267,7 +287,11 @@ def build_vqa(
     }
     digest = _frame_digest(frame)
     codes = _address_codes(frame)
-    split_of_row = split_by_location(frame["location_id"].to_numpy(), split_ratios, seed)
+    if use_split_column:
+        split_of_row = frame["split"].to_numpy(dtype=object)
+        logger.info("Splits from the table's 'split' column: %s", frame["split"].value_counts().to_dict())
+    else:
+        split_of_row = split_by_location(frame["location_id"].to_numpy(), split_ratios, seed)
     splits = DatasetDict()
     counts: dict[str, Any] = {}
     for split in SPLIT_NAMES:

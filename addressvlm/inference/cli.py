@@ -64,13 +64,18 @@ def _dtype(name: str, device):
 
 
 def _load_model(args: argparse.Namespace):
-    from addressvlm.models import load_pretrained
+    from addressvlm.models import load_pretrained, processor_settings
 
     device = _device(args.device)
     dtype = _dtype(args.dtype, device)
     model, processor = load_pretrained(args.model, adapter=args.adapter, torch_dtype=dtype)
     model = model.to(device).eval()
-    info = {"adapter": _path_or_id(args.adapter), "dtype": str(dtype).replace("torch.", ""), "device": device.type}
+    info = {
+        "adapter": _path_or_id(args.adapter),
+        "dtype": str(dtype).replace("torch.", ""),
+        "device": device.type,
+        "processor": processor_settings(processor),
+    }
     return model, processor, info
 
 
@@ -210,7 +215,7 @@ def run_probe(args: argparse.Namespace) -> int:
         candidates = _read_candidates(args.candidates) if args.candidates else streets
     elif args.candidates:
         raise ValueError("--candidates needs --list-candidates")
-    model, processor, _ = _load_model(args)
+    model, processor, info = _load_model(args)
     report = probe_street_distribution(
         model,
         processor,
@@ -230,6 +235,7 @@ def run_probe(args: argparse.Namespace) -> int:
         model_name=_path_or_id(args.model),
         metric_path=args.metric_path,
         show_progress=not args.no_progress,
+        run_info={"processor": info["processor"]},
     )
     for entry in report["images"]:
         top = ", ".join(f"{t['street']} {t['count']}" for t in entry["top"]) or "no valid street"

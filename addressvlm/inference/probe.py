@@ -123,6 +123,7 @@ def probe_street_distribution(
     model_name: str | None = None,
     metric_path: str | os.PathLike | None = None,
     show_progress: bool = True,
+    run_info: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Sample street answers per image, count the valid streets, save the counts JSON and one map per image.
 
@@ -150,6 +151,7 @@ def probe_street_distribution(
         model_name (`str`, *optional*): recorded in the JSON.
         metric_path (`str` or `os.PathLike`, *optional*): the ``address_accuracy`` folder (for normalisation).
         show_progress (`bool`, *optional*, defaults to `True`): a tqdm bar with samples/s.
+        run_info (`Mapping`, *optional*): more settings to record (e.g. the processor's), merged into ``settings``.
 
     Returns:
         `dict`: the content of ``probe_counts.json``: ``settings`` and one entry per image with ``counts`` (valid
@@ -247,6 +249,7 @@ def probe_street_distribution(
             "n_streets": len(set(matcher.by_form.values())),
             "top_k": top_k,
             "attribution": "Map data © OpenStreetMap contributors (ODbL)" if geometries else None,
+            **dict(run_info or {}),
         },
         "images": results,
     }

@@ -94,7 +94,11 @@ class LabelTask:
         return templates.question.render(city=city)
 
 
-ALIGNMENT = LabelTask("alignment", answer_kind="street", required_kinds=("street", "district"), keep_row_question=True)
+# The labelled target holds a reason, so the training question must ask for one: the labelling prompt without the
+# hint (AddressVLM §2.2, Fig. 3(b); prompts/alignment_question.txt), not the builder's answer-only row question.
+ALIGNMENT = LabelTask(
+    "alignment", answer_kind="street", required_kinds=("street", "district"), keep_row_question=False
+)
 GEOREASONER = LabelTask("georeasoner", answer_kind="district", required_kinds=("district",), keep_row_question=False)
 TASKS = {task.name: task for task in (ALIGNMENT, GEOREASONER)}
 

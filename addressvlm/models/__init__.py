@@ -9,7 +9,14 @@ from .llava_phi3 import (
     check_image_inputs,
     num_image_tokens,
 )
-from .loading import export_llava_hf, load_llava_phi3, load_pretrained, resolve_checkpoint_dir
+from .loading import (
+    cast_parameters,
+    export_llava_hf,
+    load_llava_phi3,
+    load_pretrained,
+    processor_settings,
+    resolve_checkpoint_dir,
+)
 from .registry import BackboneSpec, get_backbone, list_backbones, register_backbone
 
 
@@ -18,6 +25,7 @@ __all__ = [
     "LlavaPhi3Config",
     "LlavaPhi3ForConditionalGeneration",
     "LlavaPhi3Processor",
+    "cast_parameters",
     "check_image_inputs",
     "export_llava_hf",
     "get_backbone",
@@ -25,6 +33,7 @@ __all__ = [
     "load_llava_phi3",
     "load_pretrained",
     "num_image_tokens",
+    "processor_settings",
     "register_backbone",
     "resolve_checkpoint_dir",
 ]

@@ -9,7 +9,10 @@ from pathlib import Path
 
 
 __all__ = [
+    "cast_parameters",
     "check_tokenizer_fits",
+    "has_saved_processor",
+    "processor_settings",
     "export_llava_hf",
     "load_llava_phi3",
     "load_pretrained",
@@ -54,8 +57,7 @@ def _processor_for(path: Path, config, pad_image_to_square: bool | None = None):
 
     from .llava_phi3 import LlavaPhi3Processor
 
-    saved = path / "processor_config.json"
-    if saved.exists() and json.loads(saved.read_text()).get("processor_class") == "LlavaPhi3Processor":
+    if has_saved_processor(path):
         processor = LlavaPhi3Processor.from_pretrained(path)
     else:  # stock layout: supply what its processor config lacks (patch size, strategy, chat template)
         try:
@@ -82,6 +84,41 @@ def _processor_for(path: Path, config, pad_image_to_square: bool | None = None):
     return processor
 
 
+def cast_parameters(model, dtype):
+    """Cast a model's floating-point *parameters* to ``dtype`` in place and return the model.
+
+    Unlike ``model.to(dtype)`` this leaves buffers alone: rotary ``inv_freq`` tables stay float32, as
+    ``from_pretrained``, DeepSpeed and stock transformers / vLLM keep them, so a model trains with the same position
+    encoding it is later served with.
+    """
+    import torch
+
+    dtype = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    for parameter in model.parameters():
+        if parameter.is_floating_point() and parameter.dtype != dtype:
+            parameter.data = parameter.data.to(dtype)
+    model.config.dtype = dtype
+    return model
+
+
+def has_saved_processor(path: str | os.PathLike) -> bool:
+    """Whether ``path`` holds a processor saved by our recipes (a ``processor_config.json`` of our class)."""
+    saved = Path(path) / "processor_config.json"
+    return saved.is_file() and json.loads(saved.read_text()).get("processor_class") == "LlavaPhi3Processor"
+
+
+def processor_settings(processor) -> dict:
+    """The processor settings a run must keep from training to evaluation, merge and serving.
+
+    Recorded by ``addressvlm eval`` (``eval_settings.json``) and ``probe`` (``probe_counts.json``), so a result says
+    how its images were prepared.
+    """
+    return {
+        "pad_image_to_square": bool(getattr(processor, "pad_image_to_square", False)),
+        "max_text_length": getattr(processor, "max_text_length", None),
+    }
+
+
 def check_tokenizer_fits(tokenizer, vocab_size: int, where="") -> None:
     """Raise if the tokenizer can produce ids the model's embedding matrix does not have."""
     if len(tokenizer) > vocab_size:
@@ -92,8 +129,22 @@ def check_tokenizer_fits(tokenizer, vocab_size: int, where="") -> None:
         )
 
 
-def load_llava_phi3(path: str | os.PathLike, torch_dtype=None, attn_implementation: str | None = "sdpa", **kwargs):
+def load_llava_phi3(
+    path: str | os.PathLike,
+    torch_dtype=None,
+    attn_implementation: str | None = "sdpa",
+    processor_path: str | os.PathLike | None = None,
+    **kwargs,
+):
     """Load a LLaVA-Phi-3 checkpoint in our layout or the stock ``llava-phi-3-mini-hf`` layout (either naming).
+
+    Args:
+        path (`str`): the checkpoint folder or Hub id.
+        torch_dtype (`torch.dtype`, *optional*): cast the parameters (rotary buffers stay float32).
+        attn_implementation (`str`, *optional*, defaults to `"sdpa"`): the attention implementation.
+        processor_path (`str`, *optional*): read the processor from this folder instead (a training output's
+            saved processor: its ``pad_image_to_square`` and ``max_text_length`` are the ones training used).
+        pad_image_to_square (`bool`, *optional*): override the processor's setting.
 
     Returns:
         `tuple(LlavaPhi3ForConditionalGeneration, LlavaPhi3Processor)`
@@ -127,11 +178,12 @@ def load_llava_phi3(path: str | os.PathLike, torch_dtype=None, attn_implementati
         if missing or unexpected:
             raise KeyError(f"Converting {path}: missing keys {missing[:8]}, unexpected keys {unexpected[:8]}")
         if torch_dtype is not None:
-            model = model.to(torch_dtype)
+            cast_parameters(model, torch_dtype)
         model.eval()
     else:
         raise ValueError(f"{path}: model_type {model_type!r} is not a LLaVA-Phi-3 checkpoint")
-    processor = _processor_for(path, model.config, pad_image_to_square)
+    processor = _processor_for(Path(processor_path or path), model.config, pad_image_to_square)
+    model.config.pad_image_to_square = processor.pad_image_to_square  # one setting, wherever it is read
     check_tokenizer_fits(processor.tokenizer, model.config.text_config.vocab_size, path)
     try:
         model.generation_config = GenerationConfig.from_pretrained(path)
@@ -152,6 +204,9 @@ def load_pretrained(name_or_path: str | os.PathLike, adapter: str | os.PathLike 
         adapter (`str`, *optional*): an adapter folder to apply on top of ``name_or_path``.
         **kwargs: ``torch_dtype``, ``attn_implementation``, ``pad_image_to_square``, passed to the backbone loader.
 
+    With an adapter, the processor is the one saved beside it (the settings training used: image padding, text
+    length), not the base's; an adapter folder without a saved processor falls back to the base's.
+
     Returns:
         `tuple(model, processor)`; with an adapter the model is a `peft.PeftModel`.
     """
@@ -165,6 +220,10 @@ def load_pretrained(name_or_path: str | os.PathLike, adapter: str | os.PathLike 
             name_or_path = path / name_or_path
     base_dir = resolve_checkpoint_dir(name_or_path)
     spec = get_backbone(_read_config(base_dir).get("model_type"))
+    if adapter is not None:
+        adapter_dir = resolve_checkpoint_dir(adapter)
+        if has_saved_processor(adapter_dir):
+            kwargs.setdefault("processor_path", adapter_dir)
     model, processor = spec.loader(base_dir, **kwargs)
     if adapter is not None:
         from addressvlm.training.artifacts import apply_adapter
@@ -188,6 +247,14 @@ def export_llava_hf(model, processor, output_dir: str | os.PathLike, legacy: boo
     """
     from safetensors.torch import save_file
     from transformers import LlavaProcessor
+
+    if getattr(processor, "pad_image_to_square", False):
+        logger.warning(
+            "This model was trained on images padded to a square; the stock LlavaProcessor written to %s centre-crops "
+            "instead. Pad images to a square with the mean colour before calling it (or load the export with "
+            "addressvlm.models.load_pretrained(..., pad_image_to_square=True)).",
+            output_dir,
+        )
 
     from .llava_phi3.conversion_llava_phi3 import llava_phi3_config_to_llava, ours_to_stock_state_dict
 

@@ -195,7 +195,8 @@ class DataArguments:
             Folder its relative ``image`` paths are relative to; defaults to the JSON file's folder.
         general_vqa_ratio (`float`, *optional*, defaults to 0):
             General-VQA rows per address row: 5 gives the paper's "5:1" mix, 1 its "1:1". Rows are drawn with a
-            fixed seed (with replacement when more are needed than the file holds).
+            fixed seed, without replacement: when more are asked for than the file holds, all are used and the
+            shortfall is logged.
         split_turns (`bool`, *optional*, defaults to `False`):
             Train every question of a multi-turn conversation as its own single-turn conversation with the image.
             In a multi-turn row, a later answer can often be read off an earlier turn (a multiple-choice turn names

@@ -19,6 +19,7 @@ __all__ = [
     "TrainingData",
     "add_length_column",
     "conversation_lengths",
+    "eval_subset",
     "load_training_data",
     "load_training_data_for",
     "split_conversation_turns",
@@ -245,13 +246,25 @@ def load_training_data(
     eval_dataset = None
     if data_args.eval_split:
         eval_dataset = _address_split(data_args.dataset_paths, data_args.eval_split, columns, [])
-        if data_args.max_eval_samples is not None:
-            eval_dataset = eval_dataset.select(range(min(data_args.max_eval_samples, len(eval_dataset))))
+        if data_args.max_eval_samples is not None and data_args.max_eval_samples < len(eval_dataset):
+            eval_dataset = eval_dataset.select(eval_subset(len(eval_dataset), data_args.max_eval_samples, seed))
+            logger.info("Evaluation subset: %d rows drawn with seed %d", len(eval_dataset), seed)
         eval_dataset = add_length_column(
             eval_dataset, processor, data_args.conversations_column, data_args.image_column, length_column
         )
     logger.info("Training rows: %d%s", len(train), f"; evaluation rows: {len(eval_dataset)}" if eval_dataset else "")
     return TrainingData(train, eval_dataset, sources, image_root)
+
+
+def eval_subset(n_rows: int, size: int, seed: int) -> list[int]:
+    """Indices of a seeded random subset of ``size`` rows, in table order.
+
+    Tables keep all views of a location together, so the first rows would cover a handful of locations; a random
+    subset spreads over the whole split.
+    """
+    import numpy as np
+
+    return np.sort(np.random.default_rng(seed).choice(n_rows, size=size, replace=False)).tolist()
 
 
 def load_training_data_for(data_args, processor, training_args) -> TrainingData:

@@ -60,6 +60,8 @@ def _load_base(name_or_path: str, model_args):
         kwargs["pad_image_to_square"] = model_args.pad_image_to_square
     model, processor = load_pretrained(name_or_path, **kwargs)
     processor.max_text_length = model_args.max_text_length
+    # Saved full checkpoints carry it too (adapters carry it in their saved processor).
+    model.config.pad_image_to_square = processor.pad_image_to_square
     return model, processor
 
 

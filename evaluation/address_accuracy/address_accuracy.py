@@ -187,6 +187,14 @@ ARTICLES = frozenset({"a", "an", "the"})
 # A trailing generic word that may follow a district name ("Strip District" == "Strip").
 DISTRICT_WORDS = frozenset({"district", "neighborhood", "neighbourhood"})
 
+# Answers that decline to name a place: not a valid answer for GeoReasoner's recall (nor a correct one).
+_REFUSAL = re.compile(
+    r"^(?:sorry\b|i\s*(?:'m|am)\s+(?:not\s+(?:sure|able)|unable|sorry)\b|i\s+(?:cannot|can\s*not|can't|could\s+not|"
+    r"couldn't|don't|do\s+not)\b|(?:it\s+is|it's)\s+(?:not\s+possible|impossible|unclear|hard|difficult)\b|"
+    r"(?:cannot|can't|unable\s+to)\s+(?:be\s+)?(?:determine|tell|identif|say|know)|not\s+sure\b|unknown\b|"
+    r"unclear\b|none\b|n/a(?!\w)|no\s+(?:idea|answer|information)\b|there\s+is\s+no\b)",
+    re.IGNORECASE,
+)
 _APOSTROPHES = re.compile("['\u2018\u2019\u02bc`\u00b4]")
 _LETTERS = string.ascii_uppercase
 # "answer:", "the answer is", "the correct option is", "option", "choice", ... in front of the actual answer.
@@ -344,6 +352,20 @@ def parse_multiple_choice(text, options, level="street"):
     return letter
 
 
+def is_refusal(text):
+    """Whether an answer declines to name a place ("I cannot tell", "Unknown", "Sorry, ...", "N/A").
+
+    Args:
+        text (`str` or `None`): The model's answer.
+
+    Returns:
+        `bool`: `True` for a refusal; such an answer is neither valid nor correct.
+    """
+    if not text:
+        return False
+    return _REFUSAL.match(_strip_answer_prefix(unicodedata.normalize("NFKC", text)).replace("\u2019", "'")) is not None
+
+
 def split_street_district(text):
     """Splits a "street, district" answer into its two parts.
 
@@ -423,11 +445,13 @@ def _check_inputs(predictions, references, levels, question_types, options):
 def score_question(prediction, reference, level, question_type, options=None):
     """Scores one (already validated) question.
 
-    - generation: valid if the normalised prediction is not empty; correct if it equals the normalised reference.
+    - generation: valid if the normalised prediction is not empty and not a refusal (`is_refusal`: "I cannot tell",
+      "Unknown", ...); correct if it is valid and equals the normalised reference.
     - judgement: valid if `parse_judgement` reads yes or no; correct if that is the reference.
     - multiple_choice: valid if `parse_multiple_choice` reads a letter; correct if it is the reference letter.
     - street_district: both the prediction and the reference are split by `split_street_district`; valid if both
-      parts of the prediction are non-empty after normalisation; correct if both parts equal the reference's.
+      parts of the prediction are non-empty after normalisation and it is not a refusal; correct if both parts equal
+      the reference's.
 
     Args:
         prediction (`str` or `None`): The model's answer.
@@ -443,7 +467,7 @@ def score_question(prediction, reference, level, question_type, options=None):
         pred_street, pred_district = split_street_district(prediction)
         ref_street, ref_district = split_street_district(reference)
         pred_street, pred_district = normalize_address(pred_street), normalize_address(pred_district, "district")
-        valid = bool(pred_street) and bool(pred_district)
+        valid = bool(pred_street) and bool(pred_district) and not is_refusal(prediction)
         correct = (
             valid
             and pred_street == normalize_address(ref_street)
@@ -452,7 +476,8 @@ def score_question(prediction, reference, level, question_type, options=None):
         return correct, valid
     if question_type == "generation":
         normalized = normalize_address(prediction, level)
-        return bool(normalized) and normalized == normalize_address(reference, level), bool(normalized)
+        valid = bool(normalized) and not is_refusal(prediction)
+        return valid and normalized == normalize_address(reference, level), valid
     if question_type == "judgement":
         answer = parse_judgement(prediction)
         return answer is not None and answer == reference.strip().casefold(), answer is not None

@@ -460,6 +460,35 @@ def test_georeasoner_recall_and_f1(metric):
     assert (results["recall_sd"], results["accuracy_valid_sd"], results["f1_sd"]) == pytest.approx((50, 100, 200 / 3))
 
 
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        "I cannot tell from this image.",
+        "I can't determine the street.",
+        "I'm not sure.",
+        "I\u2019m unable to identify the district",
+        "Sorry, I don't know.",
+        "Unknown",
+        "N/A",
+        "It is not possible to determine the location.",
+        "The answer is: cannot be determined",
+    ],
+)
+def test_refusals_are_not_valid_answers(metric, refusal):
+    assert score_one(metric, refusal, "Oakland", "district", "generation") == (False, False)
+    assert score_one(metric, refusal, "Forbes Ave", "street", "generation") == (False, False)
+
+
+def test_refusals_lower_recall_but_place_names_do_not(metric):
+    rows = [q("I cannot tell.", "Oakland"), q("Unknown", "Oakland"), q("Downtown", "Oakland"), q("Oakland", "Oakland")]
+    results = compute(metric, rows)
+    assert (results["recall"], results["accuracy_valid"]) == pytest.approx((50.0, 50.0))
+    sd = compute(metric, [q("I cannot tell, sorry", "Forbes Ave, Oakland", level="street_district")])
+    assert sd["recall_sd"] == 0.0
+    for name in ("Northside", "Unionville", "Na Poříčí", "Nonesuch Road", "Sorrento Avenue"):
+        assert score_one(metric, name, name, "street", "generation") == (True, True), name
+
+
 def test_georeasoner_metrics_with_no_valid_answer(metric):
     results = compute(metric, [q("Maybe", "Yes", question_type="judgement"), q("", "Oakland")])
     assert results["A"] == 0.0

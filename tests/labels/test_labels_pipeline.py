@@ -45,6 +45,23 @@ def test_fallback_only_writes_a_complete_stage1_set(tmp_path, labels_kit):
     assert {split: len(ds) for split, ds in _load(out).items()} == {"train": 3}
 
 
+def test_labelled_alignment_rows_ask_for_the_reason_their_target_gives(tmp_path, labels_kit):
+    """The paper's stage-1 training prompt is the labelling prompt without the hint: it asks why (review, A.3)."""
+    from addressvlm.data.templates import ALIGNMENT_QUESTIONS
+
+    source = labels_kit.make_stage1_dataset(tmp_path, n=4, validation=0)
+    own = set(_load(source)["train"]["question"])
+    assert own and not any("why" in question.lower() for question in own)  # answer-only row questions
+    out = tmp_path / "labelled"
+    assert main(["label-alignment", str(source), "-o", str(out), "--fallback-only", "--no-progress"]) == 0
+    for row in _load(out)["train"]:
+        assert row["question"] not in ALIGNMENT_QUESTIONS and row["question"] not in own
+        assert row["question"].endswith("Explain why."), row["question"]
+        assert "Hint" not in row["question"] and row["street"] not in row["question"]
+        assert row["conversations"][0]["value"] == f"<image>\n{row['question']}"
+        assert row["conversations"][1]["value"].endswith(row["reason"])
+
+
 def test_model_labels_are_cached_and_reused(tmp_path, labels_kit):
     source = labels_kit.make_stage1_dataset(tmp_path, n=5, validation=0)
 

@@ -106,3 +106,25 @@ def test_split_turns_with_length_grouping_warns(processor, vqa_dataset, caplog, 
     assert len(data.train) > 24  # the 24 multi-turn rows were split
     warned = [r for r in caplog.records if "group_by_length" in r.getMessage()]
     assert len(warned) == (1 if strategy == "group_by_length" else 0)
+
+
+def test_eval_subset_is_seeded_and_spread_over_locations(processor, tmp_path):
+    """``max_eval_samples`` draws rows across the split with the run's seed, not the table's first rows."""
+    from datasets import load_from_disk
+
+    from .conftest import write_address_dataset
+
+    folder = write_address_dataset(tmp_path, "vqa", rows=80)  # 40 locations, two views each, in table order
+    splits = load_from_disk(str(folder))
+    splits["validation"] = splits["train"]
+    splits.save_to_disk(str(tmp_path / "vqa80"))
+    (tmp_path / "vqa80" / "build_info.json").write_text((folder / "build_info.json").read_text())
+    args = DataArguments(dataset_paths=[str(tmp_path / "vqa80")], eval_split="validation", max_eval_samples=10)
+
+    def chosen(seed):
+        return [row["image"] for row in load_training_data(args, processor, seed=seed).eval]
+
+    first_rows = [row["image"] for row in load_address_dataset(str(tmp_path / "vqa80"))["validation"]][:10]
+    assert len(chosen(0)) == 10 and chosen(0) == chosen(0)
+    assert chosen(0) != first_rows and chosen(0) != chosen(1)
+    assert max(int(Path(image).stem.split("-")[1]) for image in chosen(0)) > 20  # beyond the first 10 locations

@@ -71,7 +71,7 @@ class LlavaPhi3ForConditionalGeneration(LlavaForConditionalGeneration):
 
     Load the public ``xtuner/llava-phi-3-mini-hf`` checkpoint (a stock Llava with a Llama-ified Phi-3) with
     [`addressvlm.models.load_pretrained`], which re-fuses its weights; save and reload our checkpoints with
-    ``save_pretrained`` / ``AutoModelForImageTextToText.from_pretrained`` (after ``import addressvlm``).
+    ``save_pretrained`` / ``AutoModelForImageTextToText.from_pretrained`` (after ``import addressvlm.models``).
     """
 
     config_class = LlavaPhi3Config
