@@ -26,12 +26,14 @@ import torch
 __all__ = [
     "CHAT_SPECIAL_TOKENS",
     "build_tiny_llava_phi3",
+    "full_size_llava_phi3_config",
     "image_processor_class",
     "make_llava_phi3_processor",
     "save_tiny_llava_hf",
     "save_tiny_llava_phi3",
     "tiny_llava_phi3_config",
     "train_tiny_tokenizer",
+    "write_street_view_vqa",
 ]
 
 # Phi-3's chat tokens, then LLaVA's additions, in the order they hold in the real vocabulary.
@@ -183,6 +185,57 @@ def tiny_llava_phi3_config(
     )
 
 
+def full_size_llava_phi3_config(tokenizer, text_layers: int = 32, vision_layers: int = 24):
+    """The real LLaVA-Phi-3-mini architecture (``xtuner/llava-phi-3-mini-hf``'s config values), for random-weight
+    dry runs without a download: CLIP ViT-L/14-336 (303.5M), the 1024 -> 3072 -> 3072 GELU projector and Phi-3-mini
+    (3.72B + 98.5M LM head, vocabulary 32064, multi-head attention, 4k context).
+
+    Args:
+        tokenizer (`PreTrainedTokenizerBase`): supplies the special-token ids (the tiny tokenizer's ids all lie
+            inside the 32064-row vocabulary).
+        text_layers (`int`, *optional*, defaults to 32): Phi-3 decoder layers (fewer for a cheaper, scaled run).
+        vision_layers (`int`, *optional*, defaults to 24): CLIP encoder layers.
+    """
+    from transformers import CLIPVisionConfig, Phi3Config
+
+    from addressvlm.models.llava_phi3 import LlavaPhi3Config
+
+    vision = CLIPVisionConfig(
+        hidden_size=1024,
+        intermediate_size=4096,
+        num_hidden_layers=vision_layers,
+        num_attention_heads=16,
+        image_size=336,
+        patch_size=14,
+        projection_dim=768,
+        hidden_act="quick_gelu",
+        layer_norm_eps=1e-5,
+    )
+    text = Phi3Config(
+        vocab_size=32064,
+        hidden_size=3072,
+        intermediate_size=8192,
+        num_hidden_layers=text_layers,
+        num_attention_heads=32,
+        num_key_value_heads=32,
+        max_position_embeddings=4096,
+        rms_norm_eps=1e-5,
+        rope_theta=10000.0,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+    )
+    return LlavaPhi3Config(
+        vision_config=vision,
+        text_config=text,
+        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
+        projector_hidden_act="gelu",
+        vision_feature_layer=-2,
+        vision_feature_select_strategy="default",
+    )
+
+
 def make_llava_phi3_processor(tokenizer, image_size: int, pad_image_to_square: bool = False, max_text_length=1472):
     """A [`LlavaPhi3Processor`] with a CLIP image processor at ``image_size``."""
     from addressvlm.models.llava_phi3 import LlavaPhi3Processor
@@ -306,3 +359,42 @@ def save_tiny_llava_hf(
         renamed[key] = value
     save_file(renamed, weights, metadata={"format": "pt"})
     return str(path)
+
+
+def write_street_view_vqa(
+    folder: str | os.PathLike, n_locations: int = 24, views: int = 2, size: tuple[int, int] = (640, 480), seed: int = 0
+) -> Path:
+    """Write random street views (Pitts-sized JPEGs by default), their metadata table and the VQA set built from it
+    by the real builder (``addressvlm data build-vqa``); returns the VQA folder.
+
+    Streets and districts cycle over 8 and 4 names, so every question type has enough distractors.
+    """
+    import numpy as np
+    import pandas as pd
+    from PIL import Image
+
+    from addressvlm.data.vqa import build_vqa
+
+    folder = Path(folder)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for location in range(n_locations):
+        for view in range(views):
+            name = f"images/{location:04d}_{view}.jpg"
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(folder / name, quality=90)
+            rows.append(
+                {
+                    "image": name,
+                    "location_id": f"L{location:04d}",
+                    "lat": 40.44 + location * 1e-3,
+                    "lon": -79.99,
+                    "street": f"Street {location % 8}",
+                    "district": f"District {location % 4}",
+                }
+            )
+    table = folder / "metadata.csv"
+    pd.DataFrame(rows).to_csv(table, index=False)
+    build_vqa(table, folder / "vqa", seed=seed, overwrite=True)
+    return folder / "vqa"
