@@ -13,6 +13,7 @@ Commands::
     addressvlm tiny-model  # write the offline tiny LlavaPhi3 checkpoint
     addressvlm demo        # answer one address question about one image
     addressvlm quickstart  # the whole pipeline on the offline city
+    addressvlm experiment  # a grid of quickstart-scale runs (arm x seed) with paired differences
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ _REGISTRY: list[tuple[str | None, str]] = [
     (None, "addressvlm.training.cli"),
     (None, "addressvlm.model_commands"),
     (None, "addressvlm.quickstart"),
+    (None, "addressvlm.experiment"),
 ]
 
 _GROUP_HELP = {"data": "build datasets: the offline city, VQA sets, stage-1 grafted sets and their labels"}

@@ -157,8 +157,9 @@ def _write_names(city: Path, target: Path) -> None:
     target.write_text("\n".join(names) + "\n", encoding="utf-8")
 
 
-def _evaluate(options: QuickstartOptions, model: Path, vqa: Path, output: Path, name: str) -> None:
+def _evaluate(options: QuickstartOptions, model: Path, vqa: Path, output: Path, name: str, split="test") -> None:
     argv = ["eval", "--model", model, "--dataset", vqa, "--output-dir", output, "--name", name, "--batch-size", 32]
+    argv += ["--split", split]
     if options.eval_limit:
         argv += ["--limit", options.eval_limit]
     if not options.progress:
@@ -216,17 +217,27 @@ def _probe(out: Path, vqa: Path, model: Path, options: QuickstartOptions) -> Non
     _cli(*argv)
 
 
-def run_quickstart(options: QuickstartOptions) -> Path:
-    """Run every step and return the output folder; see the module docstring."""
-    out = Path(options.output).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+@dataclass
+class Workspace:
+    """The folders of one quickstart-scale run (one seed): city, data, base model, runs, evaluations."""
+
+    out: Path
+
+    city = property(lambda self: self.out / "city")
+    vqa = property(lambda self: self.out / "data" / "vqa")
+    stage1_set = property(lambda self: self.out / "data" / "stage1")
+    labelled = property(lambda self: self.out / "data" / "stage1_labelled")
+    base = property(lambda self: self.out / "models" / "base")
+    runs = property(lambda self: self.out / "runs")
+
+
+def prepare(options: QuickstartOptions, steps: _Steps, out: Path | None = None) -> Workspace:
+    """Steps 1-5: the city, the VQA set, the stage-1 set with its labels, the tiny base model."""
+    space = Workspace(Path(out or options.output).resolve())
+    space.out.mkdir(parents=True, exist_ok=True)
     _pin_threads(options.threads)
-    city, vqa = out / "city", out / "data" / "vqa"
-    stage1_set, labelled = out / "data" / "stage1", out / "data" / "stage1_labelled"
-    base = out / "models" / "base"
-    runs = out / "runs"
+    city, vqa, stage1_set, labelled, base = space.city, space.vqa, space.stage1_set, space.labelled, space.base
     quiet = [] if options.progress else ["--no-progress"]
-    steps = _Steps(total=12)
     seed = str(options.seed)
 
     steps.run(
@@ -244,7 +255,7 @@ def run_quickstart(options: QuickstartOptions) -> Path:
     print("  (alignment labels: templated reasons -- a tiny random model cannot write them; label_source=template)")
     steps.run("labels: write the stage-1 alignment labels", labelled / "build_info.json", _cli,
               "data", "label-alignment", stage1_set, "-o", labelled, "--fallback-only", *quiet)  # fmt: skip
-    names = out / "models" / "city_names.txt"
+    names = space.out / "models" / "city_names.txt"
     if not base.exists():
         names.parent.mkdir(parents=True, exist_ok=True)
         _write_names(city, names)
@@ -253,10 +264,23 @@ def run_quickstart(options: QuickstartOptions) -> Path:
               "--seed", seed, "--vision-hidden-size", options.vision_hidden_size,
               "--text-hidden-size", options.text_hidden_size, "--text-layers", options.text_layers,
               "--text-kv-heads", options.text_kv_heads)  # fmt: skip
+    return space
+
+
+def recipe_args(options: QuickstartOptions) -> list[str]:
+    """The recipe flags every quickstart-scale training run shares."""
+    return ["--seed", str(options.seed), "--save_strategy", "no", "--disable_tqdm", str(not options.progress).lower()]
+
+
+def run_quickstart(options: QuickstartOptions) -> Path:
+    """Run every step and return the output folder; see the module docstring."""
+    steps = _Steps(total=12)
+    space = prepare(options, steps)
+    out, vqa, labelled, base, runs = space.out, space.vqa, space.labelled, space.base, space.runs
     steps.run("zero-shot: evaluate the untrained model", out / "eval" / "zero_shot" / "metrics.json",
               _evaluate, options, base, vqa, out / "eval" / "zero_shot", "Zero-shot")  # fmt: skip
 
-    common = ["--seed", seed, "--save_strategy", "no", "--disable_tqdm", str(not options.progress).lower()]
+    common = recipe_args(options)
     steps.run("baseline: stage 2 only (recipes/stage2.py)", runs / "baseline" / "train_results.json", _recipe, 2,
               runs / "baseline.log", "--model_name_or_path", base, "--init_from", "", "--dataset_paths", vqa,
               "--output_dir", runs / "baseline", "--num_train_epochs", options.stage2_epochs, *common)  # fmt: skip

@@ -4,6 +4,12 @@ The dataset rows hold image *paths* (``docs/data_format.md``); :class:`Conversat
 when its row is batched, so a Pitts-size dataset never sits decoded in memory. The label mask comes from
 ``processor.build_training_example`` (assistant spans of the chat template: answers and their ``<|end|>`` are
 trained; prompt, image tokens and padding are not).
+
+With ``isolate_turns`` a multi-turn row trains each question as if it were asked alone, in one sequence: the image
+prefix is encoded once and every turn attends to it and to itself only (a 4-D attention mask, and position ids that
+restart after the prefix). This is exactly the single-turn training of ``split_turns`` -- no answer can be read off
+another turn -- but every row still holds all its question types (so length-grouped batches stay mixed) and the
+image is encoded once per row instead of once per question.
 """
 
 from __future__ import annotations
@@ -14,9 +20,103 @@ from dataclasses import dataclass
 from typing import Any
 
 
-__all__ = ["IGNORE_INDEX", "ConversationCollator"]
+__all__ = [
+    "IGNORE_INDEX",
+    "ConversationCollator",
+    "conversation_pairs",
+    "isolated_attention_mask",
+    "isolated_turns_example",
+]
 
 IGNORE_INDEX = -100
+
+
+def conversation_pairs(conversation: Sequence[Mapping[str, str]], image_token: str = "<image>") -> list[tuple]:
+    """The (question, answer) pairs of a LLaVA conversation, image placeholders removed from the questions.
+
+    Raises:
+        `ValueError`: the turns are not a strict human / gpt alternation.
+    """
+    if len(conversation) % 2 or any(
+        turn.get("from") != ("human" if k % 2 == 0 else "gpt") for k, turn in enumerate(conversation)
+    ):
+        raise ValueError(f"turns are not human/gpt pairs: {[turn.get('from') for turn in conversation]}")
+    pairs = []
+    for k in range(0, len(conversation), 2):
+        question = conversation[k]["value"].replace(image_token + "\n", "").replace(image_token, "")
+        pairs.append((question, conversation[k + 1]["value"]))
+    return pairs
+
+
+def isolated_turns_example(processor, conversation, image=None) -> dict[str, Any]:
+    """One row as turn-isolated segments: the shared prefix once, then each turn's single-turn continuation.
+
+    Each turn is tokenized as its own single-turn conversation (``<image>`` + question, answer) by
+    ``processor.build_training_example``; their longest common prefix (the chat header and the image tokens, and
+    any identical opening words) is kept once.
+
+    Returns:
+        `dict` with 1-D ``input_ids``, ``labels``, ``segment_ids`` (0 on the prefix, k on turn k) and
+        ``position_ids`` (each turn continues from the end of the prefix), and ``pixel_values``.
+    """
+    import torch
+
+    image_token = processor.image_token
+    if image is not None and not hasattr(image, "size"):
+        from addressvlm.models.llava_phi3.processing_llava_phi3 import load_image
+
+        image = load_image(image)  # decoded once for all turns
+    prefix = f"{image_token}\n" if image is not None else ""
+    singles = [
+        processor.build_training_example(
+            [{"from": "human", "value": prefix + question}, {"from": "gpt", "value": answer}], image
+        )
+        for question, answer in conversation_pairs(conversation, image_token)
+    ]
+    ids = [single["input_ids"] for single in singles]
+    shared = min(len(i) for i in ids) - 1  # every turn keeps at least one token of its own
+    for other in ids[1:]:
+        differs = (ids[0][:shared] != other[:shared]).nonzero()
+        if len(differs):
+            shared = int(differs[0])
+    labelled = (singles[0]["labels"][:shared] != IGNORE_INDEX).nonzero()
+    if len(labelled):
+        shared = int(labelled[0])  # a trained token is never shared: each turn's loss counts it
+    input_ids = [ids[0][:shared]] + [i[shared:] for i in ids]
+    labels = [singles[0]["labels"][:shared]] + [single["labels"][shared:] for single in singles]
+    segments = [torch.zeros(shared, dtype=torch.long)]
+    positions = [torch.arange(shared)]
+    for k, i in enumerate(ids, start=1):
+        segments.append(torch.full((len(i) - shared,), k, dtype=torch.long))
+        positions.append(torch.arange(shared, len(i)))
+    return {
+        "input_ids": torch.cat(input_ids),
+        "labels": torch.cat(labels),
+        "segment_ids": torch.cat(segments),
+        "position_ids": torch.cat(positions),
+        "pixel_values": singles[0].get("pixel_values"),
+    }
+
+
+def isolated_attention_mask(segment_ids):
+    """The 4-D boolean mask of turn-isolated rows: causal, prefix visible to all, turns invisible to each other.
+
+    Args:
+        segment_ids (`torch.LongTensor` of shape `(batch, seq)`): 0 on the prefix, k on turn k, -1 on padding.
+
+    Returns:
+        `torch.BoolTensor` of shape `(batch, 1, seq, seq)`; padding positions attend to position 0 only (a row
+        with nothing to attend to would give NaN), and their labels are ignored.
+    """
+    import torch
+
+    valid = segment_ids >= 0
+    length = segment_ids.shape[1]
+    causal = torch.ones(length, length, dtype=torch.bool).tril()
+    query, key = segment_ids[:, :, None], segment_ids[:, None, :]
+    allowed = causal & valid[:, :, None] & valid[:, None, :] & ((key == 0) | (key == query))
+    allowed[:, :, 0] |= ~valid
+    return allowed[:, None]
 
 
 @dataclass
@@ -37,11 +137,15 @@ class ConversationCollator:
             folder of a mixed-in general VQA JSON.
         pad_to_multiple_of (`int`, *optional*):
             Round the padded length up to a multiple of this (e.g. 8 for tensor cores).
+        isolate_turns (`bool`, *optional*, defaults to `False`):
+            Train each turn of a multi-turn row as if it were asked alone (see the module docstring). Needs an
+            attention implementation that takes a 4-D mask (``sdpa``, ``eager``; not ``flash_attention_2``).
 
     Returns (from `__call__`):
         `dict` with ``input_ids`` and ``labels`` (`(batch, seq)`, right-padded; labels are ``-100`` on padding),
-        ``attention_mask`` (`(batch, seq)`), and ``pixel_values`` (`(n_images, 3, H, W)`, the images of the rows
-        that have one, in row order) when the batch holds any image.
+        ``attention_mask`` (`(batch, seq)`, or `(batch, 1, seq, seq)` booleans with ``isolate_turns``, which also
+        adds ``position_ids``), and ``pixel_values`` (`(n_images, 3, H, W)`, the images of the rows that have one,
+        in row order) when the batch holds any image.
     """
 
     processor: Any
@@ -49,6 +153,7 @@ class ConversationCollator:
     image_column: str = "image"
     image_root: str | None = None
     pad_to_multiple_of: int | None = None
+    isolate_turns: bool = False
 
     def __call__(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         import torch
@@ -63,7 +168,13 @@ class ConversationCollator:
             image = row.get(self.image_column) or None
             if image is not None and self.image_root is not None and isinstance(image, str):
                 image = os.path.join(self.image_root, image)
-            examples.append(self.processor.build_training_example(row[self.conversations_column], image))
+            if self.isolate_turns:
+                try:
+                    examples.append(isolated_turns_example(self.processor, row[self.conversations_column], image))
+                except ValueError as err:
+                    raise ValueError(f"row {row.get('id', '?')}: {err}") from err
+            else:
+                examples.append(self.processor.build_training_example(row[self.conversations_column], image))
         pad_id = self.processor.tokenizer.pad_token_id
         if pad_id is None:
             raise ValueError("The tokenizer has no pad token; set tokenizer.pad_token before training.")
@@ -79,6 +190,15 @@ class ConversationCollator:
             labels[i, :n] = example["labels"]
             attention_mask[i, :n] = 1
         batch = {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
+        if self.isolate_turns:
+            segments = torch.full((len(examples), longest), -1, dtype=torch.long)
+            positions = torch.zeros((len(examples), longest), dtype=torch.long)
+            for i, example in enumerate(examples):
+                n = len(example["input_ids"])
+                segments[i, :n] = example["segment_ids"]
+                positions[i, :n] = example["position_ids"]
+            batch["attention_mask"] = isolated_attention_mask(segments)
+            batch["position_ids"] = positions
         pixels = [example["pixel_values"] for example in examples if example.get("pixel_values") is not None]
         if pixels:
             batch["pixel_values"] = torch.stack(pixels)

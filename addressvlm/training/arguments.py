@@ -204,6 +204,12 @@ class DataArguments:
             instead of looking at the image. Costs one image encoding per question. Pair it with
             ``train_sampling_strategy: random``: single-question rows' lengths follow their question type, so
             ``group_by_length`` batches one type at a time (the recipes warn).
+        isolate_turns (`bool`, *optional*, defaults to `False`):
+            Train each question of a multi-turn row as if it were asked alone, in one sequence (the collator's
+            ``isolate_turns``: the image once, each turn attending to the image and itself only). Same training
+            signal as ``split_turns`` without its costs: rows keep all their question types, so ``group_by_length``
+            batches stay mixed and tight, and each image is encoded once per row. Needs ``sdpa`` or ``eager``
+            attention.
         question_types (`list[str]`, *optional*):
             Keep only these question types (``generation``, ``judgement``, ``multiple_choice``) of a VQA set;
             needs ``split_turns``. Used to give a from-scratch model visual grounding before the full mix.
@@ -230,6 +236,10 @@ class DataArguments:
     split_turns: bool = field(
         default=False, metadata={"help": "Train each question as its own single-turn conversation with the image."}
     )
+    isolate_turns: bool = field(
+        default=False,
+        metadata={"help": "Train each turn as if asked alone, in one sequence per row (4-D attention mask)."},
+    )
     question_types: list[str] | None = field(
         default=None, metadata={"help": "Keep only these VQA question types (needs split_turns)."}
     )
@@ -247,6 +257,8 @@ class DataArguments:
                 raise ValueError(f"question_types: unknown type(s) {sorted(unknown)}")
             if not self.split_turns:
                 raise ValueError("question_types needs split_turns: true (types are per question, not per row)")
+        if self.isolate_turns and self.split_turns:
+            raise ValueError("isolate_turns and split_turns are two ways of the same thing: choose one")
         if self.general_vqa_ratio > 0 and not self.general_vqa_json:
             raise ValueError("general_vqa_ratio > 0 needs general_vqa_json (the LLaVA-format file to mix in)")
 

@@ -37,16 +37,21 @@ class TrainingData:
         eval (`datasets.Dataset`, *optional*): evaluation rows, or `None`.
         sources (`list[dict]`): ``{"name", "split", "rows"}`` per source, for the logs and the model card.
         image_root (`str`, *optional*): folder of relative image paths (general VQA), for the collator.
+        isolate_turns (`bool`, *optional*, defaults to `False`): the collator trains each turn as if asked alone.
     """
 
     train: Any
     eval: Any = None
     sources: list[dict[str, Any]] = field(default_factory=list)
     image_root: str | None = None
+    isolate_turns: bool = False
 
 
 def conversation_lengths(
-    processor, rows: Iterable[tuple[Sequence[Mapping[str, str]], bool]], batch_size: int = 512
+    processor,
+    rows: Iterable[tuple[Sequence[Mapping[str, str]], bool]],
+    batch_size: int = 512,
+    isolate_turns: bool = False,
 ) -> tuple[list[int], int]:
     """Token length of each example as the collator will build it (image tokens included, truncation applied),
     without opening images.
@@ -56,6 +61,8 @@ def conversation_lengths(
         rows (`Iterable[tuple]`): ``(conversation, has_image)`` per row: LLaVA-convention turns, and whether the row
             has an image (its ``<image>`` is then expanded).
         batch_size (`int`, *optional*, defaults to 512): rows per tokenizer call.
+        isolate_turns (`bool`, *optional*, defaults to `False`): lengths of turn-isolated rows (the shared prefix
+            once plus each turn's single-turn continuation), as the collator's ``isolate_turns`` builds them.
 
     Returns:
         `tuple(list[int], int)`: the lengths, and how many rows exceed ``processor.max_text_length`` text tokens.
@@ -71,29 +78,56 @@ def conversation_lengths(
     texts: list[str] = []
     images: list[bool] = []
 
-    def flush() -> None:
+    def length_of(ids, with_image) -> int:
         nonlocal truncated
-        for ids, with_image in zip(tokenizer(texts, add_special_tokens=False)["input_ids"], images):
-            n_images = sum(token == image_id for token in ids) if with_image else 0
-            n_text = len(ids) - n_images
-            if limit is not None and n_text > limit:
-                truncated += 1
-                n_text = limit
-            lengths.append(n_text + n_images * per_image)
+        n_images = sum(token == image_id for token in ids) if with_image else 0
+        n_text = len(ids) - n_images
+        if limit is not None and n_text > limit:
+            truncated += 1
+            n_text = limit
+        return n_text + n_images * per_image
+
+    def flush() -> None:
+        encoded = iter(tokenizer(texts, add_special_tokens=False)["input_ids"])
+        for with_image, n_turns in zip(images, turns):
+            if not n_turns:
+                lengths.append(length_of(next(encoded), with_image))
+                continue
+            singles = [next(encoded) for _ in range(n_turns)]
+            shared = min(len(ids) for ids in singles) - 1
+            for ids in singles[1:]:
+                shared = next((i for i in range(shared) if ids[i] != singles[0][i]), shared)
+            prefix = length_of(singles[0][:shared], with_image)
+            lengths.append(prefix + sum(length_of(ids, with_image) - prefix for ids in singles))
         texts.clear()
         images.clear()
+        turns.clear()
 
+    turns: list[int] = []
     for conversation, with_image in rows:
-        texts.append(processor.apply_chat_template(conversation_to_messages(conversation), tokenize=False))
+        if isolate_turns:
+            from addressvlm.data.collator import conversation_pairs
+
+            pairs = conversation_pairs(conversation, processor.image_token)
+            prefix = processor.image_token + "\n" if with_image else ""
+            for question, answer in pairs:
+                single = [{"from": "human", "value": prefix + question}, {"from": "gpt", "value": answer}]
+                texts.append(processor.apply_chat_template(conversation_to_messages(single), tokenize=False))
+            turns.append(len(pairs))
+        else:
+            texts.append(processor.apply_chat_template(conversation_to_messages(conversation), tokenize=False))
+            turns.append(0)
         images.append(bool(with_image))
-        if len(texts) >= batch_size:
+        if len(images) >= batch_size:
             flush()
-    if texts:
+    if images:
         flush()
     return lengths, truncated
 
 
-def add_length_column(dataset, processor, conversations_column: str, image_column: str, name: str = "length"):
+def add_length_column(
+    dataset, processor, conversations_column: str, image_column: str, name: str = "length", isolate_turns=False
+):
     """Add (or replace) the ``length`` column; log how many rows will be truncated."""
     if name in dataset.column_names:
         dataset = dataset.remove_columns([name])
@@ -102,7 +136,7 @@ def add_length_column(dataset, processor, conversations_column: str, image_colum
         for batch in dataset.select_columns([conversations_column, image_column]).iter(batch_size=1000)
         for pair in zip(batch[conversations_column], batch[image_column])
     )
-    lengths, truncated = conversation_lengths(processor, rows)
+    lengths, truncated = conversation_lengths(processor, rows, isolate_turns=isolate_turns)
     if truncated:
         logger.warning(
             "%d of %d rows exceed max_text_length=%d text tokens and will be truncated",
@@ -242,7 +276,10 @@ def load_training_data(
         train = train.shuffle(seed=seed, keep_in_memory=True).select(
             range(min(data_args.max_train_samples, len(train)))
         )
-    train = add_length_column(train, processor, data_args.conversations_column, data_args.image_column, length_column)
+    train = add_length_column(
+        train, processor, data_args.conversations_column, data_args.image_column, length_column,
+        isolate_turns=data_args.isolate_turns,
+    )  # fmt: skip
     eval_dataset = None
     if data_args.eval_split:
         eval_dataset = _address_split(data_args.dataset_paths, data_args.eval_split, columns, [])
@@ -250,10 +287,11 @@ def load_training_data(
             eval_dataset = eval_dataset.select(eval_subset(len(eval_dataset), data_args.max_eval_samples, seed))
             logger.info("Evaluation subset: %d rows drawn with seed %d", len(eval_dataset), seed)
         eval_dataset = add_length_column(
-            eval_dataset, processor, data_args.conversations_column, data_args.image_column, length_column
-        )
+            eval_dataset, processor, data_args.conversations_column, data_args.image_column, length_column,
+            isolate_turns=data_args.isolate_turns,
+        )  # fmt: skip
     logger.info("Training rows: %d%s", len(train), f"; evaluation rows: {len(eval_dataset)}" if eval_dataset else "")
-    return TrainingData(train, eval_dataset, sources, image_root)
+    return TrainingData(train, eval_dataset, sources, image_root, isolate_turns=data_args.isolate_turns)
 
 
 def eval_subset(n_rows: int, size: int, seed: int) -> list[int]:

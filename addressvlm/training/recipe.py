@@ -189,7 +189,7 @@ def build_trainer(model, processor, data, training_args, parts, parts_args, writ
         args=training_args,
         train_dataset=data.train,
         eval_dataset=data.eval,
-        data_collator=ConversationCollator(processor, image_root=data.image_root),
+        data_collator=ConversationCollator(processor, image_root=data.image_root, isolate_turns=data.isolate_turns),
         processing_class=processor,
         callbacks=callbacks,
         group_learning_rates=param_group_learning_rates(parts_args, training_args.learning_rate),

@@ -81,6 +81,8 @@ class AddressVLMTrainer(Trainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         mask = inputs.get("attention_mask")
         if mask is not None and model.training:
+            if mask.ndim == 4:  # turn-isolated rows: a position is real when it may attend to itself
+                mask = mask[:, 0].diagonal(dim1=-2, dim2=-1)
             self._batch_positions += mask.numel()
             self._padded_positions += int(mask.numel() - int(mask.sum()))
         return super().compute_loss(

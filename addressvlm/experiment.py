@@ -1,0 +1,362 @@
+"""``addressvlm experiment``: a grid of quickstart-scale runs (arm x seed), resumable, summarised with mean ± sd and
+paired differences against a reference arm.
+
+A grid is a YAML file (``recipes/experiments/``)::
+
+    seeds: [0, 1, 2, 3, 4]
+    split: test                # or validation, for choosing settings
+    reference: baseline        # paired differences are arm - reference, seed by seed
+    reading_probe: true        # measure whether each stage-1 model reads street names off the tile
+    quickstart: {}             # QuickstartOptions overrides: locations, image_size, stage1_epochs, stage2_epochs ...
+    stage2: []                 # recipe flags added to stage 2 of every arm (both arms get the same ones)
+    arms:
+      baseline: {}                                  # stage 2 from the base model
+      addressvlm: {stage1: {}}                      # stage 1 on labelled tiles (delta 0.5, labels with reasons)
+      unlabelled: {stage1: {satellite: unlabeled}}  # Table 3's "satellite w/o road"
+      delta_0.3: {stage1: {delta: 0.3}}
+      no_reasons: {stage1: {reasons: false}}        # stage-1 targets "Street, District" without the reason
+
+Each seed gets its own city, split, base model and training order (shared by its arms); arms with the same stage-1
+data and training share that stage-1 run. Every finished run writes ``seeds/<seed>/arms/<arm>/row.json``; re-running
+skips those, so a killed grid resumes. ``--jobs N`` runs N seeds at once, each in its own process with the
+quickstart's fixed thread count (results do not depend on N). The summary is ``results.md`` / ``results.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+__all__ = ["ArmSpec", "GridSpec", "load_grid", "register", "run_grid", "run_seed", "summarise"]
+
+COLUMNS = ("A_d_G", "A_d_J", "A_d_M", "A_d", "A_s_G", "A_s_J", "A_s_M", "A_s", "A", "A_sd")
+HEADERS = ("A_d^G", "A_d^J", "A_d^M", "Ā_d", "A_s^G", "A_s^J", "A_s^M", "Ā_s", "Ā", "A_sd")
+STAGE1_KEYS = {"satellite": ("labeled", "unlabeled"), "delta": float, "reasons": bool, "epochs": float}
+# Judgement counts as learnt when both levels beat chance (50 %) clearly.
+JUDGEMENT_LEARNT = 60.0
+
+
+@dataclass(frozen=True)
+class ArmSpec:
+    """One arm of a grid.
+
+    Args:
+        name (`str`): its name in the tables.
+        stage1 (`dict`, *optional*): stage-1 settings (``satellite``, ``delta``, ``reasons``, ``epochs``); `None`
+            for no stage 1.
+        stage2 (`tuple[str, ...]`): extra stage-2 recipe flags of this arm only.
+    """
+
+    name: str
+    stage1: dict | None = None
+    stage2: tuple[str, ...] = ()
+
+    @property
+    def stage1_key(self) -> str | None:
+        """A folder name for this arm's stage-1 data and run (arms with equal settings share them)."""
+        if self.stage1 is None:
+            return None
+        s = {"satellite": "labeled", "delta": 0.5, "reasons": True, **self.stage1}
+        key = f"{s['satellite']}-d{s['delta']:g}-{'reasons' if s['reasons'] else 'answers'}"
+        return key + (f"-e{s['epochs']:g}" if "epochs" in s else "")
+
+
+@dataclass
+class GridSpec:
+    """A parsed grid file (see the module docstring)."""
+
+    arms: list[ArmSpec]
+    seeds: list[int] = field(default_factory=lambda: [0, 1, 2])
+    split: str = "test"
+    reference: str = "baseline"
+    reading_probe: bool = False
+    quickstart: dict = field(default_factory=dict)
+    stage2: list[str] = field(default_factory=list)
+
+
+def load_grid(path: str | os.PathLike) -> GridSpec:
+    """Read and check a grid file; errors name the file and the key."""
+    import yaml
+
+    from .quickstart import QuickstartOptions
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"grid file {path} does not exist")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    allowed = {"arms", "seeds", "split", "reference", "reading_probe", "quickstart", "stage2"}
+    unknown = sorted(set(raw) - allowed)
+    if unknown:
+        raise ValueError(f"{path}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+    if not isinstance(raw.get("arms"), dict) or not raw["arms"]:
+        raise ValueError(f"{path}: 'arms' must map arm names to settings")
+    options = {f.name for f in fields(QuickstartOptions)} - {"output", "seed"}
+    bad = sorted(set(raw.get("quickstart") or {}) - options)
+    if bad:
+        raise ValueError(f"{path}: quickstart: unknown option(s) {bad}; allowed: {sorted(options)}")
+    arms = []
+    for name, spec in raw["arms"].items():
+        spec = spec or {}
+        extra = sorted(set(spec) - {"stage1", "stage2"})
+        if extra:
+            raise ValueError(f"{path}: arms.{name}: unknown key(s) {extra}; allowed: stage1, stage2")
+        stage1 = spec.get("stage1")
+        if stage1 is not None:
+            stage1 = dict(stage1)
+            for key, value in stage1.items():
+                rule = STAGE1_KEYS.get(key)
+                if rule is None:
+                    raise ValueError(f"{path}: arms.{name}.stage1.{key} is unknown; allowed: {sorted(STAGE1_KEYS)}")
+                if isinstance(rule, tuple) and value not in rule:
+                    raise ValueError(f"{path}: arms.{name}.stage1.{key} must be one of {rule}, got {value!r}")
+                if rule is bool and not isinstance(value, bool):
+                    raise ValueError(f"{path}: arms.{name}.stage1.{key} must be true or false, got {value!r}")
+                if rule is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
+                    raise ValueError(f"{path}: arms.{name}.stage1.{key} must be a number, got {value!r}")
+        arms.append(ArmSpec(str(name), stage1, tuple(str(v) for v in spec.get("stage2") or ())))
+    grid = GridSpec(
+        arms=arms,
+        seeds=[int(s) for s in raw.get("seeds", [0, 1, 2])],
+        split=str(raw.get("split", "test")),
+        reference=str(raw.get("reference", "baseline")),
+        reading_probe=bool(raw.get("reading_probe", False)),
+        quickstart=dict(raw.get("quickstart") or {}),
+        stage2=[str(v) for v in raw.get("stage2") or []],
+    )
+    if grid.reference not in {arm.name for arm in arms}:
+        raise ValueError(f"{path}: reference {grid.reference!r} is not an arm ({[a.name for a in arms]})")
+    if grid.split not in ("test", "validation"):
+        raise ValueError(f"{path}: split must be test or validation, got {grid.split!r}")
+    return grid
+
+
+# --------------------------------------------------------------------------------------------------- one seed
+def _stage1(space, options, arm: ArmSpec, quiet: list[str]) -> Path:
+    """Build (once) the arm's stage-1 set and train (once) its stage-1 model; return the model folder."""
+    from .quickstart import _cli, _recipe, recipe_args
+
+    key = arm.stage1_key
+    spec = {"satellite": "labeled", "delta": 0.5, "reasons": True, **arm.stage1}
+    model = space.out / "stage1" / key / "model"
+    if (model / "train_results.json").is_file():
+        return model
+    data = space.out / "stage1" / key / "data"
+    if (spec["satellite"], spec["delta"], spec["reasons"]) == ("labeled", 0.5, True):
+        data = space.labelled  # the quickstart's own stage-1 set
+    elif not (data / "build_info.json").is_file():
+        grafted = space.out / "stage1" / key / "grafted"
+        if not (grafted / "build_info.json").is_file():
+            _cli("data", "build-alignment", space.city / "metadata.csv", "--output", grafted, "--vqa-dataset",
+                 space.vqa, "--seed", options.seed, "--satellite", spec["satellite"], "--delta", spec["delta"],
+                 "--overwrite", *quiet)  # fmt: skip
+        if spec["reasons"]:
+            _cli("data", "label-alignment", grafted, "-o", data, "--fallback-only", "--overwrite", *quiet)
+        else:
+            data = grafted  # answer-only targets: "Street, District"
+    epochs = spec.get("epochs", options.stage1_epochs)
+    _recipe(1, model.parent / "stage1.log", "--model_name_or_path", space.base, "--dataset_paths", data,
+            "--output_dir", model, "--num_train_epochs", epochs, *recipe_args(options))  # fmt: skip
+    return model
+
+
+def run_seed(grid: GridSpec, out: str | os.PathLike, seed: int) -> list[dict]:
+    """Run every arm of one seed (skipping finished ones) and return their rows."""
+    from .quickstart import QuickstartOptions, _evaluate, _recipe, _Steps, prepare, recipe_args
+
+    options = QuickstartOptions(output=Path(out) / "seeds" / str(seed), seed=seed, **grid.quickstart)
+    quiet = [] if options.progress else ["--no-progress"]
+    space = prepare(options, _Steps(total=5))
+    rows = []
+    for arm in grid.arms:
+        folder = space.out / "arms" / arm.name
+        row_file = folder / "row.json"
+        if row_file.is_file():
+            rows.append(json.loads(row_file.read_text()))
+            continue
+        began = time.monotonic()
+        start = ["--init_from", "", "--model_name_or_path", space.base]
+        if arm.stage1 is not None:
+            start = ["--init_from", _stage1(space, options, arm, quiet)]
+        stage2 = folder / "stage2"
+        if not (stage2 / "train_results.json").is_file():
+            _recipe(2, folder / "stage2.log", *start, "--dataset_paths", space.vqa, "--output_dir", stage2,
+                    "--num_train_epochs", options.stage2_epochs, *recipe_args(options), *grid.stage2,
+                    *arm.stage2)  # fmt: skip
+        evaluation = folder / f"eval_{grid.split}"
+        if not (evaluation / "metrics.json").is_file():
+            _evaluate(options, stage2, space.vqa, evaluation, arm.name, split=grid.split)
+        metrics = json.loads((evaluation / "metrics.json").read_text())
+        row = {"seed": seed, "arm": arm.name, "split": grid.split, **{c: metrics.get(c) for c in COLUMNS}}
+        row["stage1"] = arm.stage1_key
+        row["judgement_learnt"] = bool(
+            (metrics.get("A_d_J") or 0) >= JUDGEMENT_LEARNT and (metrics.get("A_s_J") or 0) >= JUDGEMENT_LEARNT
+        )
+        history = json.loads((stage2 / "trainer_state.json").read_text())["log_history"]
+        fractions = [e["padding_fraction"] for e in history if "padding_fraction" in e]
+        row["padding_fraction"] = sum(fractions) / len(fractions) if fractions else None
+        row["seconds"] = round(time.monotonic() - began, 1)
+        from addressvlm.utils.io import write_json
+
+        write_json(row_file, row)
+        rows.append(row)
+    if grid.reading_probe:
+        _reading(grid, space, options)
+    return rows
+
+
+def _reading(grid: GridSpec, space, options) -> None:
+    """The reading probe (`addressvlm.inference.reading`) of the base model and of every stage-1 model."""
+    from addressvlm.data import load_address_dataset
+    from addressvlm.inference.reading import reading_images, reading_probe
+    from addressvlm.models import load_pretrained
+    from addressvlm.utils.io import write_json
+
+    target = space.out / f"reading_{grid.split}.json"
+    if target.is_file():
+        return
+    question = load_address_dataset(str(space.labelled))["train"][0]["question"]  # stage 1's training question
+    probes = reading_images(space.city / "metadata.csv", space.vqa, split=grid.split)
+    report = {"question": question, "locations": len(probes), "models": {}}
+    models = {"base": space.base}
+    for arm in grid.arms:
+        if arm.stage1 is not None:
+            models[f"stage1 {arm.stage1_key}"] = space.out / "stage1" / arm.stage1_key / "model"
+    for name, folder in models.items():
+        model, processor = load_pretrained(folder)
+        report["models"][name] = reading_probe(model.eval(), processor, probes, question)
+    write_json(target, report)
+
+
+# --------------------------------------------------------------------------------------------------- summary
+def _mean_sd(values: list[float]) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "-"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.fmean(values):.1f} ± {sd:.1f}"
+
+
+def summarise(grid: GridSpec, out: str | os.PathLike) -> str:
+    """Write ``results.md`` and ``results.json`` from the finished rows; return the markdown."""
+    from addressvlm.utils.io import atomic_write_text, write_json
+
+    out = Path(out)
+    rows = []
+    for seed in grid.seeds:
+        for arm in grid.arms:
+            file = out / "seeds" / str(seed) / "arms" / arm.name / "row.json"
+            if file.is_file():
+                rows.append(json.loads(file.read_text()))
+    by = {(r["arm"], r["seed"]): r for r in rows}
+    lines = [f"# Grid on the {grid.split} split ({len(rows)} runs)", ""]
+    lines += ["| Arm | seeds | " + " | ".join(HEADERS) + " | J learnt | padding |"]
+    lines += ["|---|---:|" + "---:|" * (len(HEADERS) + 2)]
+    for arm in grid.arms:
+        own = [by[(arm.name, s)] for s in grid.seeds if (arm.name, s) in by]
+        if not own:
+            continue
+        cells = [_mean_sd([r[c] for r in own]) for c in COLUMNS]
+        learnt = sum(r["judgement_learnt"] for r in own)
+        padding = _mean_sd([100 * r["padding_fraction"] for r in own if r.get("padding_fraction") is not None])
+        lines.append(f"| {arm.name} | {len(own)} | " + " | ".join(cells) + f" | {learnt}/{len(own)} | {padding} % |")
+    lines += ["", f"Paired differences, arm − {grid.reference}, over the seeds both finished (mean ± sd; wins):", ""]
+    lines += ["| Arm | pairs | " + " | ".join(HEADERS) + " |", "|---|---:|" + "---:|" * len(HEADERS)]
+    paired: dict[str, Any] = {}
+    for arm in grid.arms:
+        if arm.name == grid.reference:
+            continue
+        seeds = [s for s in grid.seeds if (arm.name, s) in by and (grid.reference, s) in by]
+        if not seeds:
+            continue
+        cells = []
+        paired[arm.name] = {}
+        for column in COLUMNS:
+            diffs = [by[(arm.name, s)][column] - by[(grid.reference, s)][column] for s in seeds]
+            wins = sum(d > 0 for d in diffs)
+            paired[arm.name][column] = {"diffs": diffs, "wins": wins}
+            cells.append(f"{_mean_sd(diffs)} ({wins}/{len(diffs)})")
+        lines.append(f"| {arm.name} | {len(seeds)} | " + " | ".join(cells) + " |")
+    lines += ["", "Per run:", "", "| Arm | seed | " + " | ".join(HEADERS) + " | J learnt |"]
+    lines += ["|---|---:|" + "---:|" * (len(HEADERS) + 1)]
+    for arm in grid.arms:
+        for seed in grid.seeds:
+            row = by.get((arm.name, seed))
+            if row:
+                values = " | ".join("-" if row[c] is None else f"{row[c]:.2f}" for c in COLUMNS)
+                lines.append(f"| {arm.name} | {seed} | {values} | {'yes' if row['judgement_learnt'] else 'no'} |")
+    text = "\n".join(lines) + "\n"
+    atomic_write_text(out / "results.md", text)
+    write_json(out / "results.json", {"split": grid.split, "rows": rows, "paired": paired})
+    return text
+
+
+# --------------------------------------------------------------------------------------------------- command
+def run_grid(grid_file: str | os.PathLike, out: str | os.PathLike, jobs: int = 1, seeds=None) -> str:
+    """Run the grid's seeds, ``jobs`` at a time in separate processes, then summarise."""
+    grid = load_grid(grid_file)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    todo = [s for s in (seeds or grid.seeds)]
+    running: list[tuple[int, subprocess.Popen]] = []
+    failed = []
+    while todo or running:
+        while todo and len(running) < max(1, jobs):
+            seed = todo.pop(0)
+            log = out / "logs" / f"seed-{seed}.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            command = [sys.executable, "-m", "addressvlm.cli", "experiment", "--grid", str(grid_file)]
+            command += ["--output", str(out), "--seed", str(seed), "--inline"]
+            print(f"seed {seed}: started (log {log})", flush=True)
+            with open(log, "a", encoding="utf-8") as sink:
+                running.append((seed, subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)))
+        time.sleep(2)
+        for seed, process in list(running):
+            if process.poll() is not None:
+                running.remove((seed, process))
+                print(f"seed {seed}: {'done' if process.returncode == 0 else 'FAILED'}", flush=True)
+                if process.returncode:
+                    failed.append(seed)
+    text = summarise(grid, out)
+    if failed:
+        raise RuntimeError(f"seeds {failed} failed; see {out / 'logs'} (re-run the same command to resume)")
+    return text
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "experiment",
+        help="run a grid of quickstart-scale runs (arm x seed) and summarise it with paired differences",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n\n", 1)[1],
+    )
+    parser.add_argument("--grid", required=True, help="grid YAML (see recipes/experiments/)")
+    parser.add_argument("--output", required=True, help="output folder (an existing one resumes)")
+    parser.add_argument("--jobs", type=int, default=1, help="seeds run at once, one process each")
+    parser.add_argument("--seed", type=int, action="append", help="run only this seed (repeatable)")
+    parser.add_argument("--inline", action="store_true", help=argparse.SUPPRESS)  # one seed, in this process
+    parser.add_argument("--summary-only", action="store_true", help="only rewrite results.md from finished runs")
+    parser.set_defaults(func=_main)
+
+
+def _main(args) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if args.summary_only:
+        print(summarise(load_grid(args.grid), args.output))
+        return 0
+    if args.inline:
+        grid = load_grid(args.grid)
+        for seed in args.seed or grid.seeds:
+            run_seed(grid, args.output, seed)
+        return 0
+    print(run_grid(args.grid, args.output, jobs=args.jobs, seeds=args.seed))
+    return 0
