@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from addressvlm.utils.errors import cli_command
+
 
 __all__ = ["register"]
 
@@ -51,6 +53,7 @@ def register(subparsers) -> None:
     demo.set_defaults(func=_demo)
 
 
+@cli_command
 def _tiny_model(args) -> int:
     from pathlib import Path
 
@@ -87,6 +90,7 @@ def _demo_image():
     return image
 
 
+@cli_command
 def _demo(args) -> int:
     from addressvlm.inference import generate_answers
     from addressvlm.models import load_pretrained

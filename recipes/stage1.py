@@ -49,6 +49,7 @@ from addressvlm.training.recipe import (
 )
 from addressvlm.training.stages import load_starting_point
 from addressvlm.training.trainable_parts import TrainableParts, apply_trainable_parts
+from addressvlm.utils.errors import run_command
 
 
 __all__ = ["main", "run"]
@@ -102,8 +103,9 @@ def run(argv: list[str] | None = None):
 
 
 def main(argv: list[str] | None = None) -> int:
-    run(argv)
-    return 0
+    """Run the recipe as a command: an error ends with one line on stderr and exit status 2 for bad input (config,
+    paths, checkpoints) or 1; ``ADDRESSVLM_DEBUG=1`` also prints the traceback."""
+    return run_command(run, argv)
 
 
 if __name__ == "__main__":

@@ -16,12 +16,12 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
+
+from addressvlm.utils.errors import cli_command, run_command
 
 
 __all__ = ["build_parser", "main", "register"]
@@ -29,20 +29,6 @@ __all__ = ["build_parser", "main", "register"]
 logger = logging.getLogger(__name__)
 
 _DTYPES = ("auto", "float32", "bfloat16", "float16")
-
-
-def _clean_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Turn input errors into one line on stderr and exit status 2 (tracebacks stay for real bugs)."""
-
-    @functools.wraps(command)
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return command(args)
-        except (FileNotFoundError, NotADirectoryError, ValueError, KeyError) as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-
-    return run
 
 
 # ---------------------------------------------------------------------------------------------------- loading
@@ -90,7 +76,7 @@ def _load_split(path: str, split: str):
 
 
 # ---------------------------------------------------------------------------------------------------- eval
-@_clean_errors
+@cli_command
 def run_eval(args: argparse.Namespace) -> int:
     """``addressvlm eval``: evaluate a model on a built VQA split and print the Table 2 row."""
     from .runner import evaluate_model
@@ -190,7 +176,7 @@ def _probe_rows(dataset, ids: list[str] | None, limit: int | None) -> list[dict]
     return list(table.select(range(min(limit or 3, len(table)))))
 
 
-@_clean_errors
+@cli_command
 def run_probe(args: argparse.Namespace) -> int:
     """``addressvlm probe``: the street-distribution probe of Fig. 5."""
     from .probe import probe_street_distribution
@@ -334,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
-    return int(args.func(args) or 0)
+    return run_command(args.func, args)
 
 
 if __name__ == "__main__":
