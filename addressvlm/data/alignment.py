@@ -20,14 +20,14 @@ import json
 import logging
 import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from addressvlm.utils.io import atomic_output_dir
+from addressvlm.utils.io import atomic_output_dir, check_not_an_input
+from addressvlm.utils.processes import worker_pool
 
 from .graft import DEFAULT_DELTA, DEFAULT_SIZE, inset_size
 from .splits import split_by_location
@@ -35,7 +35,7 @@ from .storage import write_dataset_files
 from .subsample import subsample_locations, subsample_views
 from .templates import ALIGNMENT_QUESTIONS
 from .validation import MetadataError, ValidationReport
-from .vqa import load_metadata_frame
+from .vqa import input_paths, load_metadata_frame
 
 
 if TYPE_CHECKING:
@@ -212,6 +212,7 @@ def build_alignment_set(
     if not questions:
         raise ValueError("at least one alignment question is needed")
     satellite_column = "satellite" if satellite == "labeled" else "satellite_unlabeled"
+    check_not_an_input(output_dir, input_paths(metadata, None, vqa_dataset, general_vqa, general_image_root))
     frame = _load_tables(metadata, cities, satellite_column)
     counts: dict[str, Any] = {"input_rows": len(frame)}
     frame["_key"] = frame["city"] + "\x1f" + frame["location_id"]
@@ -242,7 +243,7 @@ def build_alignment_set(
         chunks = [jobs[i : i + 128] for i in range(0, len(jobs), 128)]
         bar = tqdm(total=len(jobs), desc="grafting", unit="img", disable=not progress)
         if workers > 1:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            with worker_pool(workers) as pool:
                 for written in pool.map(graft_files, chunks, [delta] * len(chunks), [size] * len(chunks)):
                     bar.update(written)
         else:

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from addressvlm.utils.io import atomic_output_dir
+from addressvlm.utils.io import atomic_output_dir, check_not_an_input
 
 from .metadata import normalise_metadata, read_metadata, validate_metadata
 from .splits import SPLIT_NAMES, split_by_location
@@ -91,6 +91,18 @@ def load_metadata_frame(
     frame = read_metadata(metadata, column_map=column_map, check_images=check_images)
     root = Path(image_root).resolve() if image_root is not None else Path(frame.attrs["image_root"])
     return frame, root, str(metadata)
+
+
+def input_paths(metadata, image_root=None, *others) -> list:
+    """The files and folders a builder reads: the table, its image root (its folder by default) and ``others``."""
+    tables = metadata if isinstance(metadata, (list, tuple)) else [metadata]
+    paths: list = [image_root, *others]
+    for table in tables:
+        if isinstance(table, pd.DataFrame):
+            paths.append(table.attrs.get("image_root"))
+        elif table is not None:
+            paths += [table, None if image_root is not None else Path(table).parent]
+    return paths
 
 
 def _address_codes(frame: pd.DataFrame) -> AddressCodes:
@@ -251,6 +263,8 @@ def build_vqa(
         raise ValueError(f"distractors must be 'random' or 'nearby', got {distractors!r}")
     if len(split_ratios) != 3:
         raise ValueError(f"split_ratios needs 3 values (train, validation, test), got {list(split_ratios)}")
+    if output_dir is not None:
+        check_not_an_input(output_dir, input_paths(metadata, image_root, general_vqa, general_image_root))
     frame, root, source = load_metadata_frame(metadata, image_root, column_map, check_images)
     arguments = {
         "seed": seed,

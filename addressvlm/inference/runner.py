@@ -37,6 +37,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from addressvlm.utils.io import ensure_output_dir
+
 from .metric import load_address_accuracy, metric_functions
 from .predictions import (
     PredictionWriter,
@@ -235,8 +237,7 @@ def evaluate_model(
     """
     from tqdm.auto import tqdm
 
-    folder = Path(output_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = ensure_output_dir(output_dir)
     predictions_path = folder / PREDICTIONS_FILE
     if overwrite:
         for name in (PREDICTIONS_FILE, METRICS_FILE, SETTINGS_FILE):

@@ -25,7 +25,7 @@ from addressvlm.labels.runner import GenerationSettings, LabelOutcome, LabelRunn
 from addressvlm.labels.tasks import DEFAULT_CITY, TASKS, LabelTask, city_names, labelled_fields
 from addressvlm.labels.templates import TaskTemplates, load_task_templates
 from addressvlm.labels.validation import LabelValidator
-from addressvlm.utils.io import atomic_write_json
+from addressvlm.utils.io import atomic_write_json, check_not_an_input, check_output_folder
 
 
 __all__ = ["REPORT_FILE", "default_cache_path", "label_dataset"]
@@ -241,8 +241,8 @@ def label_dataset(
     templates = templates or load_task_templates(task.name)
     settings = settings or GenerationSettings()
     dataset_path, output_dir = Path(dataset_path), Path(output_dir)
-    if dataset_path.resolve() == output_dir.resolve():
-        raise ValueError(f"--output must differ from the input dataset ({dataset_path})")
+    check_output_folder(output_dir)
+    check_not_an_input(output_dir, [dataset_path, cache_path, report_path])
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
     if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
