@@ -31,7 +31,7 @@ from addressvlm.utils.processes import worker_pool
 
 from .graft import DEFAULT_DELTA, DEFAULT_SIZE, inset_size
 from .splits import split_by_location
-from .storage import write_dataset_files
+from .storage import load_dataset_dict, write_dataset_files
 from .subsample import subsample_locations, subsample_views
 from .templates import ALIGNMENT_QUESTIONS
 from .validation import MetadataError, ValidationReport
@@ -198,7 +198,7 @@ def build_alignment_set(
         `load_address_dataset`).
     """
     import pyarrow as pa
-    from datasets import Dataset, DatasetDict, load_from_disk
+    from datasets import Dataset, DatasetDict
     from datasets.splits import NamedSplit
     from tqdm.auto import tqdm
 
@@ -217,7 +217,7 @@ def build_alignment_set(
     counts: dict[str, Any] = {"input_rows": len(frame)}
     frame["_key"] = frame["city"] + "\x1f" + frame["location_id"]
     if vqa_dataset is not None:
-        train_locations = set(load_from_disk(str(vqa_dataset))["train"].unique("location_id"))
+        train_locations = set(load_dataset_dict(vqa_dataset)["train"].unique("location_id"))
         keep = frame["location_id"].isin(train_locations).to_numpy()
         counts["rows_outside_vqa_train"] = int((~keep).sum())
         frame = frame[keep]

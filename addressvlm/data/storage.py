@@ -8,6 +8,7 @@ the dataset and the images -- is moved.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -23,11 +24,16 @@ if TYPE_CHECKING:
 __all__ = [
     "BUILD_INFO_FILE",
     "FORMAT_VERSION",
+    "check_split_rows",
     "load_address_dataset",
+    "load_dataset_dict",
+    "missing_split_message",
     "read_build_info",
     "save_dataset_dict",
     "write_dataset_files",
 ]
+
+logger = logging.getLogger(__name__)
 
 BUILD_INFO_FILE = "build_info.json"
 """Name of the build record written beside the splits."""
@@ -65,7 +71,15 @@ def write_dataset_files(
     info["format_version"] = FORMAT_VERSION
     info["image_root"] = os.path.relpath(root, final)
     info["image_root_absolute"] = str(root)
-    dataset_dict.save_to_disk(str(folder))
+    empty = [name for name, split in dataset_dict.items() if split.num_rows == 0]
+    for name in empty:
+        logger.warning(
+            "%s: the %r split has no rows (too few locations for the split ratios?); it is written empty",
+            final,
+            name,
+        )
+    # an empty split still gets one (empty) shard: `datasets` cannot load a split saved without any
+    dataset_dict.save_to_disk(str(folder), num_shards={name: 1 for name in empty} or None)
     write_json(Path(folder) / BUILD_INFO_FILE, info)
 
 
@@ -115,6 +129,59 @@ def _resolve_image_root(path: Path, info: Mapping[str, Any], image_root: str | o
     return relative if relative.is_dir() or not absolute.is_dir() else absolute
 
 
+def load_dataset_dict(path: str | os.PathLike) -> DatasetDict:
+    """`datasets.load_from_disk` of a dataset folder, with the raw (relative) paths.
+
+    A split saved without any shard (how empty splits used to be written) loads as an empty split instead of
+    failing with an `IndexError`.
+
+    Args:
+        path (`str` or `os.PathLike`): the dataset folder.
+
+    Returns:
+        `DatasetDict`: every split of ``dataset_dict.json``.
+    """
+    from datasets import Dataset, DatasetDict, DatasetInfo, load_from_disk
+    from datasets.splits import NamedSplit
+
+    path = Path(path)
+    listing = path / "dataset_dict.json"
+    if not listing.is_file():
+        return load_from_disk(str(path))
+    with open(listing, encoding="utf-8") as handle:
+        names = json.load(handle).get("splits", [])
+    splits = DatasetDict()
+    for name in names:
+        folder = path / name
+        with open(folder / "state.json", encoding="utf-8") as handle:
+            state = json.load(handle)
+        if state.get("_data_files"):
+            splits[name] = Dataset.load_from_disk(str(folder))
+            continue
+        info = DatasetInfo.from_directory(str(folder))
+        table = info.features.arrow_schema.empty_table()
+        splits[name] = Dataset(table, info=info, split=NamedSplit(name))
+    return splits
+
+
+def missing_split_message(path: str | os.PathLike, split: str, available) -> str:
+    """The error for a split a dataset folder does not have."""
+    return f"{path} has no split {split!r}; it has {sorted(available)}"
+
+
+def check_split_rows(dataset, path: str | os.PathLike, split: str) -> None:
+    """Raise a `ValueError` when a split has no rows, pointing at the build's counts.
+
+    Raises:
+        `ValueError`: naming the folder and the split.
+    """
+    if dataset.num_rows == 0:
+        raise ValueError(
+            f"{path}: the {split!r} split has no rows (too few locations for the split ratios when it was built; "
+            f"see 'counts' in {Path(path) / BUILD_INFO_FILE}); rebuild it with more locations or other split ratios"
+        )
+
+
 def load_address_dataset(path: str | os.PathLike, image_root: str | os.PathLike | None = None) -> DatasetDict:
     """Load a dataset written by `build_vqa` or `build_alignment_set`, with image paths made absolute.
 
@@ -129,11 +196,11 @@ def load_address_dataset(path: str | os.PathLike, image_root: str | os.PathLike 
         `DatasetDict`: the splits; the path columns named in ``build_info["path_columns"]`` (``image``, and
         ``street_view`` / ``satellite`` for stage-1 sets) hold absolute paths. Empty paths stay empty.
     """
-    from datasets import DatasetDict, load_from_disk
+    from datasets import DatasetDict
 
     path = Path(path)
     info = read_build_info(path)
-    loaded = load_from_disk(str(path))
+    loaded = load_dataset_dict(path)
     root = _resolve_image_root(path, info, image_root)
     columns = info.get("path_columns", ["image"])
     resolved = DatasetDict()

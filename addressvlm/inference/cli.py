@@ -68,10 +68,12 @@ def _path_or_id(value: str | None) -> str | None:
 
 def _load_split(path: str, split: str):
     from addressvlm.data import load_address_dataset
+    from addressvlm.data.storage import check_split_rows, missing_split_message
 
     splits = load_address_dataset(path)
     if split not in splits:
-        raise KeyError(f"{path} has no split {split!r}; it has {sorted(splits)}")
+        raise KeyError(missing_split_message(path, split, splits))
+    check_split_rows(splits[split], path, split)
     return splits, splits[split]
 
 

@@ -298,12 +298,10 @@ def label_dataset(
 
 def _read_input(task: LabelTask, path: Path, splits: Sequence[str] | None, limit: int | None, progress: bool):
     """Return ``(build_info, raw DatasetDict, selection, skipped counts)`` (see `_select_rows`)."""
-    from datasets import load_from_disk
-
-    from addressvlm.data.storage import load_address_dataset, read_build_info
+    from addressvlm.data.storage import load_address_dataset, load_dataset_dict, read_build_info
 
     info = read_build_info(path)
-    raw = load_from_disk(str(path))
+    raw = load_dataset_dict(path)
     splits = list(splits or (raw.keys() if task.name == "alignment" else ["train"]))
     unknown = [s for s in splits if s not in raw]
     if unknown:

@@ -137,13 +137,15 @@ def _address_split(paths: Sequence[str], split: str, columns: list[str], sources
     from datasets import concatenate_datasets
 
     from addressvlm.data import load_address_dataset
+    from addressvlm.data.storage import check_split_rows, missing_split_message
 
     parts = []
     for path in paths:
         splits = load_address_dataset(path)
         if split not in splits:
-            raise KeyError(f"{path} has no split {split!r} (splits: {sorted(splits)})")
+            raise KeyError(missing_split_message(path, split, splits))
         dataset = splits[split]
+        check_split_rows(dataset, path, split)
         missing = [column for column in columns if column not in dataset.column_names]
         if missing:
             raise KeyError(f"{path} split {split!r} lacks column(s) {missing}")
