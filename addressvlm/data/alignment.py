@@ -73,21 +73,19 @@ def graft_files(jobs: list[tuple[str, str, str]], delta: float, size: int, quali
     Returns:
         `int`: number of images written.
     """
-    from PIL import Image
+    from addressvlm.utils.images import open_rgb
 
     from .graft import RESAMPLE
 
     cached_path, cached = None, None
     for satellite_path, street_path, output in jobs:
         if satellite_path != cached_path:
-            with Image.open(satellite_path) as satellite:
-                satellite = satellite.convert("RGB")
-                cached = satellite if satellite.size == (size, size) else satellite.resize((size, size), RESAMPLE)
+            satellite = open_rgb(satellite_path)  # errors name the file
+            cached = satellite if satellite.size == (size, size) else satellite.resize((size, size), RESAMPLE)
             cached_path = satellite_path
-        with Image.open(street_path) as street:
-            street = street.convert("RGB")
-            w, h = inset_size(street.size, delta, size)
-            inset = street if street.size == (w, h) else street.resize((w, h), RESAMPLE, reducing_gap=None)
+        street = open_rgb(street_path)
+        w, h = inset_size(street.size, delta, size)
+        inset = street if street.size == (w, h) else street.resize((w, h), RESAMPLE, reducing_gap=None)
         grafted = cached.copy()
         grafted.paste(inset, (size - w, 0))
         if output.lower().endswith((".jpg", ".jpeg")):
@@ -227,7 +225,12 @@ def build_alignment_set(
     frame = keyed.rename(columns={"location_id": "_key", "_location": "location_id"}).reset_index(drop=True)
     counts["rows_dropped_by_subsampling"] = counts["input_rows"] - counts.get("rows_outside_vqa_train", 0) - len(frame)
     if frame.empty:
-        raise ValueError("no street views left for the stage-1 set (check vqa_dataset / subsampling options)")
+        reasons = [f"{counts['input_rows']} rows in the metadata"]
+        if vqa_dataset is not None:
+            reasons.append(f"{counts['rows_outside_vqa_train']} outside the train split of {vqa_dataset}")
+        if location_fraction is not None or views_per_location is not None or per == "location":
+            reasons.append(f"{counts['rows_dropped_by_subsampling']} dropped by subsampling")
+        raise ValueError(f"no street views left for the stage-1 set: {', '.join(reasons)}")
     split_of_row = split_by_location(
         frame["_key"].to_numpy(), (1 - validation_fraction, validation_fraction), seed, names=("train", "validation")
     )

@@ -112,7 +112,8 @@ def read_metadata(
         column_map (`Mapping[str, str]`, *optional*):
             ``{name in the file: name in the schema}`` for tables with other column names.
         check_images (`bool`, *optional*, defaults to `False`):
-            Also open every image (and satellite tile) and report missing or unreadable files.
+            Also open and decode every image (and satellite tile) and report missing, unreadable or truncated
+            files.
         validate (`bool`, *optional*, defaults to `True`):
             Raise `MetadataError` listing every problem. With `False` the table is returned as read.
 
@@ -323,7 +324,7 @@ def _warn_missing_images(images: pd.Series, root: Path, report: ValidationReport
 
 
 def check_image_files(frame: pd.DataFrame, image_root: str | os.PathLike, report: ValidationReport) -> None:
-    """Open every file of the path columns and add ``missing_image`` / ``unreadable_image`` issues.
+    """Open and fully decode every file of the path columns; add ``missing_image`` / ``unreadable_image`` issues.
 
     Args:
         frame (`pd.DataFrame`):
@@ -353,7 +354,7 @@ def check_image_files(frame: pd.DataFrame, image_root: str | os.PathLike, report
                     else:
                         try:
                             with Image.open(path) as image:
-                                image.verify()
+                                image.load()  # decodes everything: a truncated file fails here
                             seen[name] = None
                         except Exception as err:  # PIL raises many types for corrupt files
                             seen[name] = ("unreadable_image", f"{name!r} cannot be read as an image: {err}")

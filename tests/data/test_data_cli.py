@@ -136,3 +136,26 @@ def test_tiny_model_refuses_a_non_empty_folder(tmp_path, capsys):
     assert capsys.readouterr().err.strip().endswith("afile exists and is not a folder")
     assert main(["tiny-model", "--output", str(run), "--overwrite"]) == 0
     assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in run.iterdir()}
+
+
+def test_check_images_decodes_and_build_alignment_names_bad_files(parser, image_table, capsys):
+    import numpy as np
+    from PIL import Image
+
+    city = image_table.parent
+    pixels = np.random.default_rng(5).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(city / "full.jpg", quality=95)
+    data = (city / "full.jpg").read_bytes()
+    (city / "trunc90.jpg").write_bytes(data[: int(len(data) * 0.9)])  # truncated in its scan data
+    text = image_table.read_text().splitlines()
+    first = text[1].split(",")
+    text[1] = ",".join(["trunc90.jpg", *first[1:]])
+    (city / "m.csv").write_text("\n".join(text) + "\n")
+    assert _run(parser, "stats", city / "m.csv", "--check-images") == 2
+    assert "row 1, column 'image': 'trunc90.jpg' cannot be read as an image: image file is truncated" in (
+        capsys.readouterr().err
+    )
+    args = ["build-alignment", city / "m.csv", "--output", city / "al", "--size", 28, "--no-progress"]
+    assert _run(parser, *args) == 2
+    assert f"Cannot decode image file {city / 'trunc90.jpg'}" in capsys.readouterr().err
+    assert not (city / "al").exists()
