@@ -35,7 +35,7 @@ from addressvlm.training.arguments import (
     ModelArguments,
     TrainablePartsArguments,
 )
-from addressvlm.training.data import load_training_data_for
+from addressvlm.training.data import check_training_datasets, load_training_data_for
 from addressvlm.training.hub import push_output_to_hub
 from addressvlm.training.parser import parse_args
 from addressvlm.training.recipe import (
@@ -69,6 +69,7 @@ def run(argv: list[str] | None = None):
     setup_logging(training_args)
     resume = checkpoint_to_resume(training_args)
     repo_id = hub_target(training_args)
+    check_training_datasets(data_args, ("vqa",), "stage-2 training")
     set_seed(training_args.seed)  # LoRA initialisation happens before the Trainer seeds
 
     ###############

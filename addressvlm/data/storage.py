@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,8 +23,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUILD_INFO_FILE",
+    "DATASET_KINDS",
     "FORMAT_VERSION",
+    "check_dataset_kind",
+    "check_images_exist",
     "check_split_rows",
+    "dataset_kind",
     "load_address_dataset",
     "load_dataset_dict",
     "missing_split_message",
@@ -112,6 +116,45 @@ def save_dataset_dict(
     return Path(output_dir)
 
 
+DATASET_KINDS = {
+    "vqa": "street-view VQA set (addressvlm data build-vqa)",
+    "alignment": "stage-1 alignment set (addressvlm data build-alignment, label-alignment)",
+    "georeasoner": "GeoReasoner stage-1 set (addressvlm data label-georeasoner)",
+}
+"""The kinds of dataset folders, by what `dataset_kind` returns."""
+
+_BUILDER_KINDS = {
+    "addressvlm.data.build_vqa": "vqa",
+    "addressvlm.data.build_alignment_set": "alignment",
+    "label-georeasoner": "georeasoner",
+}
+
+
+def dataset_kind(info: Mapping[str, Any]) -> str | None:
+    """``vqa``, ``alignment`` or ``georeasoner`` from a ``build_info.json`` record (`None` when it does not say)."""
+    kind = _BUILDER_KINDS.get(str(info.get("builder", "")))
+    if kind is None and info.get("kind") in ("vqa", "stage1", "alignment", "georeasoner"):
+        kind = "alignment" if info["kind"] == "stage1" else info["kind"]
+    return kind
+
+
+def check_dataset_kind(path: str | os.PathLike, expected: Sequence[str], purpose: str) -> None:
+    """Refuse a dataset folder of the wrong kind (a VQA set where a stage-1 set is needed, ...).
+
+    Args:
+        path (`str` or `os.PathLike`): the dataset folder.
+        expected (`Sequence[str]`): the accepted kinds (keys of `DATASET_KINDS`).
+        purpose (`str`): what the folder is for, for the message (e.g. ``"stage-2 training"``).
+
+    Raises:
+        `ValueError`: naming the folder, its kind and the kind needed. Folders whose kind is not recorded pass.
+    """
+    kind = dataset_kind(read_build_info(path))
+    if kind is not None and kind not in expected:
+        wanted = " or a ".join(DATASET_KINDS[name] for name in expected)
+        raise ValueError(f"{path} is a {DATASET_KINDS[kind]}; {purpose} needs a {wanted}")
+
+
 def read_build_info(path: str | os.PathLike) -> dict[str, Any]:
     """Read ``build_info.json`` of a saved dataset folder."""
     info_path = Path(path) / BUILD_INFO_FILE
@@ -179,6 +222,27 @@ def check_split_rows(dataset, path: str | os.PathLike, split: str) -> None:
         raise ValueError(
             f"{path}: the {split!r} split has no rows (too few locations for the split ratios when it was built; "
             f"see 'counts' in {Path(path) / BUILD_INFO_FILE}); rebuild it with more locations or other split ratios"
+        )
+
+
+def check_images_exist(dataset, column: str, where: str, shown: int = 3) -> None:
+    """Raise a `FileNotFoundError` listing the image files of ``dataset[column]`` that do not exist.
+
+    A pre-flight check before training: a missing file would otherwise stop the run at the batch that holds it.
+
+    Args:
+        dataset (`datasets.Dataset`): rows with absolute image paths (empty paths are text-only rows).
+        column (`str`): the image column.
+        where (`str`): the dataset and split, for the message.
+    """
+    if column not in dataset.column_names:
+        return
+    missing = sorted({name for name in dataset[column] if name and not os.path.isfile(name)})
+    if missing:
+        listed = ", ".join(missing[:shown]) + (f" and {len(missing) - shown} more" if len(missing) > shown else "")
+        raise FileNotFoundError(
+            f"{where}: {len(missing)} image file(s) do not exist: {listed}; restore them or rebuild the dataset "
+            "(addressvlm data stats <metadata table> --check-images lists every bad file)"
         )
 
 

@@ -49,6 +49,10 @@ _STAGE1_COLUMNS = (
 )
 
 
+_INPUT_KINDS = {"alignment": ("alignment",), "georeasoner": ("vqa",)}
+"""The dataset kinds (`addressvlm.data.storage.dataset_kind`) each task labels."""
+
+
 def default_cache_path(output_dir: str | os.PathLike) -> Path:
     """`Path`: the cache used when none is given, ``<output_dir>.labels.jsonl`` beside the output folder."""
     output = Path(output_dir)
@@ -235,7 +239,7 @@ def label_dataset(
         `FileExistsError`: if `output_dir` is not empty and `overwrite` is not set.
         [`~addressvlm.labels.backends.BackendError`]: if the backend cannot serve requests (progress is cached).
     """
-    from addressvlm.data.storage import save_dataset_dict
+    from addressvlm.data.storage import check_dataset_kind, save_dataset_dict
 
     task = TASKS[task] if isinstance(task, str) else task
     templates = templates or load_task_templates(task.name)
@@ -243,6 +247,7 @@ def label_dataset(
     dataset_path, output_dir = Path(dataset_path), Path(output_dir)
     check_output_folder(output_dir)
     check_not_an_input(output_dir, [dataset_path, cache_path, report_path])
+    check_dataset_kind(dataset_path, _INPUT_KINDS[task.name], f"{task.name} labelling")
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
     if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:

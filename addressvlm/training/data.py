@@ -14,10 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from addressvlm.data.storage import check_images_exist
+
 
 __all__ = [
     "TrainingData",
     "add_length_column",
+    "check_training_datasets",
     "conversation_lengths",
     "load_training_data",
     "load_training_data_for",
@@ -208,6 +211,7 @@ def load_training_data(
     sources: list[dict[str, Any]] = []
     optional = ["questions"] if data_args.question_types else []
     train = _address_split(data_args.dataset_paths, data_args.train_split, columns, sources, optional)
+    check_images_exist(train, data_args.image_column, f"{', '.join(data_args.dataset_paths)}[{data_args.train_split}]")
     if data_args.split_turns:
         before = len(train)
         train = split_conversation_turns(train, data_args.conversations_column)
@@ -254,6 +258,22 @@ def load_training_data(
         )
     logger.info("Training rows: %d%s", len(train), f"; evaluation rows: {len(eval_dataset)}" if eval_dataset else "")
     return TrainingData(train, eval_dataset, sources, image_root)
+
+
+def check_training_datasets(data_args, kinds: Sequence[str], purpose: str) -> None:
+    """Refuse dataset folders of the wrong kind for a stage, before the model loads (e.g. a stage-1 set for stage 2).
+
+    Args:
+        data_args (`DataArguments`): the dataset folders.
+        kinds (`Sequence[str]`): accepted kinds (see `addressvlm.data.storage.DATASET_KINDS`).
+        purpose (`str`): e.g. ``"stage-2 training"``, for the message.
+    """
+    from addressvlm.data.storage import check_dataset_kind
+
+    if not data_args.dataset_paths:
+        raise ValueError("dataset_paths is empty: name at least one dataset folder (addressvlm data build-...)")
+    for path in data_args.dataset_paths:
+        check_dataset_kind(path, kinds, purpose)
 
 
 def load_training_data_for(data_args, processor, training_args) -> TrainingData:

@@ -47,6 +47,7 @@ def merge_adapter(
     from addressvlm.utils.io import atomic_output_dir, check_not_an_input, check_output_folder
 
     from .artifacts import generation_config_for
+    from .checkpoints import check_weight_files
 
     if layout not in ("addressvlm", "llava-hf"):
         raise ValueError(f"layout must be 'addressvlm' or 'llava-hf', got {layout!r}")
@@ -54,6 +55,9 @@ def merge_adapter(
         raise ValueError(f"dtype must be one of {_DTYPES}, got {dtype!r}")
     check_output_folder(output_dir)
     check_not_an_input(output_dir, [adapter, base])
+    for folder in (adapter, base):
+        if folder is not None:
+            check_weight_files(folder)  # a truncated file named, not a bare SafetensorError
     model, processor = (
         load_pretrained(base, adapter=adapter, torch_dtype=torch.float32)
         if base

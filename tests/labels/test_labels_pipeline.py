@@ -145,3 +145,21 @@ def test_general_vqa_rows_pass_through_unlabelled(tmp_path, labels_kit):
     assert all(r["label_source"] == "general" and r["reason"] == "" for r in general)
     assert general[0]["conversations"][1]["value"] == "A cat."
     assert json.loads((out / "label_report.json").read_text())["skipped"] == {"general_vqa_rows": 2}
+
+
+def test_the_wrong_kind_of_dataset_is_refused(tmp_path, capsys):
+    """A VQA set given to label-alignment (or a stage-1 set to label-georeasoner) would be labelled with the wrong
+    question; ``build_info.json`` says what the folder is."""
+    from datasets import Dataset, DatasetDict
+
+    from addressvlm.data.storage import save_dataset_dict
+
+    rows = Dataset.from_list([{"id": "a", "image": "x.png", "street": "S", "district": "D"}])
+    for builder, command in (
+        ("addressvlm.data.build_vqa", "label-alignment"),
+        ("addressvlm.data.build_alignment_set", "label-georeasoner"),
+    ):
+        source = save_dataset_dict(DatasetDict({"train": rows}), tmp_path / builder, {"builder": builder}, tmp_path)
+        assert main([command, str(source), "-o", str(tmp_path / "out"), "--fallback-only", "--no-progress"]) == 2
+        assert "labelling needs a" in capsys.readouterr().err
+        assert not (tmp_path / "out").exists()

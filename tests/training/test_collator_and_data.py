@@ -106,3 +106,26 @@ def test_split_turns_with_length_grouping_warns(processor, vqa_dataset, caplog, 
     assert len(data.train) > 24  # the 24 multi-turn rows were split
     warned = [r for r in caplog.records if "group_by_length" in r.getMessage()]
     assert len(warned) == (1 if strategy == "group_by_length" else 0)
+
+
+def test_missing_training_images_are_found_before_training(processor, vqa_dataset, tmp_path):
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(Path(vqa_dataset).parent, root)
+    (root / "images" / "vqa-003.png").unlink()
+    with pytest.raises(FileNotFoundError, match=r"\[train\]: 1 image file\(s\) do not exist: .*vqa-003\.png"):
+        load_training_data(DataArguments(dataset_paths=[str(root / "vqa")]), processor)
+
+
+def test_the_wrong_kind_of_dataset_is_refused(tmp_path, vqa_dataset, stage1_dataset, capsys):
+    from addressvlm.training.data import check_training_datasets
+
+    from .conftest import TINY_STAGE2, load_recipe
+
+    with pytest.raises(ValueError, match=r"is a stage-1 alignment set .*; stage-2 training needs a street-view VQA"):
+        check_training_datasets(DataArguments(dataset_paths=[stage1_dataset]), ("vqa",), "stage-2 training")
+    check_training_datasets(DataArguments(dataset_paths=[vqa_dataset]), ("vqa",), "stage-2 training")
+    argv = ["--config", str(TINY_STAGE2), "--dataset_paths", stage1_dataset, "--output_dir", str(tmp_path / "o")]
+    assert load_recipe("stage2").main(argv) == 2
+    assert "stage-2 training needs a street-view VQA set" in capsys.readouterr().err
