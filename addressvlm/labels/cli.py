@@ -103,6 +103,13 @@ def add_label_arguments(parser: argparse.ArgumentParser, task: str) -> None:
         "exponential backoff + jitter",
     )
     model.add_argument(
+        "--max-retry-wait",
+        type=float,
+        default=60.0,
+        help="http: longest wait a 429 response's Retry-After may ask for; a longer one stops the run (labels "
+        "finished so far are cached)",
+    )
+    model.add_argument(
         "--extra-body",
         type=_json_object,
         default=None,
@@ -184,6 +191,7 @@ def build_backend(args: argparse.Namespace):
             concurrency=args.concurrency,
             timeout=args.timeout,
             max_retries=args.max_retries,
+            max_retry_after=args.max_retry_wait,
             batch_size=args.batch_size,
             extra_body=args.extra_body,
         )
