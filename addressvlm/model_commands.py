@@ -59,9 +59,9 @@ def _tiny_model(args) -> int:
     from pathlib import Path
 
     from addressvlm import testing
-    from addressvlm.utils.io import atomic_output_dir, check_not_an_input, check_output_folder
+    from addressvlm.utils.io import atomic_output_dir, check_not_an_input, check_output_dir
 
-    check_output_folder(args.output)
+    check_output_dir(args.output, args.overwrite)
     check_not_an_input(args.output, [args.vocab_file])
     extra = Path(args.vocab_file).read_text(encoding="utf-8").splitlines() if args.vocab_file else ()
     sizes = dict(

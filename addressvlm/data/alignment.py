@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from addressvlm.utils.io import atomic_output_dir, check_not_an_input
+from addressvlm.utils.io import atomic_output_dir, check_not_an_input, check_output_dir
 from addressvlm.utils.processes import worker_pool
 
 from .graft import DEFAULT_DELTA, DEFAULT_SIZE, inset_size
@@ -210,6 +210,7 @@ def build_alignment_set(
     if not questions:
         raise ValueError("at least one alignment question is needed")
     satellite_column = "satellite" if satellite == "labeled" else "satellite_unlabeled"
+    check_output_dir(output_dir, overwrite)
     check_not_an_input(output_dir, input_paths(metadata, None, vqa_dataset, general_vqa, general_image_root))
     frame = _load_tables(metadata, cities, satellite_column)
     counts: dict[str, Any] = {"input_rows": len(frame)}

@@ -36,7 +36,7 @@ from addressvlm.utils.io import (
     atomic_output_dir,
     atomic_write_text,
     check_not_an_input,
-    check_output_folder,
+    check_output_dir,
     write_json,
 )
 from addressvlm.utils.processes import worker_pool
@@ -183,7 +183,7 @@ def build_synth_city(
             raise ValueError(f"{name} must be at least {MIN_IMAGE_SIDE} pixels, got {value}")
     if not 0 <= sign_probability <= 1:
         raise ValueError(f"sign_probability must be between 0 and 1, got {sign_probability}")
-    check_output_folder(output_dir)
+    check_output_dir(output_dir, overwrite)
     check_not_an_input(output_dir, [city if str(city).endswith(".pbf") else None])
     try:
         from .city_locations import sample_locations

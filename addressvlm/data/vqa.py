@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from addressvlm.utils.io import atomic_output_dir, check_not_an_input
+from addressvlm.utils.io import atomic_output_dir, check_not_an_input, check_output_dir
 
 from .metadata import normalise_metadata, read_metadata, validate_metadata
 from .splits import SPLIT_NAMES, split_by_location
@@ -264,6 +264,7 @@ def build_vqa(
     if len(split_ratios) != 3:
         raise ValueError(f"split_ratios needs 3 values (train, validation, test), got {list(split_ratios)}")
     if output_dir is not None:
+        check_output_dir(output_dir, overwrite)
         check_not_an_input(output_dir, input_paths(metadata, image_root, general_vqa, general_image_root))
     frame, root, source = load_metadata_frame(metadata, image_root, column_map, check_images)
     arguments = {

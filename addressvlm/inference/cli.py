@@ -22,6 +22,7 @@ import sys
 from pathlib import Path
 
 from addressvlm.utils.errors import cli_command, run_command
+from addressvlm.utils.io import check_output_folder
 
 
 __all__ = ["build_parser", "main", "register"]
@@ -84,6 +85,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from .runner import evaluate_model
     from .tables import format_table_header, format_table_row
 
+    check_output_folder(args.output_dir)  # before the model loads
     _, dataset = _load_split(args.dataset, args.split)
     model, processor, info = _load_model(args)
     metrics = evaluate_model(
@@ -184,6 +186,7 @@ def run_probe(args: argparse.Namespace) -> int:
     from .probe import probe_street_distribution
     from .street_map import find_street_geometries, load_city_geometries, load_geojson_streets
 
+    check_output_folder(args.output_dir)  # before the model loads
     splits, dataset = _load_split(args.dataset, args.split)
     rows = _probe_rows(dataset, args.ids, args.limit)
     streets = sorted({street for split in splits.values() for street in split["street"]})

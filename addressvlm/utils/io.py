@@ -29,6 +29,7 @@ __all__ = [
     "atomic_write_jsonl",
     "atomic_write_text",
     "check_not_an_input",
+    "check_output_dir",
     "check_output_folder",
     "clean_stale_temporaries",
     "ensure_output_dir",
@@ -143,6 +144,19 @@ def check_output_folder(path: str | os.PathLike) -> Path:
     return final
 
 
+def check_output_dir(path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Check, before any work, that ``path`` can be written as an output folder: not a file, no file above it,
+    and empty unless ``overwrite`` (what `atomic_output_dir` checks again when it writes).
+
+    Raises:
+        `FileExistsError`, `NotADirectoryError`: naming ``path``.
+    """
+    final = check_output_folder(path)
+    if final.is_dir() and any(final.iterdir()) and not overwrite:
+        raise FileExistsError(f"{final} exists and is not empty; pass overwrite=True (--overwrite) to replace it")
+    return final
+
+
 def _creation_error(final: Path, err: OSError) -> OSError:
     reason = err.strerror or str(err)
     kind = type(err) if isinstance(err, (FileNotFoundError, PermissionError, NotADirectoryError)) else PermissionError
@@ -215,9 +229,7 @@ def atomic_output_dir(path: str | os.PathLike, overwrite: bool = False) -> Itera
         `FileExistsError`, `NotADirectoryError`, `PermissionError`, `FileNotFoundError`: ``path`` exists and is
         not empty (without ``overwrite``), is a file, or cannot be created; messages name ``path``.
     """
-    final = check_output_folder(path)
-    if final.is_dir() and any(final.iterdir()) and not overwrite:
-        raise FileExistsError(f"{final} exists and is not empty; pass overwrite=True (--overwrite) to replace it")
+    final = check_output_dir(path, overwrite)
     try:
         final.parent.mkdir(parents=True, exist_ok=True)
         clean_stale_temporaries(final)
