@@ -30,12 +30,13 @@ from addressvlm.utils.io import atomic_output_dir, check_not_an_input, check_out
 from addressvlm.utils.processes import worker_pool
 
 from .graft import DEFAULT_DELTA, DEFAULT_SIZE, inset_size
+from .metadata import input_paths
 from .splits import split_by_location
 from .storage import load_dataset_dict, write_dataset_files
 from .subsample import subsample_locations, subsample_views
 from .templates import ALIGNMENT_QUESTIONS
 from .validation import MetadataError, ValidationReport
-from .vqa import input_paths, load_metadata_frame
+from .vqa import load_metadata_frame
 
 
 if TYPE_CHECKING:
@@ -245,15 +246,14 @@ def build_alignment_set(
         order = np.argsort(frame["_satellite_abs"].to_numpy(), kind="stable")  # reuse each resized tile
         jobs = [(frame["_satellite_abs"].iat[i], frame["_street_view_abs"].iat[i], str(tmp / names[i])) for i in order]
         chunks = [jobs[i : i + 128] for i in range(0, len(jobs), 128)]
-        bar = tqdm(total=len(jobs), desc="grafting", unit="img", disable=not progress)
-        if workers > 1:
-            with worker_pool(workers) as pool:
-                for written in pool.map(graft_files, chunks, [delta] * len(chunks), [size] * len(chunks)):
-                    bar.update(written)
-        else:
-            for chunk in chunks:
-                bar.update(graft_files(chunk, delta, size))
-        bar.close()
+        with tqdm(total=len(jobs), desc="grafting", unit="img", disable=not progress) as bar:  # closed on errors
+            if workers > 1:
+                with worker_pool(workers) as pool:
+                    for written in pool.map(graft_files, chunks, [delta] * len(chunks), [size] * len(chunks)):
+                        bar.update(written)
+            else:
+                for chunk in chunks:
+                    bar.update(graft_files(chunk, delta, size))
         out_abs = out.resolve()
         question_text = np.asarray(list(questions), dtype=object)[question_index]
         answers = (frame["street"] + ", " + frame["district"]).to_numpy(dtype=object)

@@ -21,6 +21,7 @@ the credit in its metadata (JPEG comment / PNG text chunk).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import time
@@ -48,6 +49,9 @@ from .street_view import assign_street_codes, district_style, heading_is_along, 
 __all__ = ["SynthCitySummary", "build_synth_city"]
 
 logger = logging.getLogger(__name__)
+
+DATA_EXTRA_MODULES = ("pyrosm", "geopandas", "matplotlib")
+"""Modules of the ``[data]`` extra the offline city needs."""
 
 MIN_IMAGE_SIDE = 16
 """Smallest side (pixels) of street views and tiles: below it street signs and façades are unreadable."""
@@ -186,6 +190,8 @@ def build_synth_city(
     check_output_dir(output_dir, overwrite)
     check_not_an_input(output_dir, [city if str(city).endswith(".pbf") else None])
     try:
+        for module in DATA_EXTRA_MODULES:  # imported lazily deep inside; check them before any work
+            importlib.import_module(module)
         from .city_locations import sample_locations
         from .city_map import render_city_map
         from .city_osm import load_city_layers

@@ -26,6 +26,7 @@ __all__ = [
     "PATH_COLUMNS",
     "REQUIRED_COLUMNS",
     "check_image_files",
+    "input_paths",
     "normalise_metadata",
     "read_metadata",
     "read_table",
@@ -46,6 +47,18 @@ PATH_COLUMNS: tuple[str, ...] = ("image", "satellite", "satellite_unlabeled")
 
 _STRING_COLUMNS = ("image", "location_id", "street", "district", "satellite", "satellite_unlabeled", "city")
 _NUMBER_RANGES = {"lat": (-90.0, 90.0), "lon": (-180.0, 180.0), "heading": (-360.0, 360.0)}
+
+
+def input_paths(metadata, image_root=None, *others) -> list:
+    """The files and folders a builder reads: the table, its image root (its folder by default) and ``others``."""
+    tables = metadata if isinstance(metadata, (list, tuple)) else [metadata]
+    paths: list = [image_root, *others]
+    for table in tables:
+        if isinstance(table, pd.DataFrame):
+            paths.append(table.attrs.get("image_root"))
+        elif table is not None:
+            paths += [table, None if image_root is not None else Path(table).parent]
+    return paths
 
 
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
@@ -213,23 +226,32 @@ def validate_metadata(
         for row in rows[outside]:
             report.add("out_of_range", f"{values[row - 1]} is outside [{low:g}, {high:g}]", int(row), column)
     root = Path(image_root if image_root is not None else frame.attrs.get("image_root", "."))
-    images = frame["image"].fillna("").astype(str).str.strip()
+    images = frame["image"].fillna("").astype(str).str.strip().tolist()
     base = os.path.abspath(root)
-    files = images.map(lambda name: os.path.normpath(os.path.join(base, name)))  # an absolute name stays as is
-    files = files.where(images != "", "")
-    duplicated = files.duplicated(keep="first") & (files != "")
+    files = [_file_of(base, name) for name in images]
+    named = np.asarray([bool(f) for f in files], dtype=bool)
+    duplicated = pd.Series(files, dtype=object).duplicated(keep="first").to_numpy() & named
     if duplicated.any():
         first_row = {name: i + 1 for i, name in reversed(list(enumerate(files)))}
-        for row in rows[duplicated.to_numpy()]:
-            name, first = images.iloc[row - 1], first_row[files.iloc[row - 1]]
-            same = "" if name == images.iloc[first - 1] else f" (as {images.iloc[first - 1]!r}: the same file)"
+        for row in rows[duplicated]:
+            name, first = images[row - 1], first_row[files[row - 1]]
+            same = "" if name == images[first - 1] else f" (as {images[first - 1]!r}: the same file)"
             report.add("duplicate_image", f"{name!r} already listed in row {first}{same}", int(row), "image")
     _check_locations(frame, report)
     if check_images:
         check_image_files(frame, root, report)
     else:
-        _warn_missing_images(images, root, report)
+        _warn_missing_images(images, files, root, report)
     return report
+
+
+def _file_of(base: str, name: str) -> str:
+    """The file a row names, however it is written (``images/../images/a.jpg``, an absolute path), as one string."""
+    if not name:
+        return ""
+    if os.sep == "/" and not name.startswith("/") and "./" not in name and "//" not in name and name[-1] != ".":
+        return f"{base}/{name}"  # already normal: the common case, without normpath's cost
+    return os.path.normpath(os.path.join(base, name))
 
 
 _FAR_M = 1000.0
@@ -269,6 +291,8 @@ def _check_locations(frame: pd.DataFrame, report: ValidationReport) -> None:
     """The rows of one location must be at one place (error) and should name one street and district (warning)."""
     lat = pd.to_numeric(frame["lat"], errors="coerce").to_numpy(dtype="float64")
     lon = pd.to_numeric(frame["lon"], errors="coerce").to_numpy(dtype="float64")
+    placed = (np.abs(lat) <= 90) & (np.abs(lon) <= 180)  # bad coordinates are reported on their own
+    lat, lon = np.where(placed, lat, np.nan), np.where(placed, lon, np.nan)
     location = frame["location_id"].fillna("").astype(str).str.strip()
     scope = location + ("\x1f" + frame["city"].fillna("").astype(str) if "city" in frame.columns else "")
     first = pd.Series(np.arange(len(frame)), index=frame.index).groupby(scope.to_numpy()).transform("first")
@@ -279,7 +303,7 @@ def _check_locations(frame: pd.DataFrame, report: ValidationReport) -> None:
         + np.cos(lat0) * np.cos(np.radians(lat)) * np.sin((np.radians(lon) - lon0) / 2) ** 2
     )
     distance = 2 * 6_371_000.0 * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
-    far = (distance > _FAR_M) & (location != "").to_numpy()
+    far = (distance > _FAR_M) & (location != "").to_numpy() & placed & placed[first]
     for row in np.flatnonzero(far):
         report.add(
             "inconsistent_location",
@@ -306,13 +330,24 @@ def _check_locations(frame: pd.DataFrame, report: ValidationReport) -> None:
             )
 
 
-def _warn_missing_images(images: pd.Series, root: Path, report: ValidationReport) -> None:
-    """Warn about image files that do not exist (a cheap check; ``check_images`` opens every file)."""
-    missing = [
-        row + 1
-        for row, name in enumerate(images)
-        if name and not os.path.isfile(name if os.path.isabs(name) else root / name)
-    ]
+def _warn_missing_images(images: list[str], files: list[str], root: Path, report: ValidationReport) -> None:
+    """Warn about image files that do not exist (a cheap check: one directory listing per folder, no file is
+    opened; ``check_images`` opens every file)."""
+    listings: dict[str, set[str] | frozenset] = {}
+    missing = []
+    for row, (name, path) in enumerate(zip(images, files), start=1):
+        if not name:
+            continue
+        folder, _, base = path.rpartition(os.sep)
+        listing = listings.get(folder)
+        if listing is None:
+            try:
+                listing = set(os.listdir(folder or os.sep))
+            except OSError:
+                listing = frozenset()
+            listings[folder] = listing
+        if base not in listing:
+            missing.append(row)
     if missing:
         report.warn(
             "missing_image",

@@ -27,7 +27,7 @@ import pandas as pd
 
 from addressvlm.utils.io import atomic_output_dir, check_not_an_input, check_output_dir
 
-from .metadata import normalise_metadata, read_metadata, validate_metadata
+from .metadata import input_paths, normalise_metadata, read_metadata, validate_metadata
 from .splits import SPLIT_NAMES, split_by_location
 from .storage import write_dataset_files
 from .subsample import subsample_locations, subsample_views
@@ -91,18 +91,6 @@ def load_metadata_frame(
     frame = read_metadata(metadata, column_map=column_map, check_images=check_images)
     root = Path(image_root).resolve() if image_root is not None else Path(frame.attrs["image_root"])
     return frame, root, str(metadata)
-
-
-def input_paths(metadata, image_root=None, *others) -> list:
-    """The files and folders a builder reads: the table, its image root (its folder by default) and ``others``."""
-    tables = metadata if isinstance(metadata, (list, tuple)) else [metadata]
-    paths: list = [image_root, *others]
-    for table in tables:
-        if isinstance(table, pd.DataFrame):
-            paths.append(table.attrs.get("image_root"))
-        elif table is not None:
-            paths += [table, None if image_root is not None else Path(table).parent]
-    return paths
 
 
 def _address_codes(frame: pd.DataFrame) -> AddressCodes:

@@ -263,6 +263,8 @@ def evaluate_model(
     """
     from tqdm.auto import tqdm
 
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     folder = ensure_output_dir(output_dir)
     predictions_path = folder / PREDICTIONS_FILE
     if overwrite:

@@ -156,6 +156,6 @@ def test_synth_city_without_the_data_extra_says_what_to_install(tmp_path, monkey
 
     from addressvlm.data.city import build_synth_city
 
-    monkeypatch.setitem(sys.modules, "addressvlm.data.city_locations", None)  # as if geopandas were missing
+    monkeypatch.setitem(sys.modules, "geopandas", None)  # as if the [data] extra were not installed
     with pytest.raises(ModuleNotFoundError, match=r"pip install 'addressvlm\[data\]'"):
         build_synth_city(tmp_path / "city", n_locations=6, views_per_location=1, progress=False)
