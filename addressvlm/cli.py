@@ -14,6 +14,10 @@ Commands::
     addressvlm demo        # answer one address question about one image
     addressvlm quickstart  # the whole pipeline on the offline city
     addressvlm experiment  # a grid of quickstart-scale runs (arm x seed) with paired differences
+
+Errors end with one line on stderr (``error: ...``) and exit status 2 for bad input, 1 for other failures;
+``--debug`` (anywhere on the command line) or ``ADDRESSVLM_DEBUG=1`` also prints the traceback
+(`addressvlm.utils.errors`).
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import argparse
 import importlib
 import logging
 import sys
+
+from addressvlm.utils.errors import run_command
 
 
 __all__ = ["build_parser", "main"]
@@ -47,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--debug", action="store_true", help="print the traceback of an error (also: ADDRESSVLM_DEBUG=1)"
+    )
     top = parser.add_subparsers(dest="command", metavar="COMMAND")
     groups: dict[str, argparse._SubParsersAction] = {}
     for group, module_name in _REGISTRY:
@@ -68,8 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one ``addressvlm`` command; return its exit status (2 for bad input, 1 for other failures)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # accepted anywhere, also after the sub-command
+    argv = [arg for arg in argv if arg != "--debug"]
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.debug = debug
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -78,8 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    result = args.func(args)
-    return int(result or 0)
+    return run_command(args.func, args, debug=debug)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from addressvlm.utils.errors import cli_command
+
 
 __all__ = ["register"]
 
@@ -15,6 +17,7 @@ def register(subparsers) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     tiny.add_argument("--output", required=True, help="folder to write the checkpoint and processor to")
+    tiny.add_argument("--overwrite", action="store_true", help="replace a non-empty --output folder")
     tiny.add_argument("--image-size", type=int, default=56, help="vision input size in pixels (patch 14)")
     tiny.add_argument("--seed", type=int, default=0, help="initialisation seed")
     tiny.add_argument("--vision-hidden-size", type=int, default=32, help="CLIP hidden size")
@@ -51,11 +54,15 @@ def register(subparsers) -> None:
     demo.set_defaults(func=_demo)
 
 
+@cli_command
 def _tiny_model(args) -> int:
     from pathlib import Path
 
     from addressvlm import testing
+    from addressvlm.utils.io import atomic_output_dir, check_not_an_input, check_output_dir
 
+    check_output_dir(args.output, args.overwrite)
+    check_not_an_input(args.output, [args.vocab_file])
     extra = Path(args.vocab_file).read_text(encoding="utf-8").splitlines() if args.vocab_file else ()
     sizes = dict(
         vision_hidden_size=args.vision_hidden_size,
@@ -63,16 +70,16 @@ def _tiny_model(args) -> int:
         text_layers=args.text_layers,
         text_kv_heads=args.text_kv_heads,
     )
-    if args.layout == "ours":
-        path = testing.save_tiny_llava_phi3(
-            args.output, image_size=args.image_size, seed=args.seed, extra_texts=extra, **sizes
-        )
-    else:
-        layout = "legacy" if args.layout == "llava-hf-legacy" else "current"
-        path = testing.save_tiny_llava_hf(
-            args.output, layout=layout, image_size=args.image_size, seed=args.seed, extra_texts=extra, **sizes
-        )
-    print(f"tiny {args.layout} checkpoint written to {path}")
+    # written whole or not at all, and never over a non-empty folder (a training run) without --overwrite
+    with atomic_output_dir(args.output, overwrite=args.overwrite) as tmp:
+        if args.layout == "ours":
+            testing.save_tiny_llava_phi3(tmp, image_size=args.image_size, seed=args.seed, extra_texts=extra, **sizes)
+        else:
+            layout = "legacy" if args.layout == "llava-hf-legacy" else "current"
+            testing.save_tiny_llava_hf(
+                tmp, layout=layout, image_size=args.image_size, seed=args.seed, extra_texts=extra, **sizes
+            )
+    print(f"tiny {args.layout} checkpoint written to {args.output}")
     return 0
 
 
@@ -87,6 +94,7 @@ def _demo_image():
     return image
 
 
+@cli_command
 def _demo(args) -> int:
     from addressvlm.inference import generate_answers
     from addressvlm.models import load_pretrained

@@ -35,7 +35,7 @@ from addressvlm.training.arguments import (
     ModelArguments,
     TrainablePartsArguments,
 )
-from addressvlm.training.data import load_training_data_for
+from addressvlm.training.data import check_training_datasets, load_training_data_for
 from addressvlm.training.hub import push_output_to_hub
 from addressvlm.training.parser import parse_args
 from addressvlm.training.recipe import (
@@ -50,6 +50,7 @@ from addressvlm.training.recipe import (
 )
 from addressvlm.training.stages import load_starting_point
 from addressvlm.training.trainable_parts import TrainableParts, apply_trainable_parts
+from addressvlm.utils.errors import run_command
 
 
 __all__ = ["main", "run"]
@@ -68,6 +69,7 @@ def run(argv: list[str] | None = None):
     setup_logging(training_args)
     resume = checkpoint_to_resume(training_args)
     repo_id = hub_target(training_args)
+    check_training_datasets(data_args, ("vqa",), "stage-2 training")
     set_seed(training_args.seed)  # LoRA initialisation happens before the Trainer seeds
 
     ###############
@@ -103,8 +105,9 @@ def run(argv: list[str] | None = None):
 
 
 def main(argv: list[str] | None = None) -> int:
-    run(argv)
-    return 0
+    """Run the recipe as a command: an error ends with one line on stderr and exit status 2 for bad input (config,
+    paths, checkpoints) or 1; ``ADDRESSVLM_DEBUG=1`` also prints the traceback."""
+    return run_command(run, argv)
 
 
 if __name__ == "__main__":

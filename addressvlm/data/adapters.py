@@ -93,12 +93,16 @@ def load_column_mapping(mapping: Mapping[str, Any] | str | os.PathLike | None) -
     """
     if mapping is None:
         return {"columns": {}, "address_column": None, "location_from": None}
+    source = "column mapping"
     if isinstance(mapping, (str, os.PathLike)):
         import yaml
 
-        path = Path(mapping)
-        with open(path, encoding="utf-8") as handle:
-            loaded = yaml.safe_load(handle)
+        path = source = Path(mapping)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                loaded = yaml.safe_load(handle)
+        except yaml.YAMLError as err:
+            raise ValueError(f"{path}: not valid YAML/JSON: {str(err).splitlines()[0]}") from None
         if not isinstance(loaded, dict):
             raise ValueError(f"{path}: a column mapping must be a mapping (YAML dict), got {type(loaded).__name__}")
         mapping = loaded
@@ -107,7 +111,13 @@ def load_column_mapping(mapping: Mapping[str, Any] | str | os.PathLike | None) -
         mapping = {"columns": mapping}
     unknown = set(mapping) - {"columns", "address_column", "location_from"}
     if unknown:
-        raise ValueError(f"unknown keys in column mapping: {sorted(unknown)}")
+        raise ValueError(f"{source}: unknown keys {sorted(unknown)} (use columns, address_column, location_from)")
+    columns = mapping.get("columns") or {}
+    if not isinstance(columns, dict) or not all(isinstance(v, str) for v in columns.values()):
+        raise ValueError(
+            f"{source}: 'columns' must map each column of the file to a schema column, e.g. "
+            f"{{img_path: image, latitude: lat}}; got {columns!r}"
+        )
     return {
         "columns": dict(mapping.get("columns") or {}),
         "address_column": mapping.get("address_column"),

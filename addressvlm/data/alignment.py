@@ -20,18 +20,19 @@ import json
 import logging
 import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
-from addressvlm.utils.io import atomic_output_dir
+from addressvlm.utils.io import atomic_output_dir, check_not_an_input, check_output_dir
+from addressvlm.utils.processes import worker_pool
 
 from .graft import DEFAULT_DELTA, DEFAULT_SIZE, inset_size
+from .metadata import input_paths
 from .splits import split_by_location
-from .storage import write_dataset_files
+from .storage import load_dataset_dict, write_dataset_files
 from .subsample import subsample_locations, subsample_views
 from .templates import ALIGNMENT_QUESTIONS
 from .validation import MetadataError, ValidationReport
@@ -73,21 +74,19 @@ def graft_files(jobs: list[tuple[str, str, str]], delta: float, size: int, quali
     Returns:
         `int`: number of images written.
     """
-    from PIL import Image
+    from addressvlm.utils.images import open_rgb
 
     from .graft import RESAMPLE
 
     cached_path, cached = None, None
     for satellite_path, street_path, output in jobs:
         if satellite_path != cached_path:
-            with Image.open(satellite_path) as satellite:
-                satellite = satellite.convert("RGB")
-                cached = satellite if satellite.size == (size, size) else satellite.resize((size, size), RESAMPLE)
+            satellite = open_rgb(satellite_path)  # errors name the file
+            cached = satellite if satellite.size == (size, size) else satellite.resize((size, size), RESAMPLE)
             cached_path = satellite_path
-        with Image.open(street_path) as street:
-            street = street.convert("RGB")
-            w, h = inset_size(street.size, delta, size)
-            inset = street if street.size == (w, h) else street.resize((w, h), RESAMPLE, reducing_gap=None)
+        street = open_rgb(street_path)
+        w, h = inset_size(street.size, delta, size)
+        inset = street if street.size == (w, h) else street.resize((w, h), RESAMPLE, reducing_gap=None)
         grafted = cached.copy()
         grafted.paste(inset, (size - w, 0))
         if output.lower().endswith((".jpg", ".jpeg")):
@@ -198,7 +197,7 @@ def build_alignment_set(
         `load_address_dataset`).
     """
     import pyarrow as pa
-    from datasets import Dataset, DatasetDict, load_from_disk
+    from datasets import Dataset, DatasetDict
     from datasets.splits import NamedSplit
     from tqdm.auto import tqdm
 
@@ -212,11 +211,13 @@ def build_alignment_set(
     if not questions:
         raise ValueError("at least one alignment question is needed")
     satellite_column = "satellite" if satellite == "labeled" else "satellite_unlabeled"
+    check_output_dir(output_dir, overwrite)
+    check_not_an_input(output_dir, input_paths(metadata, None, vqa_dataset, general_vqa, general_image_root))
     frame = _load_tables(metadata, cities, satellite_column)
     counts: dict[str, Any] = {"input_rows": len(frame)}
     frame["_key"] = frame["city"] + "\x1f" + frame["location_id"]
     if vqa_dataset is not None:
-        train_locations = set(load_from_disk(str(vqa_dataset))["train"].unique("location_id"))
+        train_locations = set(load_dataset_dict(vqa_dataset)["train"].unique("location_id"))
         keep = frame["location_id"].isin(train_locations).to_numpy()
         counts["rows_outside_vqa_train"] = int((~keep).sum())
         frame = frame[keep]
@@ -226,7 +227,12 @@ def build_alignment_set(
     frame = keyed.rename(columns={"location_id": "_key", "_location": "location_id"}).reset_index(drop=True)
     counts["rows_dropped_by_subsampling"] = counts["input_rows"] - counts.get("rows_outside_vqa_train", 0) - len(frame)
     if frame.empty:
-        raise ValueError("no street views left for the stage-1 set (check vqa_dataset / subsampling options)")
+        reasons = [f"{counts['input_rows']} rows in the metadata"]
+        if vqa_dataset is not None:
+            reasons.append(f"{counts['rows_outside_vqa_train']} outside the train split of {vqa_dataset}")
+        if location_fraction is not None or views_per_location is not None or per == "location":
+            reasons.append(f"{counts['rows_dropped_by_subsampling']} dropped by subsampling")
+        raise ValueError(f"no street views left for the stage-1 set: {', '.join(reasons)}")
     split_of_row = split_by_location(
         frame["_key"].to_numpy(), (1 - validation_fraction, validation_fraction), seed, names=("train", "validation")
     )
@@ -240,15 +246,14 @@ def build_alignment_set(
         order = np.argsort(frame["_satellite_abs"].to_numpy(), kind="stable")  # reuse each resized tile
         jobs = [(frame["_satellite_abs"].iat[i], frame["_street_view_abs"].iat[i], str(tmp / names[i])) for i in order]
         chunks = [jobs[i : i + 128] for i in range(0, len(jobs), 128)]
-        bar = tqdm(total=len(jobs), desc="grafting", unit="img", disable=not progress)
-        if workers > 1:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
-                for written in pool.map(graft_files, chunks, [delta] * len(chunks), [size] * len(chunks)):
-                    bar.update(written)
-        else:
-            for chunk in chunks:
-                bar.update(graft_files(chunk, delta, size))
-        bar.close()
+        with tqdm(total=len(jobs), desc="grafting", unit="img", disable=not progress) as bar:  # closed on errors
+            if workers > 1:
+                with worker_pool(workers) as pool:
+                    for written in pool.map(graft_files, chunks, [delta] * len(chunks), [size] * len(chunks)):
+                        bar.update(written)
+            else:
+                for chunk in chunks:
+                    bar.update(graft_files(chunk, delta, size))
         out_abs = out.resolve()
         question_text = np.asarray(list(questions), dtype=object)[question_index]
         answers = (frame["street"] + ", " + frame["district"]).to_numpy(dtype=object)

@@ -21,10 +21,10 @@ the credit in its metadata (JPEG comment / PNG text chunk).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,14 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from addressvlm.utils.io import atomic_output_dir, atomic_write_text, write_json
+from addressvlm.utils.io import (
+    atomic_output_dir,
+    atomic_write_text,
+    check_not_an_input,
+    check_output_dir,
+    write_json,
+)
+from addressvlm.utils.processes import worker_pool
 
 from .city_osm import OSM_ATTRIBUTION
 from .street_view import assign_street_codes, district_style, heading_is_along, render_street_view
@@ -42,6 +49,12 @@ from .street_view import assign_street_codes, district_style, heading_is_along, 
 __all__ = ["SynthCitySummary", "build_synth_city"]
 
 logger = logging.getLogger(__name__)
+
+DATA_EXTRA_MODULES = ("pyrosm", "geopandas", "matplotlib")
+"""Modules of the ``[data]`` extra the offline city needs."""
+
+MIN_IMAGE_SIDE = 16
+"""Smallest side (pixels) of street views and tiles: below it street signs and façades are unreadable."""
 
 _CREDIT = f"Map data {OSM_ATTRIBUTION} (ODbL); rendered by addressvlm data synth-city"
 _INSET_QUARTER = (0.5, 0.0, 1.0, 0.5)  # labels stay out of the corner the street view covers once grafted
@@ -135,9 +148,10 @@ def build_synth_city(
         views_per_location (`int`, *optional*, defaults to 4):
             Street views per location, at headings ``bearing + 360 k / views`` (+-10 degrees).
         image_size (`int`, *optional*, defaults to 128):
-            Side of the square street views.
+            Side of the square street views (at least `MIN_IMAGE_SIDE`).
         tile_size (`int`, *optional*, defaults to 336):
-            Side of the satellite tiles (the grafting size, so no resize is needed there).
+            Side of the satellite tiles (the grafting size, so no resize is needed there; at least
+            `MIN_IMAGE_SIDE`).
         tile_ground_m (`float`, *optional*, defaults to 200.0):
             Ground side of a tile in metres.
         spacing_m (`float`, *optional*, defaults to 20.0):
@@ -147,7 +161,7 @@ def build_synth_city(
         max_streets (`int`, *optional*, defaults to 32):
             Keep at most this many streets (the longest); `None` for all.
         sign_probability (`float`, *optional*, defaults to 0.25):
-            Share of views showing a street-name sign.
+            Share of views showing a street-name sign, between 0 and 1.
         image_format (`str`, *optional*, defaults to ``"jpg"``):
             ``jpg`` or ``png`` for all images.
         seed (`int`, *optional*, defaults to 0):
@@ -164,15 +178,30 @@ def build_synth_city(
     """
     from tqdm.auto import tqdm
 
-    from .city_locations import sample_locations
-    from .city_map import render_city_map
-    from .city_osm import load_city_layers
-    from .tiles import TileFrame, cut_tile, label_tile, streets_from_geodataframe
-
     if image_format not in ("jpg", "png"):
         raise ValueError(f"image_format must be 'jpg' or 'png', got {image_format!r}")
     if views_per_location < 1:
         raise ValueError(f"views_per_location must be >= 1, got {views_per_location}")
+    for name, value in (("image_size", image_size), ("tile_size", tile_size)):
+        if value < MIN_IMAGE_SIDE:
+            raise ValueError(f"{name} must be at least {MIN_IMAGE_SIDE} pixels, got {value}")
+    if not 0 <= sign_probability <= 1:
+        raise ValueError(f"sign_probability must be between 0 and 1, got {sign_probability}")
+    check_output_dir(output_dir, overwrite)
+    check_not_an_input(output_dir, [city if str(city).endswith(".pbf") else None])
+    try:
+        for module in DATA_EXTRA_MODULES:  # imported lazily deep inside; check them before any work
+            importlib.import_module(module)
+        from .city_locations import sample_locations
+        from .city_map import render_city_map
+        from .city_osm import load_city_layers
+        from .tiles import TileFrame, cut_tile, label_tile, streets_from_geodataframe
+    except ModuleNotFoundError as err:
+        raise ModuleNotFoundError(
+            f"the offline city needs the optional [data] dependencies ({err.name} is not installed): "
+            "pip install 'addressvlm[data]'",
+            name=err.name,
+        ) from err
     start = time.perf_counter()
     layers = load_city_layers(city)
     sample = sample_locations(layers, n_locations, spacing_m, min_locations_per_street, max_streets)
@@ -221,7 +250,7 @@ def build_synth_city(
         chunks = [jobs[i : i + 64] for i in range(0, len(jobs), 64)]
         bar = tqdm(total=len(jobs), desc="street views", unit="img", disable=not progress)
         if workers > 1:
-            with ProcessPoolExecutor(max_workers=workers) as pool:
+            with worker_pool(workers) as pool:
                 for chunk, _ in zip(chunks, pool.map(_render_views, chunks)):
                     bar.update(len(chunk))
         else:

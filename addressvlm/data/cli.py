@@ -7,11 +7,10 @@ command runs.
 from __future__ import annotations
 
 import argparse
-import functools
 import logging
-import sys
-from collections.abc import Callable
 from pathlib import Path
+
+from addressvlm.utils.errors import cli_command
 
 
 __all__ = ["register"]
@@ -19,28 +18,12 @@ __all__ = ["register"]
 logger = logging.getLogger(__name__)
 
 
-def _clean_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Turn input errors into a message on stderr and exit status 2 (tracebacks stay for real bugs)."""
-
-    @functools.wraps(command)
-    def run(args: argparse.Namespace) -> int:
-        from .validation import MetadataError
-
-        try:
-            return command(args)
-        except (MetadataError, FileExistsError, FileNotFoundError, ValueError) as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-
-    return run
-
-
 def _optional_int(text: str) -> int | None:
     value = int(text)
     return None if value <= 0 else value
 
 
-@_clean_errors
+@cli_command
 def _synth_city(args: argparse.Namespace) -> int:
     from .city import build_synth_city
 
@@ -75,7 +58,7 @@ def _column_map(path: str | None) -> dict[str, str] | None:
     return load_column_mapping(path)["columns"]
 
 
-@_clean_errors
+@cli_command
 def _build_vqa(args: argparse.Namespace) -> int:
     from .vqa import build_vqa, vqa_stats
 
@@ -105,7 +88,7 @@ def _build_vqa(args: argparse.Namespace) -> int:
     return 0
 
 
-@_clean_errors
+@cli_command
 def _build_alignment(args: argparse.Namespace) -> int:
     from .alignment import build_alignment_set
 
@@ -136,7 +119,7 @@ def _build_alignment(args: argparse.Namespace) -> int:
     return 0
 
 
-@_clean_errors
+@cli_command
 def _stats(args: argparse.Namespace) -> int:
     import pandas as pd
 

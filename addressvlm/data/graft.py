@@ -8,7 +8,8 @@ aspect ratio, so that its longer side is ``L = round(delta * size)``; its shorte
 Rounding is half-up (``floor(x + 0.5)``), not Python's half-to-even. Both resizes use PIL's
 ``Image.Resampling.BICUBIC`` (the filter of CLIP's image processor) with ``reducing_gap=None``, so the result is
 pixel-exact with ``image.resize((w, h), BICUBIC)`` of each input; an input already at its target size is
-used unchanged. Images are converted to RGB first.
+used unchanged. Images are turned upright (EXIF orientation) and converted to 8-bit RGB first
+(`addressvlm.utils.images.to_rgb`: 16-bit images are scaled, not clipped).
 
 `addressvlm.data.graft_torch.graft_tensors` is a batched variant on uint8 tensors (optional torch).
 """
@@ -18,6 +19,8 @@ from __future__ import annotations
 import math
 
 from PIL import Image
+
+from addressvlm.utils.images import to_rgb
 
 
 __all__ = ["DEFAULT_DELTA", "DEFAULT_SIZE", "RESAMPLE", "graft", "inset_box", "inset_size"]
@@ -78,7 +81,7 @@ def inset_box(street_size: tuple[int, int], delta: float = DEFAULT_DELTA, size: 
 
 
 def _resized(image: Image.Image, target: tuple[int, int]) -> Image.Image:
-    image = image if image.mode == "RGB" else image.convert("RGB")
+    image = to_rgb(image)
     return image if image.size == target else image.resize(target, RESAMPLE, reducing_gap=None)
 
 

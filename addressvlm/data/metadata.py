@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .names import name_keys, spelling_variants, unify_spellings
 from .validation import ValidationReport
 
 
@@ -27,6 +28,7 @@ __all__ = [
     "REQUIRED_COLUMNS",
     "SPLIT_ALIASES",
     "check_image_files",
+    "input_paths",
     "normalise_metadata",
     "read_metadata",
     "read_table",
@@ -51,11 +53,26 @@ SPLIT_ALIASES: dict[str, str] = {
 }
 """Accepted values of the ``split`` column (case-insensitive) and the split each names."""
 
+NAME_COLUMNS: tuple[str, ...] = ("street", "district")
+"""Columns holding names (checked for letters and spelling variants; see `addressvlm.data.names`)."""
+
 PATH_COLUMNS: tuple[str, ...] = ("image", "satellite", "satellite_unlabeled")
 """Columns holding file paths (relative to the table's folder unless absolute)."""
 
 _STRING_COLUMNS = ("image", "location_id", "street", "district", "satellite", "satellite_unlabeled", "city", "split")
 _NUMBER_RANGES = {"lat": (-90.0, 90.0), "lon": (-180.0, 180.0), "heading": (-360.0, 360.0)}
+
+
+def input_paths(metadata, image_root=None, *others) -> list:
+    """The files and folders a builder reads: the table, its image root (its folder by default) and ``others``."""
+    tables = metadata if isinstance(metadata, (list, tuple)) else [metadata]
+    paths: list = [image_root, *others]
+    for table in tables:
+        if isinstance(table, pd.DataFrame):
+            paths.append(table.attrs.get("image_root"))
+        elif table is not None:
+            paths += [table, None if image_root is not None else Path(table).parent]
+    return paths
 
 
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
@@ -73,10 +90,39 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
         raise FileNotFoundError(f"metadata table {path} does not exist")
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
-        return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False)
+        try:
+            return pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False)
+        except pd.errors.EmptyDataError:
+            raise ValueError(
+                f"{path}: the file is empty; a metadata table starts with a header row naming its columns "
+                f"({', '.join(REQUIRED_COLUMNS)})"
+            ) from None
+        except UnicodeDecodeError as err:
+            raise ValueError(_encoding_error(path)) from err
+        except pd.errors.ParserError as err:
+            raise ValueError(f"{path}: not a valid {suffix[1:].upper()} table: {err}") from None
     if suffix in (".parquet", ".pq"):
-        return pd.read_parquet(path)
+        try:
+            return pd.read_parquet(path)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"{path}: cannot read the Parquet file: {err}") from None
     raise ValueError(f"{path}: unsupported metadata format {suffix!r}; use .csv, .tsv or .parquet")
+
+
+def _encoding_error(path: Path) -> str:
+    """Where a text table stops being UTF-8: line (and data row), column and the offending byte."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        row = f" (data row {line - 1})" if line > 1 else " (the header)"
+        return (
+            f"{path}: line {line}{row}, character {column}: byte 0x{data[err.start]:02x} is not UTF-8; "
+            "save the table as UTF-8 (e.g. from Latin-1: iconv -f latin1 -t utf-8)"
+        )
+    return f"{path}: not UTF-8 text; save the table as UTF-8"
 
 
 def read_metadata(
@@ -93,7 +139,8 @@ def read_metadata(
         column_map (`Mapping[str, str]`, *optional*):
             ``{name in the file: name in the schema}`` for tables with other column names.
         check_images (`bool`, *optional*, defaults to `False`):
-            Also open every image (and satellite tile) and report missing or unreadable files.
+            Also open and decode every image (and satellite tile) and report missing, unreadable or truncated
+            files.
         validate (`bool`, *optional*, defaults to `True`):
             Raise `MetadataError` listing every problem. With `False` the table is returned as read.
 
@@ -118,7 +165,9 @@ def read_metadata(
 
 
 def normalise_metadata(frame: pd.DataFrame) -> pd.DataFrame:
-    """Strip text columns and parse numbers (unparsable numbers become NaN; `validate_metadata` reports them).
+    """Strip text columns, parse numbers (unparsable numbers become NaN; `validate_metadata` reports them) and write
+    each street and district name in one spelling (`addressvlm.data.names.unify_spellings`: ``"street 1"`` and
+    ``"Street 1"`` become the more frequent of the two; `validate_metadata` warns about them).
 
     Args:
         frame (`pd.DataFrame`):
@@ -137,7 +186,7 @@ def normalise_metadata(frame: pd.DataFrame) -> pd.DataFrame:
     if "split" in frame.columns:
         lowered = frame["split"].str.lower()
         frame["split"] = lowered.map(SPLIT_ALIASES).fillna(lowered)
-    return frame.reset_index(drop=True)
+    return unify_spellings(frame.reset_index(drop=True), NAME_COLUMNS)
 
 
 def validate_metadata(
@@ -170,11 +219,15 @@ def validate_metadata(
         )
     if missing:
         return report
+    if len(frame) == 0:
+        report.add("empty_table", "the table has a header but no rows")
+        return report
     rows = np.arange(1, len(frame) + 1)
     for column in ("image", "location_id", "street", "district"):
         empty = frame[column].fillna("").astype(str).str.strip() == ""
         for row in rows[empty.to_numpy()]:
             report.add("empty_value", "empty value", int(row), column)
+    _check_names(frame, report)
     for column, (low, high) in _NUMBER_RANGES.items():
         if column not in frame.columns:
             continue
@@ -191,17 +244,137 @@ def validate_metadata(
             report.add("out_of_range", f"{values[row - 1]} is outside [{low:g}, {high:g}]", int(row), column)
     if "split" in frame.columns:
         _validate_split_column(frame, rows, report)
-    images = frame["image"].astype(str)
-    duplicated = images.duplicated(keep="first") & (images != "")
+    root = Path(image_root if image_root is not None else frame.attrs.get("image_root", "."))
+    images = frame["image"].fillna("").astype(str).str.strip().tolist()
+    base = os.path.abspath(root)
+    files = [_file_of(base, name) for name in images]
+    named = np.asarray([bool(f) for f in files], dtype=bool)
+    duplicated = pd.Series(files, dtype=object).duplicated(keep="first").to_numpy() & named
     if duplicated.any():
-        first_row = {name: i + 1 for i, name in reversed(list(enumerate(images)))}
-        for row in rows[duplicated.to_numpy()]:
-            name = images.iloc[row - 1]
-            report.add("duplicate_image", f"{name!r} already listed in row {first_row[name]}", int(row), "image")
+        first_row = {name: i + 1 for i, name in reversed(list(enumerate(files)))}
+        for row in rows[duplicated]:
+            name, first = images[row - 1], first_row[files[row - 1]]
+            same = "" if name == images[first - 1] else f" (as {images[first - 1]!r}: the same file)"
+            report.add("duplicate_image", f"{name!r} already listed in row {first}{same}", int(row), "image")
+    _check_locations(frame, report)
     if check_images:
-        root = Path(image_root if image_root is not None else frame.attrs.get("image_root", "."))
         check_image_files(frame, root, report)
+    else:
+        _warn_missing_images(images, files, root, report)
     return report
+
+
+def _file_of(base: str, name: str) -> str:
+    """The file a row names, however it is written (``images/../images/a.jpg``, an absolute path), as one string."""
+    if not name:
+        return ""
+    if os.sep == "/" and not name.startswith("/") and "./" not in name and "//" not in name and name[-1] != ".":
+        return f"{base}/{name}"  # already normal: the common case, without normpath's cost
+    return os.path.normpath(os.path.join(base, name))
+
+
+_FAR_M = 1000.0
+"""Rows of one ``location_id`` farther apart than this (metres) are an error: one location, one place."""
+
+
+def _check_names(frame: pd.DataFrame, report: ValidationReport) -> None:
+    """Names without any letter or digit are errors; names written in several ways are warnings."""
+    for column in NAME_COLUMNS:
+        names = frame[column].fillna("").astype(str).str.strip()
+        keys = name_keys(names)
+        for row in np.flatnonzero(((keys == "") & (names != "")).to_numpy()):
+            report.add(
+                "no_letters",
+                f"{names.iloc[row]!r} has no letter or digit: no answer could name it",
+                int(row) + 1,
+                column,
+            )
+        for variant in spelling_variants(frame, column, "city"):
+            described = ", ".join(f"{name!r} ({_rows(rows)})" for name, rows in variant["spellings"].items())
+            report.warn(
+                "name_variants",
+                f"{described} differ only in case, accents, spacing or punctuation, which answers are scored "
+                f"without: they are one {column}, written {variant['chosen']!r}",
+                variant["spellings"][next(iter(variant["spellings"]))][0],
+                column,
+            )
+
+
+def _rows(rows: list[int], shown: int = 4) -> str:
+    text = ", ".join(str(row) for row in rows[:shown])
+    more = f" and {len(rows) - shown} more" if len(rows) > shown else ""
+    return f"row{'s' if len(rows) > 1 else ''} {text}{more}"
+
+
+def _check_locations(frame: pd.DataFrame, report: ValidationReport) -> None:
+    """The rows of one location must be at one place (error) and should name one street and district (warning)."""
+    lat = pd.to_numeric(frame["lat"], errors="coerce").to_numpy(dtype="float64")
+    lon = pd.to_numeric(frame["lon"], errors="coerce").to_numpy(dtype="float64")
+    placed = (np.abs(lat) <= 90) & (np.abs(lon) <= 180)  # bad coordinates are reported on their own
+    lat, lon = np.where(placed, lat, np.nan), np.where(placed, lon, np.nan)
+    location = frame["location_id"].fillna("").astype(str).str.strip()
+    scope = location + ("\x1f" + frame["city"].fillna("").astype(str) if "city" in frame.columns else "")
+    first = pd.Series(np.arange(len(frame)), index=frame.index).groupby(scope.to_numpy()).transform("first")
+    first = first.to_numpy()
+    lat0, lon0 = np.radians(lat[first]), np.radians(lon[first])
+    a = (
+        np.sin((np.radians(lat) - lat0) / 2) ** 2
+        + np.cos(lat0) * np.cos(np.radians(lat)) * np.sin((np.radians(lon) - lon0) / 2) ** 2
+    )
+    distance = 2 * 6_371_000.0 * np.arcsin(np.sqrt(np.clip(a, 0, 1)))
+    far = (distance > _FAR_M) & (location != "").to_numpy() & placed & placed[first]
+    for row in np.flatnonzero(far):
+        report.add(
+            "inconsistent_location",
+            f"location {location.iloc[row]!r} is {distance[row] / 1000:.1f} km from its row {first[row] + 1} "
+            f"({lat[first[row]]:g}, {lon[first[row]]:g}); give each place its own location_id",
+            int(row) + 1,
+            "lat",
+        )
+    for column in NAME_COLUMNS:
+        keys = name_keys(frame[column])
+        keys = keys.where(keys != "")  # names without letters are errors already
+        counts = keys.groupby(scope.to_numpy()).nunique()
+        for name in counts.index[counts.to_numpy() > 1][:20]:
+            rows = np.flatnonzero((scope == name).to_numpy())
+            spelled = {}
+            for row in rows:
+                spelled.setdefault(str(frame[column].iloc[row]).strip(), int(row) + 1)
+            described = ", ".join(f"{value!r} (row {row})" for value, row in spelled.items())
+            report.warn(
+                "mixed_location",
+                f"location {location.iloc[rows[0]]!r} has several {column}s: {described}",
+                int(rows[0]) + 1,
+                column,
+            )
+
+
+def _warn_missing_images(images: list[str], files: list[str], root: Path, report: ValidationReport) -> None:
+    """Warn about image files that do not exist (a cheap check: one directory listing per folder, no file is
+    opened; ``check_images`` opens every file)."""
+    listings: dict[str, set[str] | frozenset] = {}
+    missing = []
+    for row, (name, path) in enumerate(zip(images, files), start=1):
+        if not name:
+            continue
+        folder, _, base = path.rpartition(os.sep)
+        listing = listings.get(folder)
+        if listing is None:
+            try:
+                listing = set(os.listdir(folder or os.sep))
+            except OSError:
+                listing = frozenset()
+            listings[folder] = listing
+        if base not in listing:
+            missing.append(row)
+    if missing:
+        report.warn(
+            "missing_image",
+            f"{len(missing)} of {len(images)} image files do not exist ({_rows(missing)}, looked for under {root}); "
+            "training stops on them: fix the paths, or pass --check-images to make this an error",
+            missing[0],
+            "image",
+        )
 
 
 def _validate_split_column(frame: pd.DataFrame, rows: np.ndarray, report: ValidationReport) -> None:
@@ -233,7 +406,7 @@ def _validate_split_column(frame: pd.DataFrame, rows: np.ndarray, report: Valida
 
 
 def check_image_files(frame: pd.DataFrame, image_root: str | os.PathLike, report: ValidationReport) -> None:
-    """Open every file of the path columns and add ``missing_image`` / ``unreadable_image`` issues.
+    """Open and fully decode every file of the path columns; add ``missing_image`` / ``unreadable_image`` issues.
 
     Args:
         frame (`pd.DataFrame`):
@@ -263,7 +436,7 @@ def check_image_files(frame: pd.DataFrame, image_root: str | os.PathLike, report
                     else:
                         try:
                             with Image.open(path) as image:
-                                image.verify()
+                                image.load()  # decodes everything: a truncated file fails here
                             seen[name] = None
                         except Exception as err:  # PIL raises many types for corrupt files
                             seen[name] = ("unreadable_image", f"{name!r} cannot be read as an image: {err}")

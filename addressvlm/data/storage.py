@@ -8,8 +8,9 @@ the dataset and the images -- is moved.
 from __future__ import annotations
 
 import json
+import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,12 +23,21 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUILD_INFO_FILE",
+    "DATASET_KINDS",
     "FORMAT_VERSION",
+    "check_dataset_kind",
+    "check_images_exist",
+    "check_split_rows",
+    "dataset_kind",
     "load_address_dataset",
+    "load_dataset_dict",
+    "missing_split_message",
     "read_build_info",
     "save_dataset_dict",
     "write_dataset_files",
 ]
+
+logger = logging.getLogger(__name__)
 
 BUILD_INFO_FILE = "build_info.json"
 """Name of the build record written beside the splits."""
@@ -65,7 +75,15 @@ def write_dataset_files(
     info["format_version"] = FORMAT_VERSION
     info["image_root"] = os.path.relpath(root, final)
     info["image_root_absolute"] = str(root)
-    dataset_dict.save_to_disk(str(folder))
+    empty = [name for name, split in dataset_dict.items() if split.num_rows == 0]
+    for name in empty:
+        logger.warning(
+            "%s: the %r split has no rows (too few locations for the split ratios?); it is written empty",
+            final,
+            name,
+        )
+    # an empty split still gets one (empty) shard: `datasets` cannot load a split saved without any
+    dataset_dict.save_to_disk(str(folder), num_shards={name: 1 for name in empty} or None)
     write_json(Path(folder) / BUILD_INFO_FILE, info)
 
 
@@ -98,6 +116,45 @@ def save_dataset_dict(
     return Path(output_dir)
 
 
+DATASET_KINDS = {
+    "vqa": "street-view VQA set (addressvlm data build-vqa)",
+    "alignment": "stage-1 alignment set (addressvlm data build-alignment, label-alignment)",
+    "georeasoner": "GeoReasoner stage-1 set (addressvlm data label-georeasoner)",
+}
+"""The kinds of dataset folders, by what `dataset_kind` returns."""
+
+_BUILDER_KINDS = {
+    "addressvlm.data.build_vqa": "vqa",
+    "addressvlm.data.build_alignment_set": "alignment",
+    "label-georeasoner": "georeasoner",
+}
+
+
+def dataset_kind(info: Mapping[str, Any]) -> str | None:
+    """``vqa``, ``alignment`` or ``georeasoner`` from a ``build_info.json`` record (`None` when it does not say)."""
+    kind = _BUILDER_KINDS.get(str(info.get("builder", "")))
+    if kind is None and info.get("kind") in ("vqa", "stage1", "alignment", "georeasoner"):
+        kind = "alignment" if info["kind"] == "stage1" else info["kind"]
+    return kind
+
+
+def check_dataset_kind(path: str | os.PathLike, expected: Sequence[str], purpose: str) -> None:
+    """Refuse a dataset folder of the wrong kind (a VQA set where a stage-1 set is needed, ...).
+
+    Args:
+        path (`str` or `os.PathLike`): the dataset folder.
+        expected (`Sequence[str]`): the accepted kinds (keys of `DATASET_KINDS`).
+        purpose (`str`): what the folder is for, for the message (e.g. ``"stage-2 training"``).
+
+    Raises:
+        `ValueError`: naming the folder, its kind and the kind needed. Folders whose kind is not recorded pass.
+    """
+    kind = dataset_kind(read_build_info(path))
+    if kind is not None and kind not in expected:
+        wanted = " or a ".join(DATASET_KINDS[name] for name in expected)
+        raise ValueError(f"{path} is a {DATASET_KINDS[kind]}; {purpose} needs a {wanted}")
+
+
 def read_build_info(path: str | os.PathLike) -> dict[str, Any]:
     """Read ``build_info.json`` of a saved dataset folder."""
     info_path = Path(path) / BUILD_INFO_FILE
@@ -115,6 +172,80 @@ def _resolve_image_root(path: Path, info: Mapping[str, Any], image_root: str | o
     return relative if relative.is_dir() or not absolute.is_dir() else absolute
 
 
+def load_dataset_dict(path: str | os.PathLike) -> DatasetDict:
+    """`datasets.load_from_disk` of a dataset folder, with the raw (relative) paths.
+
+    A split saved without any shard (how empty splits used to be written) loads as an empty split instead of
+    failing with an `IndexError`.
+
+    Args:
+        path (`str` or `os.PathLike`): the dataset folder.
+
+    Returns:
+        `DatasetDict`: every split of ``dataset_dict.json``.
+    """
+    from datasets import Dataset, DatasetDict, DatasetInfo, load_from_disk
+    from datasets.splits import NamedSplit
+
+    path = Path(path)
+    listing = path / "dataset_dict.json"
+    if not listing.is_file():
+        return load_from_disk(str(path))
+    with open(listing, encoding="utf-8") as handle:
+        names = json.load(handle).get("splits", [])
+    splits = DatasetDict()
+    for name in names:
+        folder = path / name
+        with open(folder / "state.json", encoding="utf-8") as handle:
+            state = json.load(handle)
+        if state.get("_data_files"):
+            splits[name] = Dataset.load_from_disk(str(folder))
+            continue
+        info = DatasetInfo.from_directory(str(folder))
+        table = info.features.arrow_schema.empty_table()
+        splits[name] = Dataset(table, info=info, split=NamedSplit(name))
+    return splits
+
+
+def missing_split_message(path: str | os.PathLike, split: str, available) -> str:
+    """The error for a split a dataset folder does not have."""
+    return f"{path} has no split {split!r}; it has {sorted(available)}"
+
+
+def check_split_rows(dataset, path: str | os.PathLike, split: str) -> None:
+    """Raise a `ValueError` when a split has no rows, pointing at the build's counts.
+
+    Raises:
+        `ValueError`: naming the folder and the split.
+    """
+    if dataset.num_rows == 0:
+        raise ValueError(
+            f"{path}: the {split!r} split has no rows (too few locations for the split ratios when it was built; "
+            f"see 'counts' in {Path(path) / BUILD_INFO_FILE}); rebuild it with more locations or other split ratios"
+        )
+
+
+def check_images_exist(dataset, column: str, where: str, shown: int = 3) -> None:
+    """Raise a `FileNotFoundError` listing the image files of ``dataset[column]`` that do not exist.
+
+    A pre-flight check before training: a missing file would otherwise stop the run at the batch that holds it.
+
+    Args:
+        dataset (`datasets.Dataset`): rows with absolute image paths (empty paths are text-only rows).
+        column (`str`): the image column.
+        where (`str`): the dataset and split, for the message.
+    """
+    if column not in dataset.column_names:
+        return
+    missing = sorted({name for name in dataset[column] if name and not os.path.isfile(name)})
+    if missing:
+        listed = ", ".join(missing[:shown]) + (f" and {len(missing) - shown} more" if len(missing) > shown else "")
+        raise FileNotFoundError(
+            f"{where}: {len(missing)} image file(s) do not exist: {listed}; restore them or rebuild the dataset "
+            "(addressvlm data stats <metadata table> --check-images lists every bad file)"
+        )
+
+
 def load_address_dataset(path: str | os.PathLike, image_root: str | os.PathLike | None = None) -> DatasetDict:
     """Load a dataset written by `build_vqa` or `build_alignment_set`, with image paths made absolute.
 
@@ -129,11 +260,11 @@ def load_address_dataset(path: str | os.PathLike, image_root: str | os.PathLike 
         `DatasetDict`: the splits; the path columns named in ``build_info["path_columns"]`` (``image``, and
         ``street_view`` / ``satellite`` for stage-1 sets) hold absolute paths. Empty paths stay empty.
     """
-    from datasets import DatasetDict, load_from_disk
+    from datasets import DatasetDict
 
     path = Path(path)
     info = read_build_info(path)
-    loaded = load_from_disk(str(path))
+    loaded = load_dataset_dict(path)
     root = _resolve_image_root(path, info, image_root)
     columns = info.get("path_columns", ["image"])
     resolved = DatasetDict()

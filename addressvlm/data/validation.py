@@ -7,11 +7,14 @@ shows the counts per kind and the first issues.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
 
 
 __all__ = ["MetadataError", "ValidationIssue", "ValidationReport"]
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -20,8 +23,10 @@ class ValidationIssue:
 
     Args:
         kind (`str`):
-            A stable identifier: ``missing_column``, ``empty_value``, ``bad_number``, ``out_of_range``,
-            ``duplicate_image``, ``missing_image``, ``unreadable_image``, ``bad_file_name``, ``unmapped_column``.
+            A stable identifier. Errors: ``missing_column``, ``empty_table``, ``empty_value``, ``no_letters``,
+            ``bad_number``, ``out_of_range``, ``duplicate_image``, ``inconsistent_location``, ``missing_image``,
+            ``unreadable_image``, ``bad_file_name``, ``unmapped_column``. Warnings: ``name_variants``,
+            ``mixed_location``, ``missing_image`` (without image checking).
         message (`str`):
             Human-readable explanation.
         row (`int`, *optional*):
@@ -57,15 +62,30 @@ class ValidationReport:
             The problems found, in row order within each check.
         images_checked (`int`, *optional*, defaults to 0):
             How many image files were opened (0 unless image checking was asked for).
+        warnings (`list[ValidationIssue]`, *optional*):
+            Things that do not stop a build but change or endanger it (spelling variants that are merged, a
+            location naming two streets, image files that do not exist); logged by `raise_if_errors`.
     """
 
     source: str
     n_rows: int = 0
     issues: list[ValidationIssue] = field(default_factory=list)
     images_checked: int = 0
+    warnings: list[ValidationIssue] = field(default_factory=list)
 
     def add(self, kind: str, message: str, row: int | None = None, column: str | None = None) -> None:
         self.issues.append(ValidationIssue(kind, message, row, column))
+
+    def warn(self, kind: str, message: str, row: int | None = None, column: str | None = None) -> None:
+        """Record a warning (see ``warnings``)."""
+        self.warnings.append(ValidationIssue(kind, message, row, column))
+
+    def log_warnings(self, max_warnings: int = 20) -> None:
+        """Log the warnings (the first ``max_warnings``, then how many more)."""
+        for issue in self.warnings[:max_warnings]:
+            logger.warning("%s", issue.format(self.source))
+        if len(self.warnings) > max_warnings:
+            logger.warning("%s: ... and %d more warnings", self.source, len(self.warnings) - max_warnings)
 
     @property
     def ok(self) -> bool:
@@ -95,7 +115,8 @@ class ValidationReport:
         return "\n".join(lines)
 
     def raise_if_errors(self) -> None:
-        """Raise `MetadataError` when the report holds any issue."""
+        """Log the warnings, then raise `MetadataError` when the report holds any issue."""
+        self.log_warnings()
         if not self.ok:
             raise MetadataError(self)
 

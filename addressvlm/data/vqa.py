@@ -25,9 +25,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from addressvlm.utils.io import atomic_output_dir
+from addressvlm.utils.io import atomic_output_dir, check_not_an_input, check_output_dir
 
-from .metadata import normalise_metadata, read_metadata, validate_metadata
+from .metadata import input_paths, normalise_metadata, read_metadata, validate_metadata
 from .splits import SPLIT_NAMES, split_by_location
 from .storage import write_dataset_files
 from .subsample import subsample_locations, subsample_views
@@ -255,6 +255,9 @@ def build_vqa(
 
     if distractors not in ("random", "nearby"):
         raise ValueError(f"distractors must be 'random' or 'nearby', got {distractors!r}")
+    if output_dir is not None:
+        check_output_dir(output_dir, overwrite)
+        check_not_an_input(output_dir, input_paths(metadata, image_root, general_vqa, general_image_root))
     frame, root, source = load_metadata_frame(metadata, image_root, column_map, check_images)
     has_column = "split" in frame.columns
     if use_split_column is None:

@@ -16,12 +16,13 @@ Examples::
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import logging
 import sys
-from collections.abc import Callable
 from pathlib import Path
+
+from addressvlm.utils.errors import cli_command, run_command
+from addressvlm.utils.io import check_output_folder
 
 
 __all__ = ["build_parser", "main", "register"]
@@ -29,20 +30,6 @@ __all__ = ["build_parser", "main", "register"]
 logger = logging.getLogger(__name__)
 
 _DTYPES = ("auto", "float32", "bfloat16", "float16")
-
-
-def _clean_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """Turn input errors into one line on stderr and exit status 2 (tracebacks stay for real bugs)."""
-
-    @functools.wraps(command)
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return command(args)
-        except (FileNotFoundError, NotADirectoryError, ValueError, KeyError) as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-
-    return run
 
 
 # ---------------------------------------------------------------------------------------------------- loading
@@ -87,20 +74,23 @@ def _path_or_id(value: str | None) -> str | None:
 
 def _load_split(path: str, split: str):
     from addressvlm.data import load_address_dataset
+    from addressvlm.data.storage import check_split_rows, missing_split_message
 
     splits = load_address_dataset(path)
     if split not in splits:
-        raise KeyError(f"{path} has no split {split!r}; it has {sorted(splits)}")
+        raise KeyError(missing_split_message(path, split, splits))
+    check_split_rows(splits[split], path, split)
     return splits, splits[split]
 
 
 # ---------------------------------------------------------------------------------------------------- eval
-@_clean_errors
+@cli_command
 def run_eval(args: argparse.Namespace) -> int:
     """``addressvlm eval``: evaluate a model on a built VQA split and print the Table 2 row."""
     from .runner import evaluate_model
     from .tables import format_table_header, format_table_row
 
+    check_output_folder(args.output_dir)  # before the model loads
     _, dataset = _load_split(args.dataset, args.split)
     model, processor, info = _load_model(args)
     metrics = evaluate_model(
@@ -195,12 +185,13 @@ def _probe_rows(dataset, ids: list[str] | None, limit: int | None) -> list[dict]
     return list(table.select(range(min(limit or 3, len(table)))))
 
 
-@_clean_errors
+@cli_command
 def run_probe(args: argparse.Namespace) -> int:
     """``addressvlm probe``: the street-distribution probe of Fig. 5."""
     from .probe import probe_street_distribution
     from .street_map import find_street_geometries, load_city_geometries, load_geojson_streets
 
+    check_output_folder(args.output_dir)  # before the model loads
     splits, dataset = _load_split(args.dataset, args.split)
     rows = _probe_rows(dataset, args.ids, args.limit)
     streets = sorted({street for split in splits.values() for street in split["street"]})
@@ -340,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S"
     )
-    return int(args.func(args) or 0)
+    return run_command(args.func, args)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,9 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
+
+from addressvlm.utils.io import ensure_output_dir
 
 from .metric import load_address_accuracy, metric_functions
 from .predictions import atomic_write_json
@@ -168,8 +169,7 @@ def probe_street_distribution(
         for field in ("id", "image", "street"):
             if not row.get(field):
                 raise ValueError(f"probe row {number}: field {field!r} is missing or empty")
-    folder = Path(output_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = ensure_output_dir(output_dir)
     matcher = StreetMatcher(list(streets) + list(geometries or {}), load_address_accuracy(metric_path))
     lines_by_street: dict[str, list] = {}
     for name, parts in (geometries or {}).items():  # keyed like the counts, whatever the spelling

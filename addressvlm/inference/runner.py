@@ -31,11 +31,14 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from addressvlm.utils.io import ensure_output_dir
 
 from .metric import load_address_accuracy, metric_functions
 from .predictions import (
@@ -153,6 +156,31 @@ def collect_questions(
     return images, questions
 
 
+def _check_references(functions, questions: Sequence[EvalQuestion]) -> None:
+    """Score empty answers once before generating: a reference the metric cannot use fails now, not after the run.
+
+    Raises:
+        `ValueError`: the metric's message, with the row id and question index.
+    """
+    compute = getattr(functions, "compute_address_accuracy", None)
+    if compute is None:
+        return
+    try:
+        compute(
+            [""] * len(questions),
+            [q.reference for q in questions],
+            [q.level for q in questions],
+            [q.type for q in questions],
+            [list(q.options) for q in questions],
+        )
+    except ValueError as err:
+        found = re.search(r"at index (\d+)", str(err))
+        if found is None or int(found.group(1)) >= len(questions):
+            raise
+        question = questions[int(found.group(1))]
+        raise ValueError(f"row id {question.row_id!r}, questions[{question.index}]: {err}") from None
+
+
 def _check_settings(path: Path, settings: dict, resuming: bool) -> None:
     """Refuse to resume into a folder written with settings that change answers."""
     import json
@@ -235,8 +263,9 @@ def evaluate_model(
     """
     from tqdm.auto import tqdm
 
-    folder = Path(output_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    folder = ensure_output_dir(output_dir)
     predictions_path = folder / PREDICTIONS_FILE
     if overwrite:
         for name in (PREDICTIONS_FILE, METRICS_FILE, SETTINGS_FILE):
@@ -249,6 +278,7 @@ def evaluate_model(
     )
     if not questions:
         raise ValueError("The dataset has no rows to evaluate")
+    _check_references(functions, questions)
     sampling = bool(temperature)
     settings = {
         "model": model_name or getattr(getattr(model, "config", None), "name_or_path", None) or type(model).__name__,

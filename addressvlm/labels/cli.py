@@ -17,10 +17,10 @@ Examples::
     addressvlm data label-georeasoner data/vqa --output data/georeasoner-stage1 \\
         --backend http --base-url http://127.0.0.1:8000/v1 --model llava-hf/llava-v1.6-mistral-7b-hf
 
-Re-running the same command resumes from the cache (``<output>.labels.jsonl`` unless ``--cache`` is given). Exit
-status: 0 when every item got a label; 1 when some items failed (the output is still written, with templated
-reasons for them, and a re-run retries only those), the backend could not be used or the input is invalid; 2 for
-inconsistent options.
+Re-running the same command with ``--overwrite`` resumes from the cache (``<output>.labels.jsonl`` unless ``--cache``
+is given): finished labels are reused, only the missing ones are requested. Exit status: 0 when every item got a
+label; 1 when some items failed (the output is still written, with templated reasons for them, and a re-run retries
+only those) or the backend could not be used; 2 for bad options or input (one line naming the problem).
 """
 
 from __future__ import annotations
@@ -29,6 +29,8 @@ import argparse
 import json
 import logging
 import sys
+
+from addressvlm.utils.errors import cli_command, run_command
 
 
 __all__ = ["add_label_arguments", "build_backend", "main", "register", "run_label_command"]
@@ -99,6 +101,13 @@ def add_label_arguments(parser: argparse.ArgumentParser, task: str) -> None:
         default=5,
         help="http: retries of a failed request (429, 5xx, timeout, malformed body), with "
         "exponential backoff + jitter",
+    )
+    model.add_argument(
+        "--max-retry-wait",
+        type=float,
+        default=60.0,
+        help="http: longest wait a 429 response's Retry-After may ask for; a longer one stops the run (labels "
+        "finished so far are cached)",
     )
     model.add_argument(
         "--extra-body",
@@ -182,6 +191,7 @@ def build_backend(args: argparse.Namespace):
             concurrency=args.concurrency,
             timeout=args.timeout,
             max_retries=args.max_retries,
+            max_retry_after=args.max_retry_wait,
             batch_size=args.batch_size,
             extra_body=args.extra_body,
         )
@@ -204,33 +214,30 @@ def run_label_command(args: argparse.Namespace, task: str) -> int:
         task (`str`): ``alignment`` or ``georeasoner``.
 
     Returns:
-        `int`: 0 when every item got a label, 1 on failures.
+        `int`: 0 when every item got a label, 1 on failures. Bad options or input raise (the CLI wrapper,
+        `addressvlm.utils.errors`, turns them into ``error: ...`` and exit status 2).
     """
     from addressvlm.labels.backends import BackendError
     from addressvlm.labels.pipeline import REPORT_FILE, label_dataset
     from addressvlm.labels.runner import GenerationSettings
     from addressvlm.labels.templates import load_task_templates
 
-    try:
-        templates = load_task_templates(
-            task,
-            prompt=args.prompt_file,
-            question=args.question_file,
-            fallback=args.fallback_file,
-            target=args.target_file,
-        )
-        settings = GenerationSettings(
-            max_new_tokens=args.max_new_tokens,
-            temperature=args.temperature,
-            top_p=args.top_p,
-            seed=args.seed,
-            label_retries=args.label_retries,
-            retry_temperature=args.retry_temperature,
-        )
-        backend = build_backend(args)
-    except (ValueError, FileNotFoundError) as err:
-        logger.error("%s", err)
-        return 2
+    templates = load_task_templates(
+        task,
+        prompt=args.prompt_file,
+        question=args.question_file,
+        fallback=args.fallback_file,
+        target=args.target_file,
+    )
+    settings = GenerationSettings(
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        seed=args.seed,
+        label_retries=args.label_retries,
+        retry_temperature=args.retry_temperature,
+    )
+    backend = build_backend(args)
     try:
         report = label_dataset(
             task,
@@ -252,7 +259,7 @@ def run_label_command(args: argparse.Namespace, task: str) -> int:
     except BackendError as err:
         logger.error("labelling stopped: %s (finished items are cached; fix the problem and re-run)", err)
         return 1
-    except (ValueError, FileNotFoundError, FileExistsError, RuntimeError) as err:
+    except RuntimeError as err:  # e.g. another labelling run holds the cache
         logger.error("%s", err)
         return 1
     finally:
@@ -261,6 +268,16 @@ def run_label_command(args: argparse.Namespace, task: str) -> int:
     print(report.summary())
     print(f"wrote {args.output} (report: {args.report or f'{args.output}/{REPORT_FILE}'})")
     return 1 if report.failed else 0
+
+
+@cli_command
+def _label_alignment(args: argparse.Namespace) -> int:
+    return run_label_command(args, "alignment")
+
+
+@cli_command
+def _label_georeasoner(args: argparse.Namespace) -> int:
+    return run_label_command(args, "georeasoner")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -277,7 +294,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=formatter,
     )
     add_label_arguments(alignment, "alignment")
-    alignment.set_defaults(func=lambda args: run_label_command(args, "alignment"))
+    alignment.set_defaults(func=_label_alignment)
 
     georeasoner = subparsers.add_parser(
         "label-georeasoner",
@@ -286,7 +303,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=formatter,
     )
     add_label_arguments(georeasoner, "georeasoner")
-    georeasoner.set_defaults(func=lambda args: run_label_command(args, "georeasoner"))
+    georeasoner.set_defaults(func=_label_georeasoner)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -302,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
     register(parser.add_subparsers(dest="command", required=True, metavar="COMMAND"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%X")
-    return args.func(args)
+    return run_command(args.func, args)
 
 
 if __name__ == "__main__":

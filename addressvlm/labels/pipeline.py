@@ -25,7 +25,7 @@ from addressvlm.labels.runner import GenerationSettings, LabelOutcome, LabelRunn
 from addressvlm.labels.tasks import DEFAULT_CITY, TASKS, LabelTask, city_names, labelled_fields
 from addressvlm.labels.templates import TaskTemplates, load_task_templates
 from addressvlm.labels.validation import LabelValidator
-from addressvlm.utils.io import atomic_write_json
+from addressvlm.utils.io import atomic_write_json, check_not_an_input, check_output_folder
 
 
 __all__ = ["REPORT_FILE", "default_cache_path", "label_dataset"]
@@ -47,6 +47,10 @@ _STAGE1_COLUMNS = (
     "label_source",
     "conversations",
 )
+
+
+_INPUT_KINDS = {"alignment": ("alignment",), "georeasoner": ("vqa",)}
+"""The dataset kinds (`addressvlm.data.storage.dataset_kind`) each task labels."""
 
 
 def default_cache_path(output_dir: str | os.PathLike) -> Path:
@@ -235,14 +239,15 @@ def label_dataset(
         `FileExistsError`: if `output_dir` is not empty and `overwrite` is not set.
         [`~addressvlm.labels.backends.BackendError`]: if the backend cannot serve requests (progress is cached).
     """
-    from addressvlm.data.storage import save_dataset_dict
+    from addressvlm.data.storage import check_dataset_kind, save_dataset_dict
 
     task = TASKS[task] if isinstance(task, str) else task
     templates = templates or load_task_templates(task.name)
     settings = settings or GenerationSettings()
     dataset_path, output_dir = Path(dataset_path), Path(output_dir)
-    if dataset_path.resolve() == output_dir.resolve():
-        raise ValueError(f"--output must differ from the input dataset ({dataset_path})")
+    check_output_folder(output_dir)
+    check_not_an_input(output_dir, [dataset_path, cache_path, report_path])
+    check_dataset_kind(dataset_path, _INPUT_KINDS[task.name], f"{task.name} labelling")
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
     if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
@@ -298,12 +303,10 @@ def label_dataset(
 
 def _read_input(task: LabelTask, path: Path, splits: Sequence[str] | None, limit: int | None, progress: bool):
     """Return ``(build_info, raw DatasetDict, selection, skipped counts)`` (see `_select_rows`)."""
-    from datasets import load_from_disk
-
-    from addressvlm.data.storage import load_address_dataset, read_build_info
+    from addressvlm.data.storage import load_address_dataset, load_dataset_dict, read_build_info
 
     info = read_build_info(path)
-    raw = load_from_disk(str(path))
+    raw = load_dataset_dict(path)
     splits = list(splits or (raw.keys() if task.name == "alignment" else ["train"]))
     unknown = [s for s in splits if s not in raw]
     if unknown:

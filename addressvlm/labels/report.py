@@ -82,7 +82,10 @@ class LabelReport:
         if repairs:
             lines.append("cache repairs: " + ", ".join(f"{k} {v}" for k, v in repairs.items()))
         if self.failed:
-            lines.append(f"{self.failed} items failed; re-run the same command to retry only those")
+            lines.append(
+                f"{self.failed} items failed; re-run the same command with --overwrite to retry only those "
+                "(finished labels come from the cache)"
+            )
         return "\n".join(lines)
 
     def write(self, path: str | os.PathLike) -> Path:

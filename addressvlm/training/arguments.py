@@ -292,6 +292,13 @@ class AddressVLMTrainingArguments(TrainingArguments):
             Checkpoint every 500 optimizer steps.
         seed (`int`, *optional*, defaults to 1024):
             xtuner's LLaVA-Phi-3 seed.
+
+    Added:
+
+        resume_weights_only (`bool`, *optional*, defaults to `False`):
+            With ``resume_from_checkpoint``: accept a checkpoint without ``optimizer.pt``, ``scheduler.pt`` or
+            ``rng_state.pth`` and continue from its weights and step count, with a fresh optimizer and a restarted
+            learning-rate schedule (logged). Without it such a checkpoint is refused, naming the missing file.
     """
 
     learning_rate: float = field(default=1e-5, metadata={"help": "Initial AdamW learning rate (Table A1: 1e-5)."})
@@ -315,9 +322,15 @@ class AddressVLMTrainingArguments(TrainingArguments):
     logging_steps: float = field(default=10, metadata={"help": "Log every N steps."})
     save_steps: float = field(default=500, metadata={"help": "Checkpoint every N steps."})
     seed: int = field(default=1024, metadata={"help": "Random seed (xtuner's LLaVA-Phi-3 runs used 1024)."})
+    resume_weights_only: bool = field(
+        default=False,
+        metadata={"help": "Resume from a checkpoint's weights and step only: fresh optimizer, restarted schedule."},
+    )
 
     def __post_init__(self):
         super().__post_init__()
+        if self.resume_weights_only and self.deepspeed:
+            raise ValueError("resume_weights_only does not work with DeepSpeed (its engine restores the optimizer)")
         if self.remove_unused_columns:
             raise ValueError(
                 "remove_unused_columns must be False: the collator reads the conversations and image columns"

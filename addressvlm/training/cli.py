@@ -3,28 +3,26 @@
 from __future__ import annotations
 
 import argparse
-import sys
+
+from addressvlm.utils.errors import cli_command
 
 
 __all__ = ["register"]
 
 
+@cli_command
 def _merge(args: argparse.Namespace) -> int:
     from .merge import merge_adapter
 
-    try:
-        merge_adapter(
-            args.adapter,
-            args.output,
-            base=args.base,
-            layout=args.layout,
-            legacy_keys=args.legacy_keys,
-            dtype=args.dtype,
-            overwrite=args.overwrite,
-        )
-    except (FileExistsError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    merge_adapter(
+        args.adapter,
+        args.output,
+        base=args.base,
+        layout=args.layout,
+        legacy_keys=args.legacy_keys,
+        dtype=args.dtype,
+        overwrite=args.overwrite,
+    )
     print(args.output)
     return 0
 

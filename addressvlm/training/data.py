@@ -14,10 +14,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from addressvlm.data.storage import check_images_exist
+
 
 __all__ = [
     "TrainingData",
     "add_length_column",
+    "check_training_datasets",
     "conversation_lengths",
     "eval_subset",
     "load_training_data",
@@ -172,13 +175,15 @@ def _address_split(paths: Sequence[str], split: str, columns: list[str], sources
     from datasets import concatenate_datasets
 
     from addressvlm.data import load_address_dataset
+    from addressvlm.data.storage import check_split_rows, missing_split_message
 
     parts = []
     for path in paths:
         splits = load_address_dataset(path)
         if split not in splits:
-            raise KeyError(f"{path} has no split {split!r} (splits: {sorted(splits)})")
+            raise KeyError(missing_split_message(path, split, splits))
         dataset = splits[split]
+        check_split_rows(dataset, path, split)
         missing = [column for column in columns if column not in dataset.column_names]
         if missing:
             raise KeyError(f"{path} split {split!r} lacks column(s) {missing}")
@@ -241,6 +246,7 @@ def load_training_data(
     sources: list[dict[str, Any]] = []
     optional = ["questions"] if data_args.question_types else []
     train = _address_split(data_args.dataset_paths, data_args.train_split, columns, sources, optional)
+    check_images_exist(train, data_args.image_column, f"{', '.join(data_args.dataset_paths)}[{data_args.train_split}]")
     if data_args.split_turns:
         before = len(train)
         train = split_conversation_turns(train, data_args.conversations_column)
@@ -303,6 +309,22 @@ def eval_subset(n_rows: int, size: int, seed: int) -> list[int]:
     import numpy as np
 
     return np.sort(np.random.default_rng(seed).choice(n_rows, size=size, replace=False)).tolist()
+
+
+def check_training_datasets(data_args, kinds: Sequence[str], purpose: str) -> None:
+    """Refuse dataset folders of the wrong kind for a stage, before the model loads (e.g. a stage-1 set for stage 2).
+
+    Args:
+        data_args (`DataArguments`): the dataset folders.
+        kinds (`Sequence[str]`): accepted kinds (see `addressvlm.data.storage.DATASET_KINDS`).
+        purpose (`str`): e.g. ``"stage-2 training"``, for the message.
+    """
+    from addressvlm.data.storage import check_dataset_kind
+
+    if not data_args.dataset_paths:
+        raise ValueError("dataset_paths is empty: name at least one dataset folder (addressvlm data build-...)")
+    for path in data_args.dataset_paths:
+        check_dataset_kind(path, kinds, purpose)
 
 
 def load_training_data_for(data_args, processor, training_args) -> TrainingData:

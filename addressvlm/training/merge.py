@@ -44,14 +44,20 @@ def merge_adapter(
     from peft import PeftModel
 
     from addressvlm.models import export_llava_hf, load_pretrained
-    from addressvlm.utils.io import atomic_output_dir
+    from addressvlm.utils.io import atomic_output_dir, check_not_an_input, check_output_dir
 
     from .artifacts import generation_config_for
+    from .checkpoints import check_weight_files
 
     if layout not in ("addressvlm", "llava-hf"):
         raise ValueError(f"layout must be 'addressvlm' or 'llava-hf', got {layout!r}")
     if dtype is not None and dtype not in _DTYPES:
         raise ValueError(f"dtype must be one of {_DTYPES}, got {dtype!r}")
+    check_output_dir(output_dir, overwrite)  # before the model loads
+    check_not_an_input(output_dir, [adapter, base])
+    for folder in (adapter, base):
+        if folder is not None:
+            check_weight_files(folder)  # a truncated file named, not a bare SafetensorError
     model, processor = (
         load_pretrained(base, adapter=adapter, torch_dtype=torch.float32)
         if base

@@ -9,8 +9,12 @@ the dataclass field names; an unknown key is an error that names it and the file
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import enum
 import os
 import sys
+import types
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -23,12 +27,25 @@ __all__ = ["load_yaml_config", "parse_args"]
 
 
 def load_yaml_config(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a recipe YAML file: a mapping of field names to values (an empty file is an empty mapping)."""
+    """Read a recipe YAML file: a mapping of field names to values (an empty file is an empty mapping).
+
+    Raises:
+        `FileNotFoundError`: the file does not exist.
+        `ValueError`: the file is not valid YAML (the message gives the line and column) or not a mapping.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Config file not found: {path}")
-    with open(path, encoding="utf-8") as handle:
-        values = yaml.safe_load(handle)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            values = yaml.safe_load(handle)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ValueError(f"{path}: not valid YAML{where}: {problem}") from None
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
     if values is None:
         return {}
     if not isinstance(values, dict):
@@ -36,34 +53,156 @@ def load_yaml_config(path: str | os.PathLike) -> dict[str, Any]:
     return values
 
 
-def _coerce(action: argparse.Action, value: Any, source: str) -> Any:
-    """Check a YAML value against its flag's type before it becomes the flag's default.
+_TRUE = ("true", "yes", "y", "t", "on", "1")
+_FALSE = ("false", "no", "n", "f", "off", "0")
 
-    Numeric flags convert strings (YAML 1.1, i.e. PyYAML, reads ``1e-5`` as a string) and reject what does not
-    convert. A string the flag's command-line type refuses (``include_num_input_tokens_seen: non_padding``, a
-    ``str | bool`` field that `HfArgumentParser` exposes as a boolean) is passed through unconverted, since argparse
-    would otherwise re-parse a string default with that type.
-    """
-    convert = action.type
-    if value is None or convert in (None, str):
+
+class _Rejected(Exception):
+    """A value that does not fit a field's type."""
+
+
+def _alternatives(hint: Any) -> list[Any]:
+    """The types a field accepts: the members of a union (``None`` included), else the type itself."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return list(typing.get_args(hint))
+    return [hint]
+
+
+def _describe(hint: Any) -> str:
+    names = []
+    for option in _alternatives(hint):
+        origin = typing.get_origin(option)
+        if option is type(None):
+            names.append("null")
+        elif option is bool:
+            names.append("true or false")
+        elif option is int:
+            names.append("an integer")
+        elif option is float:
+            names.append("a number")
+        elif option is str:
+            names.append("a string")
+        elif origin is typing.Literal:
+            names.append(f"one of {list(typing.get_args(option))}")
+        elif isinstance(option, type) and issubclass(option, enum.Enum):
+            names.append(f"one of {[member.value for member in option]}")
+        elif origin in (list, tuple):
+            item = typing.get_args(option)[0] if typing.get_args(option) else Any
+            names.append(f"a list of {_describe(item)}" if item is not Any else "a list")
+        else:
+            names.append(getattr(option, "__name__", str(option)))
+    return " or ".join(names)
+
+
+def _convert_one(option: Any, value: Any) -> Any:
+    """``value`` as ``option`` (one member of a field's union), or `_Rejected`."""
+    origin = typing.get_origin(option)
+    if option is Any:
         return value
-    if convert in (int, float):
-
-        def one(item):
-            if not isinstance(item, str):
-                return item
+    if option is type(None):
+        if value is None:
+            return None
+        raise _Rejected
+    if option is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+            return value.strip().lower() in _TRUE
+        raise _Rejected
+    if option is int:
+        if isinstance(value, bool):
+            raise _Rejected
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
             try:
-                return convert(item)
-            except ValueError as err:
-                raise ValueError(f"{source}: {action.dest}={item!r} is not a valid value ({err})") from err
+                return int(value)
+            except ValueError:
+                raise _Rejected from None
+        raise _Rejected
+    if option is float:
+        if isinstance(value, bool):
+            raise _Rejected
+        if isinstance(value, (int, float)):
+            return value
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                raise _Rejected from None
+        raise _Rejected
+    if option is str:
+        if isinstance(value, str):
+            return value
+        raise _Rejected
+    if origin is typing.Literal:
+        if value in typing.get_args(option):
+            return value
+        raise _Rejected
+    if isinstance(option, type) and issubclass(option, enum.Enum):
+        values = [member.value for member in option]
+        if isinstance(value, option):
+            return value.value
+        if value in values:
+            return value
+        raise _Rejected
+    if origin in (list, tuple):
+        item = typing.get_args(option)[0] if typing.get_args(option) else Any
+        items = value if isinstance(value, (list, tuple)) else [value]
+        converted = [_convert(item, element) for element in items]
+        return converted if isinstance(value, (list, tuple)) else converted[0]
+    return value  # dicts and other types: the dataclass checks them
 
-        return [one(item) for item in value] if isinstance(value, list) else one(value)
-    if isinstance(value, str):
+
+def _convert(hint: Any, value: Any) -> Any:
+    for option in _alternatives(hint):
         try:
-            convert(value)
+            return _convert_one(option, value)
+        except _Rejected:
+            continue
+    raise _Rejected
+
+
+def _coerce(action: argparse.Action, hint: Any, value: Any, source: str) -> Any:
+    """Check a YAML value against its field's type before it becomes the flag's default.
+
+    Every value is checked against the dataclass field's annotation: booleans must be YAML booleans (or ``yes`` /
+    ``no`` / ``true`` / ``false`` as text), integers whole numbers, numbers numbers (YAML 1.1, i.e. PyYAML, reads
+    ``1e-5`` as a string, which is converted), choices one of their values. A misspelt boolean such as ``flase`` is
+    an error instead of a truthy string. A string for a ``str | bool`` field (``include_num_input_tokens_seen:
+    non_padding``, which `HfArgumentParser` exposes as a boolean flag) is kept as text.
+
+    Raises:
+        `ValueError`: naming the file, the key, the value and what the field accepts.
+    """
+    try:
+        converted = _convert(hint, value)
+    except _Rejected:
+        raise ValueError(
+            f"{source}: {action.dest}={value!r} is not a valid value (expected {_describe(hint)})"
+        ) from None
+    convert = action.type
+    if isinstance(converted, str) and convert not in (None, str):
+        try:
+            convert(converted)
         except (TypeError, ValueError, argparse.ArgumentTypeError):
-            action.type = None
-    return value
+            action.type = None  # argparse would re-parse a string default with the flag's type
+    return converted
+
+
+def _field_hints(dataclass_types: Sequence[type]) -> dict[str, Any]:
+    """The type annotation of every field of ``dataclass_types`` (resolved, not the parser's rewritten types)."""
+    hints: dict[str, Any] = {}
+    for dtype in dataclass_types:
+        resolved = typing.get_type_hints(dtype)
+        for item in dataclasses.fields(dtype):
+            if item.init:
+                hints[item.name] = resolved.get(item.name, Any)
+    return hints
 
 
 def parse_args(dataclass_types: Sequence[type], argv: Sequence[str] | None = None) -> tuple:
@@ -77,8 +216,9 @@ def parse_args(dataclass_types: Sequence[type], argv: Sequence[str] | None = Non
         `tuple`: one instance per dataclass type.
 
     Raises:
-        `ValueError`: a YAML key that is no field of any dataclass, or a value that does not convert to the field's
-        type.
+        `ValueError`: a YAML key that is no field of any dataclass, a value that does not fit the field's type
+        (misspelt booleans, fractions for integers, unknown choices), or invalid YAML; each message names the file
+        and the key.
     """
     parser = HfArgumentParser(list(dataclass_types))
     parser.add_argument(
@@ -93,6 +233,7 @@ def parse_args(dataclass_types: Sequence[type], argv: Sequence[str] | None = Non
     pre.add_argument("--config", action="append", default=[])
     known, _ = pre.parse_known_args(argv)
     actions = {action.dest: action for action in parser._actions if action.dest != "help"}
+    hints = _field_hints(dataclass_types)
     defaults: dict[str, Any] = {}
     for config in known.config:
         values = load_yaml_config(config)
@@ -100,7 +241,7 @@ def parse_args(dataclass_types: Sequence[type], argv: Sequence[str] | None = Non
         if unknown:
             raise ValueError(f"{config}: unknown argument(s) {unknown}; see --help for the valid names")
         for key, value in values.items():
-            defaults[key] = _coerce(actions[key], value, str(config))
+            defaults[key] = _coerce(actions[key], hints.get(key, Any), value, str(config))
     for key in defaults:
         actions[key].required = False  # a value from YAML satisfies a required flag
     parser.set_defaults(**defaults)

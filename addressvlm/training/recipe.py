@@ -70,30 +70,58 @@ def setup_distributed(training_args) -> None:
 
 def checkpoint_to_resume(training_args) -> str | None:
     """The checkpoint to resume from: ``--resume_from_checkpoint PATH``, or ``last`` / ``true`` for the newest
-    ``checkpoint-N`` in ``output_dir``.
+    complete ``checkpoint-N`` in ``output_dir``.
+
+    A checkpoint must hold everything an exact resume needs -- weights, ``optimizer.pt``, ``scheduler.pt``,
+    ``rng_state.pth`` and ``trainer_state.json``, all intact -- or the Trainer would silently restart the optimizer
+    and the learning-rate schedule. ``last`` skips (and logs) empty, incomplete or damaged folders;
+    ``resume_weights_only`` accepts a checkpoint without the optimizer, schedule and random state (they restart).
 
     Raises:
         `ValueError`: ``output_dir`` already holds checkpoints and no resume was asked for (a new run would mix its
-        checkpoints with the old ones), or ``last`` was asked for and there is none.
+        checkpoints with the old ones), ``last`` finds no complete checkpoint, or the named checkpoint is missing,
+        incomplete or damaged (the message names the files).
     """
     from transformers.trainer_utils import get_last_checkpoint
 
+    from .checkpoints import checkpoint_problems, newest_complete_checkpoint
+
     output_dir = Path(training_args.output_dir)
-    last = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
+    weights_only = bool(getattr(training_args, "resume_weights_only", False))
     asked = training_args.resume_from_checkpoint
     if asked is None:
+        last = get_last_checkpoint(str(output_dir)) if output_dir.is_dir() else None
         if last is not None:
             raise ValueError(
                 f"output_dir {output_dir} already holds checkpoints ({Path(last).name}); pass "
                 "--resume_from_checkpoint last to continue, or choose a new output_dir"
             )
         return None
+    hint = (
+        "; restore the file, resume from another checkpoint, or pass --resume_weights_only true to continue from "
+        "the weights and step alone (the optimizer and the learning-rate schedule restart)"
+    )
     if str(asked).lower() in ("last", "true"):
-        if last is None:
-            raise ValueError(f"resume_from_checkpoint={asked}: no checkpoint-N in {output_dir}")
-        return last
+        found, skipped = newest_complete_checkpoint(output_dir, weights_only)
+        if found is None:
+            if not skipped:
+                raise ValueError(f"resume_from_checkpoint={asked}: no checkpoint-N in {output_dir}")
+            details = "; ".join(f"{Path(folder).name}: {', '.join(problems)}" for folder, problems in skipped.items())
+            raise ValueError(
+                f"resume_from_checkpoint={asked}: no complete checkpoint in {output_dir} ({details})"
+                + ("" if weights_only else hint)
+            )
+        if skipped:
+            logger.warning("Resuming from %s, the newest complete checkpoint", found)
+        return found
     if not Path(asked).is_dir():
         raise ValueError(f"resume_from_checkpoint={asked} is not a checkpoint folder")
+    problems = checkpoint_problems(asked, weights_only)
+    if problems:
+        raise ValueError(
+            f"resume_from_checkpoint={asked} cannot be resumed exactly: {'; '.join(problems)}"
+            + ("" if weights_only else hint)
+        )
     return str(asked)
 
 

@@ -17,11 +17,13 @@ logger = logging.getLogger(__name__)
 
 class AddressVLMTrainer(Trainer):
     r"""
-    [`~transformers.Trainer`] with two additions.
+    [`~transformers.Trainer`] with three additions.
 
     * The optimizer gets one param group per (module group learning rate, weight decay), so the projector and the
       vision encoder can train at their own rates (``projector_lr``, ``vision_lr``).
     * ``padding_fraction`` (padded share of the batch positions since the last log) is logged with the loss.
+    * ``resume_weights_only`` skips loading the optimizer and schedule of the checkpoint (see
+      `addressvlm.training.checkpoints`).
 
     Args:
         group_learning_rates (`dict[str, float]`, *optional*):
@@ -50,6 +52,16 @@ class AddressVLMTrainer(Trainer):
             raise ValueError("group_learning_rates needs the backbone spec to map parameters to module groups")
         self._batch_positions = 0
         self._padded_positions = 0
+
+    def _load_optimizer_and_scheduler(self, checkpoint):
+        if checkpoint is not None and getattr(self.args, "resume_weights_only", False):
+            logger.warning(
+                "resume_weights_only: %s resumed with its weights and step only; the optimizer starts fresh and the "
+                "learning-rate schedule restarts",
+                checkpoint,
+            )
+            return
+        super()._load_optimizer_and_scheduler(checkpoint)
 
     def create_optimizer(self, model=None):
         rates = set(self.group_learning_rates.values()) | {self.args.learning_rate}

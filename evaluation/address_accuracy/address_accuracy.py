@@ -60,7 +60,7 @@ Scores answers to address localization questions about street-view images.
 
 Args:
     predictions (`list` of `str`):
-        The model's answer to each question, as generated (use `""` for a missing answer).
+        The model's answer to each question, as generated (`""` or `None` for a missing answer).
     references (`list` of `str`):
         What each answer is compared with: the district / street name for generation questions,
         `"{street}, {district}"` for `street_district` questions (split on the last comma), `"Yes"` / `"No"` for
@@ -196,6 +196,9 @@ _REFUSAL = re.compile(
     re.IGNORECASE,
 )
 _APOSTROPHES = re.compile("['\u2018\u2019\u02bc`\u00b4]")
+# Combining diacritics of Latin, Greek and Cyrillic letters (after NFD), and emoji variation selectors / joiners.
+_LATIN_ACCENTS = re.compile("[\u0300-\u036f]")
+_INVISIBLE = re.compile("[\ufe00-\ufe0f\u200d\U000e0100-\U000e01ef]")
 _LETTERS = string.ascii_uppercase
 # "answer:", "the answer is", "the correct option is", "option", "choice", ... in front of the actual answer.
 _ANSWER_PREFIX = re.compile(
@@ -209,6 +212,8 @@ _LETTER_BRACKETED = re.compile(r"^[(\[]\s*([a-z])\s*[)\]](.*)$", re.IGNORECASE |
 _LETTER_DELIMITED = re.compile(r"^([a-z])(?:[.:)\]]|$)(.*)$", re.IGNORECASE | re.DOTALL)
 # An upper-case letter followed by a space: only accepted when the rest is that option's own text ("B Forbes Ave").
 _LETTER_SPACED = re.compile(r"^([A-Z])[\s,;-]+(.+)$", re.DOTALL)
+# An option's text followed by its letter in brackets: "Forbes Ave (B)".
+_TEXT_THEN_LETTER = re.compile(r"^(.+?)\s*[(\[]\s*([a-z])\s*[)\]]\s*[.!]?$", re.IGNORECASE | re.DOTALL)
 # A second letter after the first one: "(A) (B)", "A. or B.", "A. B.", "A) and (B)", "A./B" (but not "B. I think").
 _SECOND_LETTER = (
     re.compile(r"^(?:(?:or|and)\b|[/,&])?\s*[(\[]\s*[a-z]\s*[)\]]", re.IGNORECASE),
@@ -223,8 +228,9 @@ _SEPARATOR_DASH = re.compile(r"\s+[-\u2013\u2014]\s+")
 def normalize_address(text, level="street"):
     """Normalise an address string for comparison.
 
-    The steps, in order: Unicode NFKC; case-folding; `&` becomes `and`; apostrophes are deleted (`Mary's` ->
-    `marys`); every other punctuation or symbol character becomes a space; the text is split on white space; each
+    The steps, in order: Unicode NFKC; case-folding; `&` becomes `and`; Latin diacritics are removed (`Hämeentie`
+    -> `hameentie`); apostrophes (and emoji variation selectors) are deleted (`Mary's` -> `marys`); every other
+    punctuation or symbol character becomes a space; the text is split on white space; each
     token is mapped to its canonical form (`street`/`st`/`str`/`saint` -> `st`, `avenue`/`av` -> `ave`, `north` ->
     `n`, `fifth` -> `5th`, ... see `CANONICAL_WORDS`); an article (`a`, `an`, `the`) is dropped when another token
     follows it (a final `A`, as in "Avenue A", is a name); at `level="district"` a trailing `district` /
@@ -240,7 +246,8 @@ def normalize_address(text, level="street"):
     if not text:
         return ""
     text = unicodedata.normalize("NFKC", text).casefold().replace("&", " and ")
-    text = _APOSTROPHES.sub("", text)
+    text = unicodedata.normalize("NFC", _LATIN_ACCENTS.sub("", unicodedata.normalize("NFD", text)))
+    text = _INVISIBLE.sub("", _APOSTROPHES.sub("", text))
     text = "".join(" " if unicodedata.category(ch)[0] in "PS" else ch for ch in text)
     tokens = [CANONICAL_WORDS.get(token, token) for token in text.split()]
     tokens = [tok for i, tok in enumerate(tokens) if not (tok in ARTICLES and i + 1 < len(tokens))]
@@ -302,6 +309,7 @@ def parse_multiple_choice(text, options, level="street"):
     - a bracketed or delimited letter followed by text, e.g. `(B) Forbes Ave`, `B. Forbes Ave`, `B) ...`; the answer
       is invalid if that text is the text of a different option or names a second letter (`A or B`, `A/B`, `(A) (B)`);
     - an upper-case letter followed by a space and exactly that option's text (`B Forbes Ave`);
+    - an option's text followed by its bracketed letter (`Forbes Ave (B)`); invalid if they name different options;
     - the text of one option alone, compared after `normalize_address` (`Forbes Avenue` for option `Forbes Ave`).
     An answer that matches several options, a letter without an option (`E` with four options) or anything else is
     not valid.
@@ -330,6 +338,11 @@ def parse_multiple_choice(text, options, level="street"):
             return letters[hit]
 
     text = _strip_answer_prefix(text)
+    trailing = _TEXT_THEN_LETTER.match(text)  # "Forbes Ave (B)": an option's text, then its letter
+    if trailing is not None and trailing.group(2).upper() in letters:
+        hit = _match_option_text(trailing.group(1), normalized_options, level)
+        if hit is not None:
+            return trailing.group(2).upper() if hit == letters.index(trailing.group(2).upper()) else None
     match = _LETTER_BRACKETED.match(text) or _LETTER_DELIMITED.match(text)
     requires_own_text = False
     if match is None:
@@ -423,7 +436,8 @@ def _check_inputs(predictions, references, levels, question_types, options):
                 )
         elif qtype == "generation":
             if not normalize_address(reference, level):
-                raise ValueError(f"Empty generation reference at index {i}: {reference!r}.")
+                what = "Generation reference without letters" if reference.strip() else "Empty generation reference"
+                raise ValueError(f"{what} at index {i}: {reference!r} (no answer can match it).")
         elif qtype == "judgement":
             if reference.strip().casefold() not in ("yes", "no"):
                 raise ValueError(f"Judgement reference at index {i} must be 'Yes' or 'No', got {reference!r}.")
@@ -572,6 +586,24 @@ class AddressAccuracy(evaluate.Metric):
                 "https://proceedings.mlr.press/v235/li24ch.html",
             ],
         )
+
+    def compute(self, *, predictions=None, references=None, **kwargs):
+        """Check the types of the inputs (naming the index) before `evaluate`'s format check, then compute.
+
+        A `None` prediction is a missing answer (scored like `""`); any other non-text input is an error.
+        """
+        if predictions is not None:
+            predictions = ["" if value is None else value for value in predictions]
+        columns = {"predictions": predictions, "references": references}
+        columns.update({name: kwargs.get(name) for name in ("levels", "question_types")})
+        for name, values in columns.items():
+            for i, value in enumerate(values if values is not None else []):
+                if not isinstance(value, str):
+                    raise ValueError(f"{name}[{i}] must be a string, got {value!r}.")
+        for i, opts in enumerate(kwargs.get("options") or []):
+            if opts is not None and (isinstance(opts, str) or not all(isinstance(o, str) for o in opts)):
+                raise ValueError(f"options[{i}] must be a list of strings, got {opts!r}.")
+        return super().compute(predictions=predictions, references=references, **kwargs)
 
     def _compute(
         self,

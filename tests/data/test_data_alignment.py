@@ -160,3 +160,11 @@ def test_same_inputs_same_bytes(image_table, tmp_path):
             assert first == second
             continue
         assert (tmp_path / "a" / "s" / name).read_bytes() == (tmp_path / "b" / "s" / name).read_bytes(), name
+
+
+def test_nothing_left_names_the_reason(image_table, tmp_path):
+    """The hint used to name vqa_dataset and subsampling even when neither was given."""
+    build_vqa(image_table, tmp_path / "vqa", split_ratios=(0, 0, 1))  # no training locations at all
+    with pytest.raises(ValueError, match=r"no street views left .*: 24 rows in the metadata, 24 outside the train"):
+        build_alignment_set(image_table, tmp_path / "s", size=32, vqa_dataset=tmp_path / "vqa", progress=False)
+    assert not (tmp_path / "s").exists()

@@ -133,3 +133,29 @@ def test_street_colour_code_survives_64px():
 def test_views_along_and_across_the_road():
     assert heading_is_along(10, 0) and heading_is_along(185, 0) and heading_is_along(350, 10)
     assert not heading_is_along(90, 0) and not heading_is_along(260, 0)
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ({"image_size": 1}, "image_size must be at least 16 pixels, got 1"),
+        ({"tile_size": 8}, "tile_size must be at least 16 pixels, got 8"),
+        ({"sign_probability": 2.0}, "sign_probability must be between 0 and 1, got 2.0"),
+    ],
+)
+def test_synth_city_rejects_degenerate_options(tmp_path, option, message):
+    from addressvlm.data.city import build_synth_city
+
+    with pytest.raises(ValueError, match=message):
+        build_synth_city(tmp_path / "city", n_locations=6, views_per_location=1, progress=False, **option)
+    assert not (tmp_path / "city").exists()
+
+
+def test_synth_city_without_the_data_extra_says_what_to_install(tmp_path, monkeypatch):
+    import sys
+
+    from addressvlm.data.city import build_synth_city
+
+    monkeypatch.setitem(sys.modules, "geopandas", None)  # as if the [data] extra were not installed
+    with pytest.raises(ModuleNotFoundError, match=r"pip install 'addressvlm\[data\]'"):
+        build_synth_city(tmp_path / "city", n_locations=6, views_per_location=1, progress=False)

@@ -103,3 +103,59 @@ def test_bad_input_exits_with_message(parser, tmp_path, capsys, metadata_factory
     assert "row 2, column 'lat'" in err
     assert _run(parser, "build-alignment", tmp_path / "m.csv", "--output", tmp_path / "o", "--delta", 1.5) == 2
     assert "delta" in capsys.readouterr().err
+
+
+def test_builders_never_write_over_their_inputs(parser, image_table, capsys):
+    city = image_table.parent
+    before = sorted(str(p.relative_to(city)) for p in city.rglob("*"))
+    assert _run(parser, "build-vqa", image_table, "--output", city, "--overwrite") == 2
+    assert f"the output folder {city} contains the input" in capsys.readouterr().err
+    vqa = city / "vqa"
+    assert _run(parser, "build-vqa", image_table, "--output", vqa) == 0  # inside the city folder: fine
+    capsys.readouterr()
+    vqa_files = sorted(str(p.relative_to(vqa)) for p in vqa.rglob("*"))
+    args = ["build-alignment", image_table, "--vqa-dataset", vqa, "--output", vqa, "--overwrite", "--size", 28]
+    assert _run(parser, *args, "--no-progress") == 2
+    assert f"the output folder {vqa} is the input {vqa}" in capsys.readouterr().err
+    assert sorted(str(p.relative_to(vqa)) for p in vqa.rglob("*")) == vqa_files
+    assert [p for p in sorted(str(p.relative_to(city)) for p in city.rglob("*")) if not p.startswith("vqa")] == before
+
+
+def test_tiny_model_refuses_a_non_empty_folder(tmp_path, capsys):
+    from addressvlm.cli import main
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "tokenizer.json").write_text("the run's tokenizer")
+    assert main(["tiny-model", "--output", str(run)]) == 2
+    assert "exists and is not empty" in capsys.readouterr().err
+    assert sorted(p.name for p in run.iterdir()) == ["tokenizer.json"]
+    assert (run / "tokenizer.json").read_text() == "the run's tokenizer"
+    (tmp_path / "afile").write_text("x")
+    assert main(["tiny-model", "--output", str(tmp_path / "afile")]) == 2
+    assert capsys.readouterr().err.strip().endswith("afile exists and is not a folder")
+    assert main(["tiny-model", "--output", str(run), "--overwrite"]) == 0
+    assert {"config.json", "model.safetensors", "tokenizer.json"} <= {p.name for p in run.iterdir()}
+
+
+def test_check_images_decodes_and_build_alignment_names_bad_files(parser, image_table, capsys):
+    import numpy as np
+    from PIL import Image
+
+    city = image_table.parent
+    pixels = np.random.default_rng(5).integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(city / "full.jpg", quality=95)
+    data = (city / "full.jpg").read_bytes()
+    (city / "trunc90.jpg").write_bytes(data[: int(len(data) * 0.9)])  # truncated in its scan data
+    text = image_table.read_text().splitlines()
+    first = text[1].split(",")
+    text[1] = ",".join(["trunc90.jpg", *first[1:]])
+    (city / "m.csv").write_text("\n".join(text) + "\n")
+    assert _run(parser, "stats", city / "m.csv", "--check-images") == 2
+    assert "row 1, column 'image': 'trunc90.jpg' cannot be read as an image: image file is truncated" in (
+        capsys.readouterr().err
+    )
+    args = ["build-alignment", city / "m.csv", "--output", city / "al", "--size", 28, "--no-progress"]
+    assert _run(parser, *args) == 2
+    assert f"Cannot decode image file {city / 'trunc90.jpg'}" in capsys.readouterr().err
+    assert not (city / "al").exists()

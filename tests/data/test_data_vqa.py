@@ -255,3 +255,51 @@ def test_general_vqa_mixed_into_training(tmp_path, metadata_factory):
     assert dataset["test"].num_rows == 12  # evaluation splits untouched
     loaded = load_address_dataset(tmp_path / "set")["train"].to_pandas()
     assert loaded.loc[loaded["id"].str.startswith("general-"), "image"].iloc[0].startswith(str(tmp_path / "coco"))
+
+
+@pytest.mark.parametrize(
+    ("n_locations", "ratios", "empty"),
+    [
+        (2, ["0.7", "0.2", "0.1"], ["validation", "test"]),
+        (1, ["0.7", "0.2", "0.1"], ["validation", "test"]),
+        (8, ["0", "0", "1"], ["train", "validation"]),
+    ],
+)
+def test_empty_splits_are_loadable_and_named_by_eval_and_training(
+    tmp_path, metadata_factory, capsys, caplog, n_locations, ratios, empty
+):
+    """A table with too few locations (or ratios with zeros) gives empty splits: the folder still loads, and the
+    commands that need a split name it (eval exits 2 before loading any model)."""
+    from addressvlm.cli import main
+    from addressvlm.training.data import _address_split
+
+    metadata_factory(n_locations=n_locations, views=2).to_csv(tmp_path / "m.csv", index=False)
+    out = tmp_path / "vqa"
+    assert main(["data", "build-vqa", str(tmp_path / "m.csv"), "--output", str(out), "--split-ratios", *ratios]) == 0
+    for split in empty:
+        assert f"the {split!r} split has no rows" in caplog.text
+    loaded = load_address_dataset(out)
+    assert sorted(loaded) == ["test", "train", "validation"]
+    assert {split for split, part in loaded.items() if part.num_rows == 0} == set(empty)
+    assert main(["data", "stats", str(out), "--by-type"]) == 0
+    capsys.readouterr()
+    split = "test" if "test" in empty else "train"
+    assert main(["eval", "--model", "no-model", "--dataset", str(out), "--split", split, "--output-dir", "x"]) == 2
+    assert f"the {split!r} split has no rows" in capsys.readouterr().err
+    if "train" in empty:
+        with pytest.raises(ValueError, match="the 'train' split has no rows"):
+            _address_split([str(out)], "train", ["image", "conversations"], [])
+
+
+def test_folders_with_unsaved_empty_splits_still_load(tmp_path, metadata_factory):
+    """Folders written before empty splits got a shard (``datasets`` wrote none) load, with the split empty."""
+    from datasets import DatasetDict, load_from_disk
+
+    out = tmp_path / "vqa"
+    build_vqa(metadata_factory(n_locations=2, views=2), out, image_root=tmp_path)
+    parts = load_from_disk(str(out))
+    shutil.rmtree(out / "test")
+    DatasetDict({"test": parts["test"]}).save_to_disk(str(tmp_path / "old"))  # the old way: no shard at all
+    shutil.copytree(tmp_path / "old" / "test", out / "test")
+    assert not list((out / "test").glob("*.arrow"))
+    assert load_address_dataset(out)["test"].num_rows == 0

@@ -42,3 +42,13 @@ def test_registers_into_the_main_command():
     register(parser.add_subparsers())
     with pytest.raises(SystemExit):
         parser.parse_args(["eval", "--model", "m"])  # --dataset and --output-dir are required
+
+
+def test_an_output_dir_that_is_a_file_is_refused_before_loading(tmp_path, capsys):
+    from addressvlm.cli import main
+
+    (tmp_path / "afile").write_text("x")
+    for command in ("eval", "probe"):
+        argv = [command, "--model", "no-model", "--dataset", "no-data", "--output-dir", str(tmp_path / "afile")]
+        assert main(argv) == 2
+        assert capsys.readouterr().err.strip() == f"error: {tmp_path / 'afile'} exists and is not a folder"

@@ -196,3 +196,23 @@ def test_raising_and_lowering_the_limit(tiny_llava, vqa_dataset, tmp_path):
     records = _lines(out / "predictions.jsonl")  # the second image's answers are kept, after the scored ones
     assert len(records) == 18 and [r["prediction"] for r in records[:9]] == first_answers
     assert [r["key"] for r in records[9:]] == [f"test-0000001:{j}" for j in range(9)]
+
+
+def test_a_reference_no_answer_can_match_fails_before_generating(vqa_dataset, tiny_llava, tmp_path, monkeypatch):
+    """District names made only of symbols ('***') used to fail at scoring, after every question was answered."""
+    model, processor = tiny_llava
+    _, split = vqa_dataset(n_images=2)
+
+    def symbols(row, index):
+        if index == 1:
+            row["questions"][0]["reference"] = "***"
+        return row
+
+    broken = split.map(symbols, with_indices=True)
+    calls = []
+    monkeypatch.setattr(SharedPrefixAnswerer, "iter_batches", lambda *a, **k: calls.append(1) or iter(()))
+    with pytest.raises(
+        ValueError, match=r"row id 'test-0000001', questions\[0\]: Generation reference without letters"
+    ):
+        evaluate_model(model, processor, broken, tmp_path / "eval", show_progress=False)
+    assert not calls

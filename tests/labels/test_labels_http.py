@@ -209,3 +209,40 @@ def test_close_interrupts_a_backoff(chat_server, labels_kit, image):
     worker.join(timeout=10)
     assert time.monotonic() - started < 5  # not the 15-30 s backoff
     assert len(server.hits) == 1 and not results[0].ok and "cancelled" in results[0].error
+
+
+def test_a_long_retry_after_stops_the_run_at_once(chat_server, labels_kit, image):
+    """Retry-After: 3600 used to mean a silent wait of the 300 s cap per retry (25 minutes per request)."""
+    reply = labels_kit.Reply(status=429, body=labels_kit.error_body("slow down", "x"), headers={"Retry-After": "3600"})
+    server = chat_server(responder=lambda body, index: reply)
+    start = time.monotonic()
+    with _backend(server, max_retry_after=5) as backend:
+        with pytest.raises(BackendError, match=r"asks to wait 3600 s .* more than --max-retry-wait 5 s"):
+            backend.generate([LabelRequest(str(image), "Why?", max_new_tokens=8)])
+    assert time.monotonic() - start < 5 and len(server.hits) == 1
+
+
+@pytest.mark.parametrize("url", ["127.0.0.1:18001/v1", "ftp://host/v1", "http:///v1"])
+def test_a_base_url_without_scheme_or_host_is_an_option_error(url):
+    with pytest.raises(ValueError, match="needs http:// or https:// and a host"):
+        OpenAIChatBackend(url, "m")
+
+
+def test_the_failure_advice_is_a_command_that_works(tmp_path, labels_kit, chat_server, capsys):
+    from addressvlm.labels.cli import main
+
+    source = labels_kit.make_stage1_dataset(tmp_path, n=2, validation=0)
+    failing = chat_server(responder=lambda body, index: labels_kit.Reply(status=500, body="internal error"))
+    out = tmp_path / "out"
+    args = ["label-alignment", str(source), "-o", str(out), "--backend", "http", "--model", "m", "--no-progress"]
+    args += ["--max-retries", "0", "--concurrency", "1"]
+    assert main([*args, "--base-url", failing.url]) == 1
+    advice = capsys.readouterr().out
+    assert "re-run the same command with --overwrite to retry only those" in advice
+    healthy = chat_server(
+        responder=lambda body, index: labels_kit.Reply(
+            labels_kit.good_label(body["messages"][0]["content"][0]["text"])
+        )
+    )
+    assert main([*args, "--base-url", healthy.url, "--overwrite"]) == 0
+    assert len(healthy.hits) == 2  # the failed items were asked again

@@ -39,7 +39,7 @@ def test_fallback_only_writes_a_complete_stage1_set(tmp_path, labels_kit):
     assert _load(source)["train"][0]["label_source"] == ""  # the input is untouched
     assert labelled["train"][0]["image"] == _load(source)["train"][0]["image"]  # images still resolve
 
-    assert main(["label-alignment", str(source), "-o", str(out), "--fallback-only", "--no-progress"]) == 1
+    assert main(["label-alignment", str(source), "-o", str(out), "--fallback-only", "--no-progress"]) == 2
     args = ["label-alignment", str(source), "-o", str(out), "--fallback-only", "--limit", "3", "--overwrite"]
     assert main([*args, "--no-progress"]) == 0
     assert {split: len(ds) for split, ds in _load(out).items()} == {"train": 3}
@@ -124,13 +124,15 @@ def test_question_file_replaces_the_rows_questions(tmp_path, labels_kit):
     [
         (["--backend", "http", "--model", "m"], 2, "--base-url"),
         (["--backend", "local"], 2, "--model is required"),
-        (["--fallback-only", "--splits", "nope"], 1, "no split"),
+        (["--fallback-only", "--splits", "nope"], 2, "no split"),
     ],
 )
-def test_option_errors(tmp_path, labels_kit, caplog, extra, code, message):
+def test_option_errors(tmp_path, labels_kit, capsys, extra, code, message):
     source = labels_kit.make_stage1_dataset(tmp_path, n=2, validation=0)
     assert main(["label-alignment", str(source), "-o", str(tmp_path / "o"), "--no-progress", *extra]) == code
-    assert message in caplog.text
+    err = capsys.readouterr().err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("error: ") and message in last and "Traceback" not in err
 
 
 def test_rejected_credentials_stop_the_run_without_output(tmp_path, labels_kit, chat_server, caplog, monkeypatch):
@@ -160,3 +162,21 @@ def test_general_vqa_rows_pass_through_unlabelled(tmp_path, labels_kit):
     assert all(r["label_source"] == "general" and r["reason"] == "" for r in general)
     assert general[0]["conversations"][1]["value"] == "A cat."
     assert json.loads((out / "label_report.json").read_text())["skipped"] == {"general_vqa_rows": 2}
+
+
+def test_the_wrong_kind_of_dataset_is_refused(tmp_path, capsys):
+    """A VQA set given to label-alignment (or a stage-1 set to label-georeasoner) would be labelled with the wrong
+    question; ``build_info.json`` says what the folder is."""
+    from datasets import Dataset, DatasetDict
+
+    from addressvlm.data.storage import save_dataset_dict
+
+    rows = Dataset.from_list([{"id": "a", "image": "x.png", "street": "S", "district": "D"}])
+    for builder, command in (
+        ("addressvlm.data.build_vqa", "label-alignment"),
+        ("addressvlm.data.build_alignment_set", "label-georeasoner"),
+    ):
+        source = save_dataset_dict(DatasetDict({"train": rows}), tmp_path / builder, {"builder": builder}, tmp_path)
+        assert main([command, str(source), "-o", str(tmp_path / "out"), "--fallback-only", "--no-progress"]) == 2
+        assert "labelling needs a" in capsys.readouterr().err
+        assert not (tmp_path / "out").exists()

@@ -70,7 +70,7 @@ def test_unknown_or_invalid_yaml_values_name_the_key_and_file(tmp_path):
     with pytest.raises(ValueError, match="lora_r='eight'"):
         parse_args(STAGE1_TYPES, ["--config", wrong])
     mode = _write(tmp_path / "mode.yaml", "llm: half\n")
-    with pytest.raises(ValueError, match="llm must be one of"):
+    with pytest.raises(ValueError, match=r"mode\.yaml: llm='half' is not a valid value \(expected one of"):
         parse_args(STAGE1_TYPES, ["--config", mode])
     with pytest.raises(ValueError, match="expected a mapping"):
         load_yaml_config(_write(tmp_path / "list.yaml", "- 1\n"))

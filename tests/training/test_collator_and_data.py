@@ -128,3 +128,26 @@ def test_eval_subset_is_seeded_and_spread_over_locations(processor, tmp_path):
     assert len(chosen(0)) == 10 and chosen(0) == chosen(0)
     assert chosen(0) != first_rows and chosen(0) != chosen(1)
     assert max(int(Path(image).stem.split("-")[1]) for image in chosen(0)) > 20  # beyond the first 10 locations
+
+
+def test_missing_training_images_are_found_before_training(processor, vqa_dataset, tmp_path):
+    import shutil
+
+    root = tmp_path / "copy"
+    shutil.copytree(Path(vqa_dataset).parent, root)
+    (root / "images" / "vqa-003.png").unlink()
+    with pytest.raises(FileNotFoundError, match=r"\[train\]: 1 image file\(s\) do not exist: .*vqa-003\.png"):
+        load_training_data(DataArguments(dataset_paths=[str(root / "vqa")]), processor)
+
+
+def test_the_wrong_kind_of_dataset_is_refused(tmp_path, vqa_dataset, stage1_dataset, capsys):
+    from addressvlm.training.data import check_training_datasets
+
+    from .conftest import TINY_STAGE2, load_recipe
+
+    with pytest.raises(ValueError, match=r"is a stage-1 alignment set .*; stage-2 training needs a street-view VQA"):
+        check_training_datasets(DataArguments(dataset_paths=[stage1_dataset]), ("vqa",), "stage-2 training")
+    check_training_datasets(DataArguments(dataset_paths=[vqa_dataset]), ("vqa",), "stage-2 training")
+    argv = ["--config", str(TINY_STAGE2), "--dataset_paths", stage1_dataset, "--output_dir", str(tmp_path / "o")]
+    assert load_recipe("stage2").main(argv) == 2
+    assert "stage-2 training needs a street-view VQA set" in capsys.readouterr().err

@@ -61,3 +61,13 @@ def test_merge_refuses_a_non_empty_output_and_a_full_checkpoint(stage1_output, t
     assert "not empty" in capsys.readouterr().err
     assert addressvlm_main(["merge", tiny_checkpoint, "--output", str(tmp_path / "out")]) == 2
     assert "no adapter" in capsys.readouterr().err
+
+
+def test_merge_never_writes_over_its_input(stage1_output, tmp_path, capsys):
+    adapter, _ = stage1_output
+    before = sorted(path.name for path in adapter.iterdir())
+    for output in (adapter, adapter.parent):  # the run folder itself, or a folder holding it
+        assert addressvlm_main(["merge", str(adapter), "--output", str(output), "--overwrite"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"error: the output folder {output} ") and "input" in err
+    assert sorted(path.name for path in adapter.iterdir()) == before

@@ -71,3 +71,44 @@ def test_gradient_accumulation_matches_the_larger_batch(run_stage1, tmp_path, st
     _assert_same_weights(tmp_path / "4x1", tmp_path / "2x2", atol=1e-5)
     start = load_file(tmp_path / "4x1" / "adapter_model.safetensors")
     assert any(start[key].abs().max() > 0 for key in start if ".lora_B." in key)  # the step did move LoRA B
+
+
+def _learning_rates(output_dir) -> dict[int, float]:
+    history = json.loads((output_dir / "trainer_state.json").read_text())["log_history"]
+    return {entry["step"]: entry["learning_rate"] for entry in history if "learning_rate" in entry}
+
+
+def test_incomplete_checkpoints_are_refused_or_skipped(run_stage1, tmp_path, caplog):
+    """The probe's resume without optimizer.pt: the Trainer would restart the optimizer and the schedule (a far
+    larger learning rate at step 6). An explicit incomplete checkpoint is refused naming the file; ``last`` skips it
+    (and an empty newer folder) for the newest complete one, which continues exactly."""
+    full = tmp_path / "full"
+    run_stage1(full, max_steps=6, save_steps=2, save_total_limit=4)
+    run = tmp_path / "run"
+    run.mkdir()
+    for step in (2, 4):
+        shutil.copytree(full / f"checkpoint-{step}", run / f"checkpoint-{step}")
+    (run / "checkpoint-4" / "optimizer.pt").unlink()
+    (run / "checkpoint-5").mkdir()  # an empty newer folder, as a kill during a save leaves
+    with pytest.raises(ValueError, match=r"checkpoint-4 cannot be resumed exactly: optimizer\.pt is missing"):
+        run_stage1(run, max_steps=6, save_steps=2, resume_from_checkpoint=str(run / "checkpoint-4"))
+    shutil.rmtree(run / "checkpoint-5")
+    trainer = run_stage1(run, max_steps=6, save_steps=2, save_total_limit=4, resume_from_checkpoint="last")
+    assert "Not resuming from" in caplog.text and "optimizer.pt is missing" in caplog.text
+    assert trainer.state.global_step == 6
+    assert _learning_rates(run)[6] == pytest.approx(_learning_rates(full)[6], rel=1e-6)
+    for step in (3, 4, 5, 6):
+        assert _losses(run)[step] == pytest.approx(_losses(full)[step], abs=1e-5)
+
+
+def test_weights_only_resume_is_explicit(run_stage1, tmp_path, caplog):
+    full = tmp_path / "full"
+    run_stage1(full, max_steps=4, save_steps=2)
+    run = tmp_path / "run"
+    run.mkdir()
+    shutil.copytree(full / "checkpoint-2", run / "checkpoint-2")
+    for name in ("optimizer.pt", "scheduler.pt"):
+        (run / "checkpoint-2" / name).unlink()
+    trainer = run_stage1(run, max_steps=4, save_steps=2, resume_from_checkpoint="last", resume_weights_only="true")
+    assert trainer.state.global_step == 4
+    assert "the optimizer starts fresh and the learning-rate schedule restarts" in caplog.text

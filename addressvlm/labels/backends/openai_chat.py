@@ -4,7 +4,8 @@ Each request is ``POST {base_url}/chat/completions`` with one user message whose
 ``image_url`` part holding the image as a base64 ``data:`` URL. Requests run in a thread pool (``concurrency``
 at a time). Failures are retried with exponential backoff and jitter:
 
-- HTTP 429: wait for ``Retry-After`` (seconds or an HTTP date; capped by ``max_retry_after``), else back off;
+- HTTP 429: wait for ``Retry-After`` (seconds or an HTTP date), else back off; a server asking to wait longer than
+  ``max_retry_after`` (``--max-retry-wait``) stops the run like a 401 (waits of 10 s or more are logged);
 - HTTP 5xx, 408, timeouts, connection errors and malformed bodies: back off and retry;
 - other HTTP 4xx: the request fails at once (401, 403 and 404 stop the whole run: no retry can fix them).
 
@@ -23,6 +24,7 @@ import random
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -130,8 +132,9 @@ class OpenAIChatBackend(LabelBackend):
             First backoff delay in seconds; doubles per retry, with "equal jitter" (half fixed, half random).
         backoff_max (`float`, *optional*, defaults to 60.0):
             Cap of one backoff delay.
-        max_retry_after (`float`, *optional*, defaults to 300.0):
-            Cap of a server-requested ``Retry-After`` wait.
+        max_retry_after (`float`, *optional*, defaults to 60.0):
+            Longest server-requested ``Retry-After`` wait. A server asking for more stops the labelling with a
+            [`BackendError`] (finished labels are cached) instead of stalling every request.
         extra_body (`Mapping[str, Any]`, *optional*):
             Extra JSON fields merged into every request body (e.g. ``{"stop": ["<|end|>"]}``).
         batch_size (`int`, *optional*):
@@ -152,13 +155,20 @@ class OpenAIChatBackend(LabelBackend):
         max_retries: int = 5,
         backoff_base: float = 1.0,
         backoff_max: float = 60.0,
-        max_retry_after: float = 300.0,
+        max_retry_after: float = 60.0,
         extra_body: Mapping[str, Any] | None = None,
         batch_size: int | None = None,
         seed: int | None = None,
     ):
         if not base_url:
             raise ValueError("the HTTP backend needs a base URL (e.g. http://127.0.0.1:8000/v1)")
+        parsed = urllib.parse.urlparse(base_url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError(
+                f"base URL {base_url!r} needs http:// or https:// and a host, e.g. http://127.0.0.1:8000/v1"
+            )
+        if max_retry_after < 0:
+            raise ValueError(f"max_retry_after must be >= 0, got {max_retry_after}")
         if not model:
             raise ValueError("the HTTP backend needs a model name (the 'model' field of each request)")
         if concurrency < 1:
@@ -306,9 +316,16 @@ class OpenAIChatBackend(LabelBackend):
                 error = f"{err.kind}: {err}"
                 if retry == self.max_retries:
                     break
+                if err.retry_after is not None and err.retry_after > self.max_retry_after:
+                    raise BackendError(
+                        f"{self.url}: the server asks to wait {err.retry_after:g} s before retrying (HTTP 429 "
+                        f"Retry-After), more than --max-retry-wait {self.max_retry_after:g} s; re-run later, or "
+                        "raise --max-retry-wait"
+                    ) from None
                 delay = self._backoff(retry, err.retry_after)
                 self.stats.add("retries")
-                logger.debug("%s: %s; retry %d in %.2f s", request.tag or request.image, error, retry + 1, delay)
+                log = logger.warning if delay >= 10 else logger.debug
+                log("%s: %s; retry %d in %.2f s", request.tag or request.image, error, retry + 1, delay)
                 self._closing.wait(delay)  # returns early when the backend is closed
                 continue
             except _Failed as err:

@@ -8,8 +8,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from transformers import LlavaProcessor
+
+from addressvlm.utils.images import open_rgb, to_rgb
 
 
 __all__ = ["LlavaPhi3Processor", "PHI3_CHAT_TEMPLATE", "IGNORE_INDEX", "conversation_to_messages", "load_image"]
@@ -62,16 +64,11 @@ def conversation_to_messages(conversation: Sequence[dict[str, Any]]) -> list[dic
 
 
 def load_image(image: str | os.PathLike | Image.Image) -> Image.Image:
-    """Open an image as RGB, with an error that names the file when it is missing or corrupt."""
+    """Open an image as upright 8-bit RGB (EXIF orientation applied, 16-bit images scaled), with an error that names
+    the file when it is missing or corrupt (`addressvlm.utils.images.open_rgb`)."""
     if isinstance(image, Image.Image):
-        return image.convert("RGB") if image.mode != "RGB" else image
-    try:
-        with Image.open(image) as img:
-            return img.convert("RGB")
-    except FileNotFoundError as err:
-        raise FileNotFoundError(f"Image file not found: {image}") from err
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise ValueError(f"Cannot decode image file {image}: {err}") from err
+        return to_rgb(image)
+    return open_rgb(image)
 
 
 def expand_to_square(image: Image.Image, fill: tuple[int, int, int]) -> Image.Image:
