@@ -54,11 +54,14 @@ class ArmSpec:
         stage1 (`dict`, *optional*): stage-1 settings (``satellite``, ``delta``, ``reasons``, ``epochs``); `None`
             for no stage 1.
         stage2 (`tuple[str, ...]`): extra stage-2 recipe flags of this arm only.
+        seeds (`tuple[int, ...]`, *optional*): run this arm on these of the grid's seeds only (e.g. ablations on
+            3 of the 5 seeds of the main comparison).
     """
 
     name: str
     stage1: dict | None = None
     stage2: tuple[str, ...] = ()
+    seeds: tuple[int, ...] | None = None
 
     @property
     def stage1_key(self) -> str | None:
@@ -106,9 +109,9 @@ def load_grid(path: str | os.PathLike) -> GridSpec:
     arms = []
     for name, spec in raw["arms"].items():
         spec = spec or {}
-        extra = sorted(set(spec) - {"stage1", "stage2"})
+        extra = sorted(set(spec) - {"stage1", "stage2", "seeds"})
         if extra:
-            raise ValueError(f"{path}: arms.{name}: unknown key(s) {extra}; allowed: stage1, stage2")
+            raise ValueError(f"{path}: arms.{name}: unknown key(s) {extra}; allowed: stage1, stage2, seeds")
         stage1 = spec.get("stage1")
         if stage1 is not None:
             stage1 = dict(stage1)
@@ -122,7 +125,15 @@ def load_grid(path: str | os.PathLike) -> GridSpec:
                     raise ValueError(f"{path}: arms.{name}.stage1.{key} must be true or false, got {value!r}")
                 if rule is float and (isinstance(value, bool) or not isinstance(value, (int, float))):
                     raise ValueError(f"{path}: arms.{name}.stage1.{key} must be a number, got {value!r}")
-        arms.append(ArmSpec(str(name), stage1, tuple(str(v) for v in spec.get("stage2") or ())))
+        seeds = spec.get("seeds")
+        arms.append(
+            ArmSpec(
+                str(name),
+                stage1,
+                tuple(str(v) for v in spec.get("stage2") or ()),
+                tuple(int(s) for s in seeds) if seeds is not None else None,
+            )
+        )
     grid = GridSpec(
         arms=arms,
         seeds=[int(s) for s in raw.get("seeds", [0, 1, 2])],
@@ -134,6 +145,9 @@ def load_grid(path: str | os.PathLike) -> GridSpec:
     )
     if grid.reference not in {arm.name for arm in arms}:
         raise ValueError(f"{path}: reference {grid.reference!r} is not an arm ({[a.name for a in arms]})")
+    for arm in arms:
+        if arm.seeds is not None and not set(arm.seeds) <= set(grid.seeds):
+            raise ValueError(f"{path}: arms.{arm.name}.seeds {list(arm.seeds)} are not all among seeds {grid.seeds}")
     if grid.split not in ("test", "validation"):
         raise ValueError(f"{path}: split must be test or validation, got {grid.split!r}")
     return grid
@@ -177,6 +191,8 @@ def run_seed(grid: GridSpec, out: str | os.PathLike, seed: int) -> list[dict]:
     space = prepare(options, _Steps(total=5))
     rows = []
     for arm in grid.arms:
+        if arm.seeds is not None and seed not in arm.seeds:
+            continue
         folder = space.out / "arms" / arm.name
         row_file = folder / "row.json"
         if row_file.is_file():
@@ -228,7 +244,7 @@ def _reading(grid: GridSpec, space, options) -> None:
     report = {"question": question, "locations": len(probes), "models": {}}
     models = {"base": space.base}
     for arm in grid.arms:
-        if arm.stage1 is not None:
+        if arm.stage1 is not None and (space.out / "stage1" / arm.stage1_key / "model").is_dir():
             models[f"stage1 {arm.stage1_key}"] = space.out / "stage1" / arm.stage1_key / "model"
     for name, folder in models.items():
         model, processor = load_pretrained(folder)
