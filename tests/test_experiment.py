@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -92,3 +93,16 @@ def test_tiny_grid_runs_resumes_and_probes_reading(tmp_path, capsys):
     capsys.readouterr()
     assert main(["experiment", "--grid", str(grid), "--output", str(out)]) == 0  # resumes: nothing re-run
     assert (out / "seeds" / "0" / "arms" / "addressvlm" / "row.json").stat().st_mtime_ns == stamp
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted((Path(__file__).resolve().parents[1] / "recipes" / "experiments").glob("*.yaml")),
+    ids=lambda p: p.name,
+)
+def test_shipped_grids_load(path):
+    grid = load_grid(path)
+    assert grid.reference in {arm.name for arm in grid.arms}
+    assert grid.split in ("test", "validation")
+    if "tuning" in path.name:
+        assert grid.split == "validation" and not set(grid.seeds) & {0, 1, 2, 3, 4}  # never tuned on reported seeds
