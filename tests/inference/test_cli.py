@@ -1,4 +1,4 @@
-"""`addressvlm eval` / `addressvlm probe` argument parsing."""
+"""`addressvlm eval` / `addressvlm probe`: options, defaults (run for real) and early errors."""
 
 import argparse
 
@@ -26,12 +26,39 @@ def test_top_level_commands_with_documented_options():
     assert {"--samples", "--list-candidates", "--candidates", "--streets-geojson", "--city"} <= probe_options
 
 
-def test_defaults():
-    parser = build_parser()
-    args = parser.parse_args(["eval", "--model", "m", "--dataset", "d", "--output-dir", "o"])
-    assert (args.split, args.batch_size, args.temperature, args.limit, args.dtype) == ("test", 16, 0.0, None, "auto")
-    args = parser.parse_args(["probe", "--model", "m", "--dataset", "d", "--output-dir", "o"])
-    assert (args.samples, args.temperature, args.limit, args.list_candidates) == (100, 0.8, 3, False)
+def test_eval_with_only_the_required_options_uses_the_documented_defaults(tiny_checkpoint, vqa_dataset, tmp_path):
+    """The command runs for real: test split, greedy decoding, batch 16, float32 on a CPU, all images (answers are
+    cut at 4 tokens to keep the test quick)."""
+    import json
+
+    from addressvlm.cli import main
+
+    folder, split = vqa_dataset(n_images=3)
+    out = tmp_path / "eval"
+    argv = ["eval", "--model", tiny_checkpoint, "--dataset", str(folder), "--output-dir", str(out)]
+    assert main([*argv, "--max-new-tokens", "4"]) == 0
+    settings = json.loads((out / "eval_settings.json").read_text())
+    assert (settings["split"], settings["decoding"], settings["batch_size"]) == ("test", "greedy", 16)
+    assert (settings["dtype"], settings["device"], settings["temperature"]) == ("float32", "cpu", None)
+    lines = (out / "predictions.jsonl").read_text().splitlines()
+    assert len(lines) == sum(len(row["questions"]) for row in split) == 27  # every question of every test image
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["eval"]["n_images"], metrics["eval"]["n_questions"]) == (3, 27) and "A_sd" in metrics
+
+
+def test_probe_with_only_the_required_options_samples_three_images(tiny_checkpoint, vqa_dataset, tmp_path):
+    import json
+
+    from addressvlm.cli import main
+
+    folder, _ = vqa_dataset(n_images=4)
+    out = tmp_path / "probe"
+    argv = ["probe", "--model", tiny_checkpoint, "--dataset", str(folder), "--output-dir", str(out)]
+    assert main([*argv, "--samples", "5", "--max-new-tokens", "4", "--no-progress"]) == 0
+    report = json.loads((out / "probe_counts.json").read_text())
+    assert len(report["images"]) == 3  # --limit defaults to 3
+    assert (report["settings"]["temperature"], report["settings"]["candidates_listed"]) == (0.8, False)
+    assert all(entry["samples"] == 5 for entry in report["images"])
 
 
 def test_registers_into_the_main_command():

@@ -45,18 +45,51 @@ def test_model_card_for_a_local_base_has_no_hub_base():
     assert "a local path, relative to this folder" in card and "Not evaluated yet" in card
 
 
-def test_push_uploads_the_output_without_checkpoints(stage1_output):
+def test_push_uploads_the_output_without_checkpoints(stage1_output, tmp_path):
+    """huggingface_hub's own folder upload runs for real (its file filtering included); only the network calls are
+    replaced: the server-side README check, the repo creation and the commit."""
+    import shutil
+
+    from huggingface_hub import HfApi
+
     output, _ = stage1_output
-    with mock.patch("addressvlm.training.hub.HfApi") as api_class:
-        api = api_class.return_value
-        api.upload_folder.return_value = mock.Mock(commit_url="https://hub/commit/1")
-        url = push_output_to_hub(output, "me/addressvlm-tiny", private=True, token="t")
+    folder = tmp_path / "output"
+    shutil.copytree(output, folder)
+    (folder / "runs" / "events").mkdir(parents=True)
+    (folder / "runs" / "events" / "events.out.tfevents.1").write_bytes(b"x")
+    (folder / ".final-staging").mkdir()
+    (folder / ".final-staging" / "adapter_model.safetensors").write_bytes(b"x")
+    (folder / "training_args.bin").write_bytes(b"x")
+    assert list(folder.glob("checkpoint-*/optimizer.pt"))  # there is training state to leave behind
+
+    committed = {}
+
+    def create_commit(self, repo_id, operations, **kwargs):
+        committed["repo_id"] = repo_id
+        committed["paths"] = sorted(op.path_in_repo for op in operations)
+        return mock.Mock(commit_url="https://hub/commit/1")
+
+    with (
+        mock.patch.object(HfApi, "create_repo") as create_repo,
+        mock.patch.object(HfApi, "_validate_yaml"),
+        mock.patch("huggingface_hub.hf_api.is_xet_available", return_value=False),  # the single-commit path
+        mock.patch.object(HfApi, "create_commit", create_commit),
+    ):
+        url = push_output_to_hub(folder, "me/addressvlm-tiny", private=True, token="t")
     assert url == "https://hub/commit/1"
-    api_class.assert_called_once_with(token="t")
-    api.create_repo.assert_called_once_with("me/addressvlm-tiny", private=True, exist_ok=True, repo_type="model")
-    kwargs = api.upload_folder.call_args.kwargs
-    assert kwargs["folder_path"] == str(output) and kwargs["repo_id"] == "me/addressvlm-tiny"
-    assert "checkpoint-*" in kwargs["ignore_patterns"] and "*.bin" in kwargs["ignore_patterns"]
+    create_repo.assert_called_once_with("me/addressvlm-tiny", private=True, exist_ok=True, repo_type="model")
+    paths = committed["paths"]
+    expected = sorted(
+        str(p.relative_to(output))
+        for p in output.rglob("*")
+        if p.is_file()
+        and not p.relative_to(output).parts[0].startswith(("checkpoint-", "runs", "."))
+        and p.suffix not in (".bin", ".pt", ".pth")
+    )
+    assert (folder / "training_args.bin").is_file() and len(expected) > 8
+    assert paths == expected  # every file of the finished output but the training state
+    assert "adapter_model.safetensors" in paths and "README.md" in paths
+    assert not [p for p in paths if p.startswith(("checkpoint-", "runs/", ".")) or p.endswith((".bin", ".pt"))]
 
 
 def test_recipe_push_sends_the_finished_output_with_its_card(run_stage1, tmp_path):
