@@ -54,8 +54,9 @@ def parameter_table(text_layers: int, vision_layers: int) -> list[dict]:
     import yaml
     from accelerate import init_empty_weights
 
-    from addressvlm.models import LlavaPhi3ForConditionalGeneration, get_backbone
-    from addressvlm.testing import full_size_llava_phi3_config, train_tiny_tokenizer
+    from addressvlm.models import get_backbone
+    from addressvlm.models.llava_phi3 import LlavaPhi3ForConditionalGeneration
+    from addressvlm.models.llava_phi3.tiny_llava_phi3 import full_size_llava_phi3_config, train_tiny_tokenizer
     from addressvlm.training.arguments import TrainablePartsArguments
     from addressvlm.training.trainable_parts import TrainableParts, apply_trainable_parts
     from addressvlm.training.trainable_parts import parameter_table as table_of
@@ -74,8 +75,12 @@ def parameter_table(text_layers: int, vision_layers: int) -> list[dict]:
 def _save_model(folder: Path, text_layers: int, vision_layers: int) -> Path:
     import torch
 
-    from addressvlm.models import LlavaPhi3ForConditionalGeneration
-    from addressvlm.testing import full_size_llava_phi3_config, make_llava_phi3_processor, train_tiny_tokenizer
+    from addressvlm.models.llava_phi3 import LlavaPhi3ForConditionalGeneration
+    from addressvlm.models.llava_phi3.tiny_llava_phi3 import (
+        full_size_llava_phi3_config,
+        make_llava_phi3_processor,
+        train_tiny_tokenizer,
+    )
 
     if (folder / "config.json").is_file():
         return folder

@@ -76,8 +76,8 @@ def run(argv: list[str] | None = None):
     ###############
     start = load_starting_point(model_args)
     spec = get_backbone(start.model.config)
-    parts = TrainableParts.from_args(parts_args)
-    model = apply_trainable_parts(start.model, parts, parts_args, spec)
+    parts = TrainableParts.from_args(parts_args, spec=spec)
+    model = apply_trainable_parts(start.model, parts, parts_args, spec, training_args.activation_checkpointing)
     table = log_parameter_table(model, parts, parts_args, training_args, spec)
 
     ###############

@@ -46,8 +46,12 @@ def _run(command: list[str], log: Path) -> float:
 def _random_full_size_model(folder: Path) -> Path:
     import torch
 
-    from addressvlm.models import LlavaPhi3ForConditionalGeneration
-    from addressvlm.testing import full_size_llava_phi3_config, make_llava_phi3_processor, train_tiny_tokenizer
+    from addressvlm.models.llava_phi3 import LlavaPhi3ForConditionalGeneration
+    from addressvlm.models.llava_phi3.tiny_llava_phi3 import (
+        full_size_llava_phi3_config,
+        make_llava_phi3_processor,
+        train_tiny_tokenizer,
+    )
 
     if (folder / "config.json").is_file():
         return folder

@@ -1,10 +1,11 @@
 """Batched answering of many questions about few images, encoding every image prefix once.
 
-Every evaluation prompt of an image is ``<s><|user|>\\n<image>...<image>\\n{question}<|end|>\\n<|assistant|>\\n``:
-the part before the question (with the 576 image tokens of CLIP ViT-L/14-336) is the same for all questions of the
-image. Instead of running the vision tower and the LLM over it once per question, :class:`SharedPrefixAnswerer`
-runs them once per image (a batch-1 forward over the prefix, keeping its KV cache), then answers a batch of
-questions with ``model.generate(past_key_values=...)`` on the question tokens only:
+For backbones whose `BackboneSpec.supports_prefix_cache` is set (one image = one fixed block of image tokens before the
+question, e.g. LLaVA-Phi-3: ``<s><|user|>\\n<image>...<image>\\n{question}<|end|>\\n<|assistant|>\\n``), the part of
+every evaluation prompt before the question is the same for all questions of the image. Instead of running the vision
+tower and the LLM over it once per question, :class:`SharedPrefixAnswerer` runs them once per image (a batch-1 forward
+over the prefix, keeping its KV cache), then answers a batch of questions with ``model.generate(past_key_values=...)``
+on the question tokens only:
 
 * the batch's cache holds, row by row, the prefix keys/values of each question's image (repeated as needed);
 * the inputs are ``[prefix][pad ... pad][question suffix]`` -- padding sits *between* the cached prefix and the
@@ -19,12 +20,11 @@ batch only through the question decoding, and an interrupted run that resumes mi
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 
 import torch
 
-from .generation import decoding_kwargs
+from .answerers import AnswerBatch, Answerer, plan_batches
 
 
 __all__ = ["AnswerBatch", "SharedPrefixAnswerer", "common_prefix_length", "plan_batches"]
@@ -33,23 +33,6 @@ logger = logging.getLogger(__name__)
 
 # Two questions that share no first character: the common prefix of their prompts is the template's image prefix.
 _PROBE_QUESTIONS = ("A", "Z")
-
-
-@dataclass
-class AnswerBatch:
-    """Answers to the questions ``start .. stop - 1`` (positions in the caller's question list).
-
-    Attributes:
-        start (`int`): first question position.
-        stop (`int`): one past the last question position.
-        answers (`list[str | None]`): decoded answers; `None` where the question's image could not be read.
-        errors (`dict[int, str]`): question position -> error message, for those questions.
-    """
-
-    start: int
-    stop: int
-    answers: list[str | None]
-    errors: dict[int, str]
 
 
 def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
@@ -65,26 +48,16 @@ def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
     return length
 
 
-def plan_batches(n_questions: int, batch_size: int) -> list[range]:
-    """Split question positions ``0..n_questions-1`` into consecutive batches of ``batch_size`` (the last shorter).
-
-    The plan depends only on the number of questions and the batch size, never on which questions are already
-    answered, so a resumed run recomputes a batch exactly as the uninterrupted run would.
-    """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    return [range(s, min(s + batch_size, n_questions)) for s in range(0, n_questions, batch_size)]
-
-
-class SharedPrefixAnswerer:
+class SharedPrefixAnswerer(Answerer):
     r"""
     Answers questions about images with batched, KV-cached generation that encodes each image prefix once.
 
     Args:
-        model (`LlavaForConditionalGeneration`, a subclass, or a `peft.PeftModel` wrapping one):
-            A LLaVA-style model whose forward takes ``input_ids``, ``pixel_values`` and ``past_key_values``.
-        processor (`LlavaPhi3Processor`):
-            Its processor (``build_prompt``, ``prepare_images``, ``num_image_tokens``, ``stop_token_ids``).
+        model (`PreTrainedModel` or a `peft.PeftModel` wrapping one):
+            A model whose backbone supports prefix caching: its forward takes ``input_ids``, ``pixel_values`` and
+            ``past_key_values``, and one image is a fixed block of ``image_token_count()`` image tokens.
+        processor (`BackboneProcessor`):
+            Its processor (``build_prompt``, ``prepare_images``, ``image_token_count``, ``stop_token_ids``).
         max_new_tokens (`int`, *optional*, defaults to 32):
             Answer length limit.
         temperature (`float`, *optional*):
@@ -96,22 +69,17 @@ class SharedPrefixAnswerer:
     def __init__(
         self, model, processor, max_new_tokens: int = 32, temperature: float | None = None, top_p: float | None = None
     ):
-        self.model = model
-        self.processor = processor
-        do_sample = bool(temperature)
-        self.generate_kwargs = decoding_kwargs(
-            processor, max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature, top_p=top_p
-        )
-        self.do_sample = do_sample
+        super().__init__(model, processor, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
         self._image_token_id = processor.tokenizer.convert_tokens_to_ids(processor.image_token)
         template = self.prompt_ids(list(_PROBE_QUESTIONS))
         self.prefix_length = common_prefix_length(template)
         self._template = template[0][: self.prefix_length]
         image_positions = [i for i, t in enumerate(self._template) if t == self._image_token_id]
-        if len(image_positions) != processor.num_image_tokens:
+        if len(image_positions) != processor.image_token_count():
             raise ValueError(
                 f"The prompt template's shared prefix holds {len(image_positions)} of the "
-                f"{processor.num_image_tokens} image tokens: the chat template must put <image> before the question."
+                f"{processor.image_token_count()} image tokens: the chat template must put the image before the "
+                "question."
             )
         self._min_prefix = image_positions[-1] + 1
 
@@ -119,21 +87,17 @@ class SharedPrefixAnswerer:
     def prompt_ids(self, questions: Sequence[str]) -> list[list[int]]:
         """Token ids of the generation prompts, ``<image>`` expanded as the processor expands it.
 
-        ``<image>`` is a special token, so the text around it tokenizes alike whether it appears once or
-        ``num_image_tokens`` times: the prompts are tokenized with one and the id is repeated afterwards.
+        The image token is a special token, so the text around it tokenizes alike whether it appears once or
+        ``image_token_count()`` times: the prompts are tokenized with one and the id is repeated afterwards.
         """
         proc = self.processor
         texts = [proc.build_prompt(q, with_image=True) for q in questions]
-        image_ids = [self._image_token_id] * proc.num_image_tokens
+        image_ids = [self._image_token_id] * proc.image_token_count()
         expanded = []
         for ids in proc.tokenizer(texts, add_special_tokens=False)["input_ids"]:
             at = ids.index(self._image_token_id)
             expanded.append(ids[:at] + image_ids + ids[at + 1 :])
         return expanded
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
 
     # ------------------------------------------------------------------ prefix
     @torch.inference_mode()
@@ -228,69 +192,12 @@ class SharedPrefixAnswerer:
         texts = self.processor.batch_decode(output[:, width:], skip_special_tokens=True)
         return [text.strip() for text in texts]
 
-    # ------------------------------------------------------------------ the loop
-    def iter_batches(
-        self,
-        images: Sequence,
-        image_index: Sequence[int],
-        questions: Sequence[str],
-        batch_size: int = 16,
-        skip: Callable[[range], bool] | None = None,
-        seed: int | None = None,
-    ) -> Iterator[AnswerBatch]:
-        """Answer ``questions[i]`` about ``images[image_index[i]]`` in batches of ``batch_size`` questions.
-
-        Keep the questions of one image contiguous: a prefix is kept only while the next batch still needs it
-        (a non-contiguous image is encoded again, which is correct but slower).
-
-        Args:
-            images (`Sequence`): image sources (paths or PIL images), indexed by ``image_index``.
-            image_index (`Sequence[int]`): per question, its image.
-            questions (`Sequence[str]`): the questions, without ``<image>``.
-            batch_size (`int`, *optional*, defaults to 16): questions per `generate` call.
-            skip (`Callable[[range], bool]`, *optional*): called with each planned batch's positions; a batch for
-                which it returns `True` is not computed (resuming).
-            seed (`int`, *optional*): with sampling, torch is seeded with ``seed + batch number`` before each batch
-                (inside `torch.random.fork_rng`, so the caller's RNG state is untouched).
-
-        Yields:
-            `AnswerBatch`: one per computed batch, in order.
-        """
-        if len(image_index) != len(questions):
-            raise ValueError(f"Got {len(image_index)} image indices for {len(questions)} questions")
-        store: dict[int, list | Exception] = {}
-        for number, positions in enumerate(plan_batches(len(questions), batch_size)):
-            if skip is not None and skip(positions):
-                continue
-            needed = {image_index[i] for i in positions}
-            for key in [k for k in store if k not in needed]:
-                del store[key]
-            for key in sorted(needed - store.keys()):
-                store[key] = self._safe_encode(images[key])
-            ok = [i for i in positions if not isinstance(store[image_index[i]], Exception)]
-            errors = {
-                i: f"{type(store[image_index[i]]).__name__}: {store[image_index[i]]}" for i in positions if i not in ok
-            }
-            answers: dict[int, str] = {}
-            if ok:
-                with torch.random.fork_rng(devices=self._rng_devices(), enabled=self.do_sample and seed is not None):
-                    if self.do_sample and seed is not None:
-                        torch.manual_seed(seed + number)
-                    texts = self.generate(
-                        [store[image_index[i]] for i in ok], self.prompt_ids([questions[i] for i in ok])
-                    )
-                answers = dict(zip(ok, texts))
-            yield AnswerBatch(positions.start, positions.stop, [answers.get(i) for i in positions], errors)
-
-    def _safe_encode(self, image):
-        """`encode_prefix`, or the exception when the image file is missing or cannot be decoded."""
+    # ------------------------------------------------------------------ Answerer hooks
+    def _prepare(self, image):
+        """Encode the image's prefix (a missing or undecodable file raises, see `Answerer.iter_batches`)."""
         proc = self.processor
-        try:
-            pixel_values = proc.image_processor(images=proc.prepare_images([image]), return_tensors="pt")
-        except (FileNotFoundError, ValueError, OSError) as err:
-            logger.warning("Skipping the questions of image %s: %s", image if isinstance(image, str) else "<PIL>", err)
-            return err
+        pixel_values = proc.image_processor(images=proc.prepare_images([image]), return_tensors="pt")
         return self.encode_prefix(pixel_values["pixel_values"])
 
-    def _rng_devices(self):
-        return [self.device] if self.device.type == "cuda" else []
+    def _answer(self, prepared: Sequence, questions: Sequence[str]) -> list[str]:
+        return self.generate(prepared, self.prompt_ids(questions))

@@ -14,7 +14,7 @@ import json
 import pytest
 import yaml
 
-from addressvlm.testing import save_tiny_llava_hf
+from addressvlm.models.llava_phi3.tiny_llava_phi3 import save_tiny_llava_hf
 
 from .conftest import RECIPES, load_recipe
 
