@@ -5,7 +5,7 @@ Each backbone lives in its own subpackage and registers itself when imported; th
 uses only the names below.
 """
 
-from . import llava_phi3  # noqa: F401  (each registers its backbone)
+from . import llava_phi3, minicpmv  # noqa: F401  (each registers its backbone)
 from .adapters import apply_adapter
 from .conversation import conversation_pairs, single_turn, strip_image_placeholder, to_messages
 from .loading import (
