@@ -68,8 +68,8 @@ def _load_base(name_or_path: str, model_args):
     model, processor = load_pretrained(name_or_path, **kwargs)
     max_text_length = model_args.max_text_length
     processor.max_text_length = max_text_length or get_backbone(model.config).default_max_text_length
-    # Saved full checkpoints carry it too (adapters carry it in their saved processor).
-    model.config.pad_image_to_square = processor.pad_image_to_square
+    if hasattr(processor, "pad_image_to_square"):  # a backbone option (LLaVA's); saved full checkpoints carry it too
+        model.config.pad_image_to_square = processor.pad_image_to_square
     return model, processor
 
 
