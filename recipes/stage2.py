@@ -9,11 +9,11 @@ style), and its trained projector and vision encoder are carried over. Without `
 The paper's setup -- 8x RTX 3090 24 GB, DeepSpeed ZeRO-2, bf16 (see docs/training.md for memory and time)::
 
     accelerate launch --config_file recipes/accelerate/zero2_8gpu.yaml recipes/stage2.py \\
-        --config recipes/configs/pitts_llava_phi3_stage2.yaml   # init_from: runs/pitts_llava_phi3_stage1
+        --config recipes/configs/llava_phi3/pitts_stage2.yaml   # init_from: runs/pitts_llava_phi3_stage1
 
 CPU, the tiny offline model and city (minutes; what the quickstart and the tests run)::
 
-    python recipes/stage2.py --config recipes/configs/tiny_cpu_stage2.yaml \\
+    python recipes/stage2.py --config recipes/configs/llava_phi3/tiny_cpu_stage2.yaml \\
         --init_from runs/tiny-stage1 --dataset_paths runs/city/vqa --output_dir runs/tiny-stage2
 
 Any YAML key can be overridden on the command line; ``--resume_from_checkpoint last`` continues an interrupted run;

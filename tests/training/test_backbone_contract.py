@@ -146,7 +146,9 @@ def test_one_training_step_moves_every_lora_and_projector_weight_and_nothing_fro
     moved = {name for name, param in model.named_parameters() if not torch.equal(param.detach(), before[name])}
     lora_b = {name for name, _ in model.named_parameters() if ".lora_B." in name}
     projector = {
-        name for name, _ in model.named_parameters() if ".modules_to_save." in name and spec.group_of(name) == "projector"
+        name
+        for name, _ in model.named_parameters()
+        if ".modules_to_save." in name and spec.group_of(name) == "projector"
     }
     assert lora_b and lora_b <= moved, sorted(lora_b - moved)[:4]
     assert projector and projector <= moved
@@ -155,7 +157,10 @@ def test_one_training_step_moves_every_lora_and_projector_weight_and_nothing_fro
 
 
 def _stage1(tiny_folder, stage1_dataset, output, **overrides):
-    config = RECIPES / "configs" / "tiny_cpu_stage1.yaml"
+    from addressvlm.models import read_config
+
+    backbone = get_backbone(read_config(tiny_folder)["model_type"]).name
+    config = RECIPES / "configs" / backbone / "tiny_cpu_stage1.yaml"
     argv = ["--config", str(config), "--model_name_or_path", tiny_folder, "--dataset_paths", stage1_dataset]
     return load_recipe("stage1").run(argv + quick_args(output, **overrides))
 
