@@ -154,10 +154,26 @@ class MiniCPMVImageProcessor(BaseImageProcessor):
                     images.append(refined.crop(box))
         return images, grid
 
-    def _normalise(self, image: Image.Image) -> torch.Tensor:
+    def _normalise(self, image: Image.Image) -> np.ndarray:
         pixels = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
         pixels = (pixels - np.asarray(self.norm_mean, np.float32)) / np.asarray(self.norm_std, np.float32)
-        return torch.from_numpy(pixels).permute(2, 0, 1).contiguous()
+        return pixels.transpose(2, 0, 1)
+
+    def _slices(self, image: Image.Image) -> tuple[list[np.ndarray], tuple[int, int]]:
+        """The normalised slices and grid of ``image``; the last image's are kept, so the turns of one row (each a
+        training example of its own with ``isolate_turns``) slice it once."""
+        cached = getattr(self, "_last", None)
+        if cached is not None and cached[0] is image:
+            return cached[1], cached[2]
+        pieces, grid = self.slice_image(image)
+        slices, grid = [self._normalise(piece) for piece in pieces], grid or (0, 0)
+        self._last = (image, slices, grid)  # holds the image, so its id cannot be reused while cached
+        return slices, grid
+
+    def to_dict(self):
+        data = super().to_dict()
+        data.pop("_last", None)
+        return data
 
     def preprocess(self, images, return_tensors=None, **kwargs) -> BatchFeature:
         """Slice and normalise ``images`` (one image, a list, or a list of lists; flattened in order).
@@ -166,26 +182,25 @@ class MiniCPMVImageProcessor(BaseImageProcessor):
             `BatchFeature` with ``pixel_values`` `(n_slices, 3, H, W)`, ``pixel_attention_mask``
             `(n_slices, H / patch, W / patch)`, ``tgt_sizes`` `(n_slices, 2)` and ``image_grids`` `(n_images, 2)`.
         """
-        flat = _flatten(images)
         slices, grids = [], []
-        for image in flat:
-            pieces, grid = self.slice_image(image)
-            slices.extend(self._normalise(piece) for piece in pieces)
-            grids.append(grid or (0, 0))
+        for image in _flatten(images):
+            pieces, grid = self._slices(image)
+            slices.extend(pieces)
+            grids.append(grid)
         patch = self.patch_size
         height = max(s.shape[1] for s in slices)
         width = max(s.shape[2] for s in slices)
-        pixel_values = torch.zeros(len(slices), 3, height, width)
-        mask = torch.zeros(len(slices), height // patch, width // patch, dtype=torch.bool)
-        sizes = torch.zeros(len(slices), 2, dtype=torch.long)
+        pixel_values = np.zeros((len(slices), 3, height, width), dtype=np.float32)
+        mask = np.zeros((len(slices), height // patch, width // patch), dtype=bool)
+        sizes = np.zeros((len(slices), 2), dtype=np.int64)
         for i, piece in enumerate(slices):
             pixel_values[i, :, : piece.shape[1], : piece.shape[2]] = piece
             mask[i, : piece.shape[1] // patch, : piece.shape[2] // patch] = True
-            sizes[i] = torch.tensor([piece.shape[1] // patch, piece.shape[2] // patch])
+            sizes[i] = (piece.shape[1] // patch, piece.shape[2] // patch)
         data = {
-            "pixel_values": pixel_values,
-            "pixel_attention_mask": mask,
-            "tgt_sizes": sizes,
+            "pixel_values": torch.from_numpy(pixel_values),
+            "pixel_attention_mask": torch.from_numpy(mask),
+            "tgt_sizes": torch.from_numpy(sizes),
             "image_grids": torch.tensor(grids, dtype=torch.long).reshape(-1, 2),
         }
         return BatchFeature(data, tensor_type=return_tensors)
