@@ -1,5 +1,6 @@
 """The backbone contract, for every registered backbone: label masks, ragged collation, isolated turns, one training
-step, resume 2 + 2 == 4, evaluation == one-by-one ``generate``, merge + export round trips, batched generation.
+step (LoRA + activation checkpointing: every LoRA B moves, the "LoRA B never changes" pitfall), resume 2 + 2 == 4,
+evaluation == one-by-one ``generate``, merge + export round trips, batched generation.
 
 Each test runs once per backbone on its tiny random model (``BackboneSpec.build_tiny`` / ``save_tiny``); nothing here
 names a backbone's classes.
@@ -143,6 +144,7 @@ def test_one_training_step_moves_every_lora_and_projector_weight_and_nothing_fro
         train_dataset=load_address_dataset(vqa_dataset)["train"],
         data_collator=ConversationCollator(processor),
     ).train()
+    assert model.get_base_model().is_activation_checkpointing
     moved = {name for name, param in model.named_parameters() if not torch.equal(param.detach(), before[name])}
     lora_b = {name for name, _ in model.named_parameters() if ".lora_B." in name}
     projector = {
