@@ -21,18 +21,36 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 
 from .answerers import AnswerBatch, Answerer, plan_batches
 
 
-__all__ = ["AnswerBatch", "SharedPrefixAnswerer", "common_prefix_length", "plan_batches"]
+__all__ = ["AnswerBatch", "ImagePrefix", "SharedPrefixAnswerer", "common_prefix_length", "plan_batches"]
 
 logger = logging.getLogger(__name__)
 
 # Two questions that share no first character: the common prefix of their prompts is the template's image prefix.
 _PROBE_QUESTIONS = ("A", "Z")
+
+
+@dataclass
+class ImagePrefix:
+    """The cached prompt prefix of one image whose block length depends on the image (sliced backbones).
+
+    Attributes:
+        layers (`list[tuple[torch.Tensor, torch.Tensor]]`): per decoder layer, keys and values of the prefix.
+        template (`list[int]`): the prefix's token ids (chat header and the image's expansion).
+        expansion (`list[int]`): the ids the image placeholder expands to for this image.
+        min_prefix (`int`): tokens up to the end of the image block (a row must cache at least these).
+    """
+
+    layers: list
+    template: list[int]
+    expansion: list[int]
+    min_prefix: int
 
 
 def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
@@ -54,10 +72,13 @@ class SharedPrefixAnswerer(Answerer):
 
     Args:
         model (`PreTrainedModel` or a `peft.PeftModel` wrapping one):
-            A model whose backbone supports prefix caching: its forward takes ``input_ids``, ``pixel_values`` and
-            ``past_key_values``, and one image is a fixed block of ``image_token_count()`` image tokens.
+            A model whose backbone supports prefix caching: its forward takes ``input_ids``, the image processor's
+            outputs and ``past_key_values``, and the image block comes before the question.
         processor (`BackboneProcessor`):
-            Its processor (``build_prompt``, ``prepare_images``, ``image_token_count``, ``stop_token_ids``).
+            Its processor (``build_prompt``, ``prepare_images``, ``image_expansion_ids``, ``stop_token_ids``). When
+            the image block's length depends on the image (``image_count_needs_size``, MiniCPM-V's slices), each
+            image gets its own prefix (`ImagePrefix`) and rows of one batch may have prefixes of different lengths:
+            the shorter ones are padded after their prefix, masked, and their questions keep their own positions.
         max_new_tokens (`int`, *optional*, defaults to 32):
             Answer length limit.
         temperature (`float`, *optional*):
@@ -71,6 +92,10 @@ class SharedPrefixAnswerer(Answerer):
     ):
         super().__init__(model, processor, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
         self._image_token_id = processor.tokenizer.convert_tokens_to_ids(processor.image_token)
+        self._per_image = bool(getattr(processor, "image_count_needs_size", False))
+        if self._per_image:  # the template depends on the image: built in `_prepare`
+            self.prefix_length, self._template, self._min_prefix = 0, [], 0
+            return
         template = self.prompt_ids(list(_PROBE_QUESTIONS))
         self.prefix_length = common_prefix_length(template)
         self._template = template[0][: self.prefix_length]
@@ -84,15 +109,16 @@ class SharedPrefixAnswerer(Answerer):
         self._min_prefix = image_positions[-1] + 1
 
     # ------------------------------------------------------------------ tokens
-    def prompt_ids(self, questions: Sequence[str]) -> list[list[int]]:
-        """Token ids of the generation prompts, ``<image>`` expanded as the processor expands it.
+    def prompt_ids(self, questions: Sequence[str], expansion: Sequence[int] | None = None) -> list[list[int]]:
+        """Token ids of the generation prompts, the image placeholder expanded as the processor expands it.
 
-        The image token is a special token, so the text around it tokenizes alike whether it appears once or
-        ``image_token_count()`` times: the prompts are tokenized with one and the id is repeated afterwards.
+        The placeholder is a special token and every expansion starts and ends with special tokens, so the text
+        around it tokenizes alike whether it is expanded or not: the prompts are tokenized with the placeholder, then
+        it is replaced by ``expansion`` (the processor's ``image_expansion_ids``; needed for sliced backbones).
         """
         proc = self.processor
         texts = [proc.build_prompt(q, with_image=True) for q in questions]
-        image_ids = [self._image_token_id] * proc.image_token_count()
+        image_ids = list(expansion) if expansion is not None else proc.image_expansion_ids()
         expanded = []
         for ids in proc.tokenizer(texts, add_special_tokens=False)["input_ids"]:
             at = ids.index(self._image_token_id)
@@ -147,16 +173,24 @@ class SharedPrefixAnswerer(Answerer):
         """
         from transformers import DynamicCache
 
-        # Keep at least one prompt token per row uncached: generate needs it to produce the first logits.
-        shared = min(self.prefix_length, common_prefix_length([self._template, *prompt_ids]))
-        shared = min(shared, min(len(ids) for ids in prompt_ids) - 1)
-        if shared < self._min_prefix:
-            raise ValueError(
-                f"The prompts share only {shared} leading tokens, fewer than the {self._min_prefix} that end the "
-                "image block; were they built with the processor's chat template?"
+        # Per row, the cached length: the row's prefix, keeping at least one prompt token uncached (generate needs
+        # it to produce the first logits).
+        shared = []
+        for prefix, ids in zip(prefixes, prompt_ids):
+            template, min_prefix = (
+                (prefix.template, prefix.min_prefix) if isinstance(prefix, ImagePrefix) else (self._template, None)
             )
+            length = min(len(template), common_prefix_length([template, ids]), len(ids) - 1)
+            minimum = self._min_prefix if min_prefix is None else min_prefix
+            if length < minimum:
+                raise ValueError(
+                    f"The prompts share only {length} leading tokens, fewer than the {minimum} that end the "
+                    "image block; were they built with the processor's chat template?"
+                )
+            shared.append(length)
+        longest = max(shared)
         pad = self.processor.tokenizer.pad_token_id
-        width = max(len(ids) for ids in prompt_ids)
+        width = longest + max(len(ids) - n for ids, n in zip(prompt_ids, shared))
         window = getattr(self._config().get_text_config(), "sliding_window", None)
         if window is not None and width + self.generate_kwargs["max_new_tokens"] > window:
             # The padding between prefix and question would take slots of the window: answers would differ.
@@ -165,17 +199,21 @@ class SharedPrefixAnswerer(Answerer):
                 f"({width} + {self.generate_kwargs['max_new_tokens']} tokens); use generate_answers instead."
             )
         rows, masks = [], []
-        for ids in prompt_ids:
-            gap = width - len(ids)
-            rows.append(list(ids[:shared]) + [pad] * gap + list(ids[shared:]))
-            masks.append([1] * shared + [0] * gap + [1] * (len(ids) - shared))
-        n_layers = len(prefixes[0])
+        for ids, n in zip(prompt_ids, shared):
+            gap = width - n - (len(ids) - n)  # after the (cached) prefix: filler up to `longest`, then padding
+            rows.append(list(ids[:n]) + [pad] * gap + list(ids[n:]))
+            masks.append([1] * n + [0] * gap + [1] * (len(ids) - n))
+        per_row = [prefix.layers if isinstance(prefix, ImagePrefix) else prefix for prefix in prefixes]
+
+        def cached(tensor, n):  # the row's prefix, zero-filled (and masked) up to the longest
+            return torch.nn.functional.pad(tensor[:, :, :n], (0, 0, 0, longest - n))
+
         layers = [
             (
-                torch.cat([prefix[layer][0][:, :, :shared] for prefix in prefixes]),
-                torch.cat([prefix[layer][1][:, :, :shared] for prefix in prefixes]),
+                torch.cat([cached(row[layer][0], n) for row, n in zip(per_row, shared)]),
+                torch.cat([cached(row[layer][1], n) for row, n in zip(per_row, shared)]),
             )
-            for layer in range(n_layers)
+            for layer in range(len(per_row[0]))
         ]
         cache = DynamicCache(ddp_cache_data=layers, config=self._config())
         attention_mask = torch.tensor(masks, device=self.device)
@@ -196,8 +234,39 @@ class SharedPrefixAnswerer(Answerer):
     def _prepare(self, image):
         """Encode the image's prefix (a missing or undecodable file raises, see `Answerer.iter_batches`)."""
         proc = self.processor
-        pixel_values = proc.image_processor(images=proc.prepare_images([image]), return_tensors="pt")
-        return self.encode_prefix(pixel_values["pixel_values"])
+        if not self._per_image:
+            pixel_values = proc.image_processor(images=proc.prepare_images([image]), return_tensors="pt")
+            return self.encode_prefix(pixel_values["pixel_values"])
+        return self._image_prefix(proc.prepare_images(image))
+
+    @torch.inference_mode()
+    def _image_prefix(self, image) -> ImagePrefix:
+        from transformers import DynamicCache
+
+        proc = self.processor
+        expansion = proc.image_expansion_ids(image.size)
+        probes = self.prompt_ids(list(_PROBE_QUESTIONS), expansion)
+        template = probes[0][: common_prefix_length(probes)]
+        at = probes[0].index(expansion[0])
+        min_prefix = at + len(expansion)
+        if len(template) < min_prefix:
+            raise ValueError("The chat template must put the image before the question to share its prefix")
+        inputs = proc.image_processor([image], return_tensors="pt")
+        inputs = {k: v.to(self.device, self.model.dtype) if v.is_floating_point() else v.to(self.device)
+                  for k, v in inputs.items()}  # fmt: skip
+        cache = DynamicCache(config=self._config())
+        self.model(
+            input_ids=torch.tensor([template], device=self.device),
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+            **inputs,
+        )
+        self.prefix_length = max(self.prefix_length, len(template))
+        return ImagePrefix([(keys, values) for keys, values, *_ in cache], template, expansion, min_prefix)
 
     def _answer(self, prepared: Sequence, questions: Sequence[str]) -> list[str]:
-        return self.generate(prepared, self.prompt_ids(questions))
+        if not self._per_image:
+            return self.generate(prepared, self.prompt_ids(questions))
+        ids = [self.prompt_ids([question], prefix.expansion)[0] for prefix, question in zip(prepared, questions)]
+        return self.generate(prepared, ids)

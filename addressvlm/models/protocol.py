@@ -65,5 +65,8 @@ class BackboneProcessor(Protocol):
     def image_token_count(self, image_size: tuple[int, int] | None = None) -> int:
         """Tokens one image of ``image_size`` (width, height) expands to in the text."""
 
+    def image_expansion_ids(self, image_size: tuple[int, int] | None = None) -> list[int]:
+        """The token ids one image of ``image_size`` expands to (``image_token_count`` of them)."""
+
     def prepare_images(self, images):
         """Open paths as upright RGB (and apply the backbone's own image preparation); keeps list nesting."""

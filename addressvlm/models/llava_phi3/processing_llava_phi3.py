@@ -126,6 +126,10 @@ class LlavaPhi3Processor(LlavaProcessor):
         """Tokens one image expands to: `num_image_tokens`, for any ``image_size``."""
         return self.num_image_tokens
 
+    def image_expansion_ids(self, image_size: tuple[int, int] | None = None) -> list[int]:
+        """The ids one image's placeholder expands to: `num_image_tokens` ``<image>`` ids, for any size."""
+        return [self.image_token_id] * self.num_image_tokens
+
     def collate_image_inputs(self, examples) -> dict:
         """``{"pixel_values": (n_images, 3, H, W)}`` of the examples that have an image, in order (``{}`` if none)."""
         pixels = [example["pixel_values"] for example in examples if example.get("pixel_values") is not None]

@@ -133,6 +133,12 @@ class MiniCPMVProcessor(ProcessorMixin):
             raise ValueError("MiniCPM-V's image-token count depends on the image size; pass image_size")
         return len(self._expansion_ids(self.grid_of(image_size)))
 
+    def image_expansion_ids(self, image_size: tuple[int, int] | None = None) -> list[int]:
+        """The ids an image of ``image_size`` (width, height) expands to, as the first image of a prompt."""
+        if image_size is None:
+            raise ValueError("MiniCPM-V's expansion depends on the image size; pass image_size")
+        return list(self._expansion_ids(self.grid_of(image_size)))
+
     def query_token_count(self, image_size: tuple[int, int]) -> int:
         """Resampler outputs (``<unk>`` placeholders) of an image: ``query_num`` x (1 + slices)."""
         grid = self.grid_of(image_size)
