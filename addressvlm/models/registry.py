@@ -72,9 +72,9 @@ class BackboneSpec:
         default_image_size (`int`, *optional*, defaults to 336):
             The vision input size of the full-size model (a slice for sliced backbones), for docs and data builders.
         supports_prefix_cache (`bool`, *optional*, defaults to `False`):
-            Whether `addressvlm.inference.SharedPrefixAnswerer` applies: one image becomes one fixed, contiguous block
-            of image tokens before the question and the model takes ``past_key_values`` with ``pixel_values``.
-            Otherwise evaluation and the probe use plain batched ``generate``.
+            Whether `addressvlm.inference.SharedPrefixAnswerer` applies: the image's block of tokens comes before the
+            question (its length may depend on the image) and the model takes ``past_key_values`` with the image
+            processor's outputs. Otherwise evaluation and the probe use plain batched ``generate``.
         card_tags (`tuple[str, ...]`, *optional*):
             Model-card tags.
         stop_tokens (`tuple[str, ...]`, *optional*):

@@ -238,6 +238,11 @@ def test_evaluation_answers_equal_one_by_one_generate(tiny, built_vqa, tmp_path)
     ]
     assert [r["prediction"] for r in records] == reference
     assert len(set(reference)) > 1  # the answers differ, so equality means something
+    from addressvlm.inference.answerers import BatchedAnswerer  # the fallback of backbones without prefix caching
+
+    plain = BatchedAnswerer(model, processor, max_new_tokens=32)
+    batches = plain.iter_batches(images, [q.image_index for q in questions], [q.question for q in questions], 4)
+    assert [answer for batch in batches for answer in batch.answers] == reference
     assert metrics["eval"]["n_questions"] == len(questions)
     spec = get_backbone(model.config)
     assert (metrics["eval"]["shared_prefix_tokens"] > 0) == spec.supports_prefix_cache
@@ -252,3 +257,18 @@ def test_batched_generation_equals_one_by_one_with_ragged_images(tiny):
     batched = generate_answers(model, processor, images, questions, max_new_tokens=8, batch_size=4)
     alone = [generate_answers(model, processor, [i], [q], max_new_tokens=8)[0] for i, q in zip(images, questions)]
     assert batched == alone
+
+
+def test_prefix_reuse_with_ragged_images_equals_one_by_one_generate(tiny):
+    """Images of different shapes in one batch (MiniCPM-V: different slice grids, so prefixes of different lengths)."""
+    from addressvlm.inference import generate_answers
+    from addressvlm.inference.answerers import make_answerer
+
+    model, processor = tiny
+    images = [_image(20 + i, 60 + 30 * i, 150 - 25 * i) for i in range(4)]
+    index = [0, 0, 1, 1, 2, 3, 3]
+    questions = ["Which street?", "Which district is this?", "Yes or No?", "Q", "Another one?", "A", "B c d"]
+    answerer = make_answerer(model, processor, max_new_tokens=8)
+    got = [answer for batch in answerer.iter_batches(images, index, questions, batch_size=4) for answer in batch.answers]
+    alone = [generate_answers(model, processor, [images[i]], [q], max_new_tokens=8)[0] for i, q in zip(index, questions)]
+    assert got == alone
