@@ -269,6 +269,9 @@ def test_prefix_reuse_with_ragged_images_equals_one_by_one_generate(tiny):
     index = [0, 0, 1, 1, 2, 3, 3]
     questions = ["Which street?", "Which district is this?", "Yes or No?", "Q", "Another one?", "A", "B c d"]
     answerer = make_answerer(model, processor, max_new_tokens=8)
-    got = [answer for batch in answerer.iter_batches(images, index, questions, batch_size=4) for answer in batch.answers]
-    alone = [generate_answers(model, processor, [images[i]], [q], max_new_tokens=8)[0] for i, q in zip(index, questions)]
+    batches = answerer.iter_batches(images, index, questions, batch_size=4)
+    got = [answer for batch in batches for answer in batch.answers]
+    alone = [
+        generate_answers(model, processor, [images[i]], [q], max_new_tokens=8)[0] for i, q in zip(index, questions)
+    ]
     assert got == alone
