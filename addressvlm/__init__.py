@@ -12,12 +12,9 @@ import importlib
 __version__ = "0.1.0.dev0"
 
 _LAZY = {
-    "LlavaPhi3Config": "addressvlm.models",
-    "LlavaPhi3ForConditionalGeneration": "addressvlm.models",
-    "LlavaPhi3Processor": "addressvlm.models",
     "load_pretrained": "addressvlm.models",
-    "export_llava_hf": "addressvlm.models",
     "get_backbone": "addressvlm.models",
+    "list_backbones": "addressvlm.models",
     "generate_answers": "addressvlm.inference",
     "evaluate_model": "addressvlm.inference",
     "format_table": "addressvlm.inference",

@@ -10,7 +10,7 @@ Commands::
     addressvlm eval        # batched evaluation of a model on a built test split
     addressvlm probe       # street-distribution probe (Fig. 5)
     addressvlm merge       # merge an adapter into its base; optional stock Llava export
-    addressvlm tiny-model  # write the offline tiny LlavaPhi3 checkpoint
+    addressvlm tiny-model  # write a backbone's offline tiny checkpoint (--backbone)
     addressvlm demo        # answer one address question about one image
     addressvlm quickstart  # the whole pipeline on the offline city
     addressvlm experiment  # a grid of quickstart-scale runs (arm x seed) with paired differences

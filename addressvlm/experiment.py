@@ -178,7 +178,8 @@ def _stage1(space, options, arm: ArmSpec, quiet: list[str]) -> Path:
             data = grafted  # answer-only targets: "Street, District"
     epochs = spec.get("epochs", options.stage1_epochs)
     _recipe(1, model.parent / "stage1.log", "--model_name_or_path", space.base, "--dataset_paths", data,
-            "--output_dir", model, "--num_train_epochs", epochs, *recipe_args(options))  # fmt: skip
+            "--output_dir", model, "--num_train_epochs", epochs, *recipe_args(options),
+            backbone=options.backbone)  # fmt: skip
     return model
 
 
@@ -206,7 +207,7 @@ def run_seed(grid: GridSpec, out: str | os.PathLike, seed: int) -> list[dict]:
         if not (stage2 / "train_results.json").is_file():
             _recipe(2, folder / "stage2.log", *start, "--dataset_paths", space.vqa, "--output_dir", stage2,
                     "--num_train_epochs", options.stage2_epochs, *recipe_args(options), *grid.stage2,
-                    *arm.stage2)  # fmt: skip
+                    *arm.stage2, backbone=options.backbone)  # fmt: skip
         evaluation = folder / f"eval_{grid.split}"
         if not (evaluation / "metrics.json").is_file():
             _evaluate(options, stage2, space.vqa, evaluation, arm.name, split=grid.split)

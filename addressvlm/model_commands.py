@@ -1,4 +1,4 @@
-"""``addressvlm tiny-model`` and ``addressvlm demo``: the offline tiny checkpoint and a one-question demo."""
+"""``addressvlm tiny-model`` and ``addressvlm demo``: a backbone's offline tiny checkpoint and a one-question demo."""
 
 from __future__ import annotations
 
@@ -13,24 +13,28 @@ __all__ = ["register"]
 def register(subparsers) -> None:
     tiny = subparsers.add_parser(
         "tiny-model",
-        help="write a tiny random LlavaPhi3 checkpoint (offline; for tests, CPU configs and the quickstart)",
+        help="write a tiny random checkpoint of a backbone (offline; for tests, CPU configs and the quickstart)",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     tiny.add_argument("--output", required=True, help="folder to write the checkpoint and processor to")
-    tiny.add_argument("--overwrite", action="store_true", help="replace a non-empty --output folder")
-    tiny.add_argument("--image-size", type=int, default=56, help="vision input size in pixels (patch 14)")
-    tiny.add_argument("--seed", type=int, default=0, help="initialisation seed")
-    tiny.add_argument("--vision-hidden-size", type=int, default=32, help="CLIP hidden size")
-    tiny.add_argument("--text-hidden-size", type=int, default=64, help="Phi-3 hidden size")
-    tiny.add_argument("--text-layers", type=int, default=2, help="Phi-3 decoder layers")
     tiny.add_argument(
-        "--text-kv-heads", type=int, default=2, choices=[1, 2, 4], help="Phi-3 key/value heads (of 4 query heads)"
+        "--backbone", default="llava_phi3", help="registered backbone (llava_phi3, minicpmv; see docs/architecture.md)"
+    )
+    tiny.add_argument("--overwrite", action="store_true", help="replace a non-empty --output folder")
+    tiny.add_argument(
+        "--image-size", type=int, default=56, help="vision input size in pixels, patch 14 (a slice's, when sliced)"
+    )
+    tiny.add_argument("--seed", type=int, default=0, help="initialisation seed")
+    tiny.add_argument("--vision-hidden-size", type=int, default=32, help="vision tower hidden size")
+    tiny.add_argument("--text-hidden-size", type=int, default=64, help="language model hidden size")
+    tiny.add_argument("--text-layers", type=int, default=2, help="language model decoder layers")
+    tiny.add_argument(
+        "--text-kv-heads", type=int, default=2, choices=[1, 2, 4], help="key/value heads (of 4 query heads)"
     )
     tiny.add_argument(
         "--layout",
-        choices=["ours", "llava-hf", "llava-hf-legacy"],
         default="ours",
-        help="'ours' (LlavaPhi3, native Phi-3) or the stock xtuner/llava-phi-3-mini-hf layout (current/legacy keys)",
+        help="'ours' (our classes' save_pretrained) or a published layout of the backbone (its tiny_layouts)",
     )
     tiny.add_argument(
         "--vocab-file", help="text file whose lines are added to the tokenizer's training corpus (e.g. street names)"
@@ -43,6 +47,7 @@ def register(subparsers) -> None:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     demo.add_argument("--model", help="checkpoint folder or Hub id (default: build the tiny model in memory)")
+    demo.add_argument("--backbone", default="llava_phi3", help="backbone of the in-memory tiny model (no --model)")
     demo.add_argument("--adapter", help="adapter folder to apply on top of --model")
     demo.add_argument("--image", help="image path (default: a generated street-like picture)")
     demo.add_argument(
@@ -58,9 +63,11 @@ def register(subparsers) -> None:
 def _tiny_model(args) -> int:
     from pathlib import Path
 
-    from addressvlm import testing
+    from addressvlm.models import get_backbone, list_backbones
     from addressvlm.utils.io import atomic_output_dir, check_not_an_input, check_output_dir
 
+    if args.backbone not in list_backbones():
+        raise ValueError(f"--backbone {args.backbone!r} is not registered; choose one of {list_backbones()}")
     check_output_dir(args.output, args.overwrite)
     check_not_an_input(args.output, [args.vocab_file])
     extra = Path(args.vocab_file).read_text(encoding="utf-8").splitlines() if args.vocab_file else ()
@@ -70,16 +77,13 @@ def _tiny_model(args) -> int:
         text_layers=args.text_layers,
         text_kv_heads=args.text_kv_heads,
     )
+    spec = get_backbone(args.backbone)
+    if args.layout not in spec.tiny_layouts:
+        raise ValueError(f"--layout {args.layout!r}: {args.backbone} writes {list(spec.tiny_layouts)}")
     # written whole or not at all, and never over a non-empty folder (a training run) without --overwrite
     with atomic_output_dir(args.output, overwrite=args.overwrite) as tmp:
-        if args.layout == "ours":
-            testing.save_tiny_llava_phi3(tmp, image_size=args.image_size, seed=args.seed, extra_texts=extra, **sizes)
-        else:
-            layout = "legacy" if args.layout == "llava-hf-legacy" else "current"
-            testing.save_tiny_llava_hf(
-                tmp, layout=layout, image_size=args.image_size, seed=args.seed, extra_texts=extra, **sizes
-            )
-    print(f"tiny {args.layout} checkpoint written to {args.output}")
+        spec.save_tiny(tmp, layout=args.layout, image_size=args.image_size, seed=args.seed, extra_texts=extra, **sizes)
+    print(f"tiny {spec.display_name} checkpoint ({args.layout} layout) written to {args.output}")
     return 0
 
 
@@ -97,13 +101,12 @@ def _demo_image():
 @cli_command
 def _demo(args) -> int:
     from addressvlm.inference import generate_answers
-    from addressvlm.models import load_pretrained
-    from addressvlm.testing import build_tiny_llava_phi3
+    from addressvlm.models import get_backbone, load_pretrained
 
     if args.model:
         model, processor = load_pretrained(args.model, adapter=args.adapter)
     else:
-        model, processor = build_tiny_llava_phi3()
+        model, processor = get_backbone(args.backbone).build_tiny()
         print("(no --model given: a tiny RANDOM model answers, so expect gibberish; the pipeline is what runs)")
     image = args.image or _demo_image()
     answer = generate_answers(model, processor, [image], [args.question], max_new_tokens=args.max_new_tokens)[0]

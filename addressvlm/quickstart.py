@@ -7,14 +7,15 @@ Steps (each is skipped when its output already exists, so an interrupted run res
 3. ``stage1-set`` -- grafted satellite + street-view images (``addressvlm data build-alignment``);
 4. ``labels``     -- alignment labels (``addressvlm data label-alignment``; templated reasons, since a tiny random
    model cannot write them);
-5. ``base-model`` -- the tiny random LlavaPhi3 (``addressvlm tiny-model``), its tokenizer trained on the city's names;
+5. ``base-model`` -- the backbone's tiny random model (``addressvlm tiny-model --backbone``: the default backbone, or
+   ``--backbone minicpmv`` for MiniCPM-V 2.6), its tokenizer trained on the city's names;
 6. ``zero-shot``  -- evaluation of the untrained model (``addressvlm eval``);
 7. ``baseline``   -- stage 2 only, through ``recipes/stage2.py``;
 8. ``stage1`` and ``addressvlm`` -- ``recipes/stage1.py`` then ``recipes/stage2.py --init_from`` the stage-1 output;
 9. evaluation of both, the Table-2-style comparison (markdown + JSON) and the Fig. 5 probe map.
 
-The training steps launch the same recipe scripts users launch on GPUs, with the tiny CPU configs
-(``recipes/configs/quickstart_cpu_stage{1,2}.yaml``); only configuration differs.
+The training steps launch the same recipe scripts users launch on GPUs, with the backbone's tiny CPU configs
+(``recipes/configs/<backbone>/quickstart_cpu_stage{1,2}.yaml``); only configuration differs.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ from pathlib import Path
 
 __all__ = ["QuickstartOptions", "register", "run_quickstart"]
 
-ROWS = (("zero_shot", "Zero-shot (tiny random LlavaPhi3)"), ("baseline", "Baseline (stage 2 only)"))
+ROWS = (("zero_shot", "Zero-shot (tiny random model)"), ("baseline", "Baseline (stage 2 only)"))
 ROWS += (("addressvlm", "AddressVLM (stage 1 + stage 2)"),)
+DEFAULT_BACKBONE = "llava_phi3"
 
 
 @dataclass
@@ -55,6 +57,8 @@ class QuickstartOptions:
             count (measured: 1 and 2 threads train different weights); the recipes also run with
             ``full_determinism``. One thread loses little on the tiny model (the data loader works in a second
             process) and lets runs go one per core side by side (``addressvlm experiment --jobs``).
+        backbone (`str`, *optional*, defaults to `"llava_phi3"`): the registered backbone of the tiny model, its
+            configs (``recipes/configs/<backbone>/``) and its evaluation.
     """
 
     output: Path
@@ -73,6 +77,7 @@ class QuickstartOptions:
     eval_limit: int | None = None
     threads: int = 1
     progress: bool = True
+    backbone: str = DEFAULT_BACKBONE
 
 
 class _Steps:
@@ -117,14 +122,15 @@ def _cli(*argv: str) -> None:
         raise RuntimeError(f"`addressvlm {' '.join(map(str, argv))}` failed with exit code {code}")
 
 
-def _recipe(stage: int, log: Path, *overrides: str) -> None:
-    """Launch ``recipes/stage{N}.py`` with the tiny CPU config, as a user would, streaming and logging its output."""
+def _recipe(stage: int, log: Path, *overrides: str, backbone: str = DEFAULT_BACKBONE) -> None:
+    """Launch ``recipes/stage{N}.py`` with the backbone's tiny CPU config, as a user would, streaming and logging its
+    output."""
     root = _repo_root()
     command = [
         sys.executable,
         str(root / "recipes" / f"stage{stage}.py"),
         "--config",
-        str(root / "recipes" / "configs" / f"quickstart_cpu_stage{stage}.yaml"),
+        str(root / "recipes" / "configs" / backbone / f"quickstart_cpu_stage{stage}.yaml"),
         *map(str, overrides),
     ]
     print("  $ " + " ".join(command), flush=True)
@@ -191,7 +197,7 @@ def _comparison(out: Path, options: QuickstartOptions, timings: dict) -> str:
     (out / "comparison.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     chance = summary["chance"]
     text = (
-        "# AddressVLM on the offline city (tiny models, CPU)\n\n"
+        f"# AddressVLM on the offline city (tiny {options.backbone} models, CPU)\n\n"
         + table
         + "\n\nChance level: generation 1/#districts = "
         + f"{chance['district_generation']:.1f} % and 1/#streets = {chance['street_generation']:.1f} %, judgement "
@@ -261,8 +267,9 @@ def prepare(options: QuickstartOptions, steps: _Steps, out: Path | None = None) 
     if not base.exists():
         names.parent.mkdir(parents=True, exist_ok=True)
         _write_names(city, names)
-    steps.run("base-model: tiny random LlavaPhi3, tokenizer trained on the city's names", base / "config.json", _cli,
-              "tiny-model", "--output", base, "--vocab-file", names, "--image-size", options.image_size,
+    steps.run(f"base-model: tiny random {options.backbone}, tokenizer trained on the city's names",
+              base / "config.json", _cli, "tiny-model", "--backbone", options.backbone, "--output", base,
+              "--vocab-file", names, "--image-size", options.image_size,
               "--seed", seed, "--vision-hidden-size", options.vision_hidden_size,
               "--text-hidden-size", options.text_hidden_size, "--text-layers", options.text_layers,
               "--text-kv-heads", options.text_kv_heads)  # fmt: skip
@@ -285,16 +292,18 @@ def run_quickstart(options: QuickstartOptions) -> Path:
     common = recipe_args(options)
     steps.run("baseline: stage 2 only (recipes/stage2.py)", runs / "baseline" / "train_results.json", _recipe, 2,
               runs / "baseline.log", "--model_name_or_path", base, "--init_from", "", "--dataset_paths", vqa,
-              "--output_dir", runs / "baseline", "--num_train_epochs", options.stage2_epochs, *common)  # fmt: skip
+              "--output_dir", runs / "baseline", "--num_train_epochs", options.stage2_epochs, *common,
+              backbone=options.backbone)  # fmt: skip
     steps.run("baseline: evaluate", out / "eval" / "baseline" / "metrics.json",
               _evaluate, options, runs / "baseline", vqa, out / "eval" / "baseline", "Baseline")  # fmt: skip
     steps.run("stage1: cross-view alignment tuning (recipes/stage1.py)", runs / "stage1" / "train_results.json",
               _recipe, 1, runs / "stage1.log", "--model_name_or_path", base, "--dataset_paths", labelled,
-              "--output_dir", runs / "stage1", "--num_train_epochs", options.stage1_epochs, *common)  # fmt: skip
+              "--output_dir", runs / "stage1", "--num_train_epochs", options.stage1_epochs, *common,
+              backbone=options.backbone)  # fmt: skip
     steps.run("addressvlm: stage 2 from stage 1 (recipes/stage2.py --init_from)",
               runs / "addressvlm" / "train_results.json", _recipe, 2, runs / "addressvlm.log",
               "--init_from", runs / "stage1", "--dataset_paths", vqa, "--output_dir", runs / "addressvlm",
-              "--num_train_epochs", options.stage2_epochs, *common)  # fmt: skip
+              "--num_train_epochs", options.stage2_epochs, *common, backbone=options.backbone)  # fmt: skip
     steps.run("addressvlm: evaluate", out / "eval" / "addressvlm" / "metrics.json",
               _evaluate, options, runs / "addressvlm", vqa, out / "eval" / "addressvlm", "AddressVLM")  # fmt: skip
     steps.run("probe: street distribution of AddressVLM (Fig. 5)", out / "probe" / "probe_counts.json",
@@ -321,7 +330,7 @@ and skips finished steps. Map data © OpenStreetMap contributors (ODbL).
 | `data/vqa/` | the street-view VQA `DatasetDict` (train / validation / test) and `build_info.json` |
 | `data/stage1/` | stage-1 set: grafted images (street view pasted top-right on the satellite tile, eq. 3) |
 | `data/stage1_labelled/` | the same with alignment labels (`label_source`: `template`) and `label_report.json` |
-| `models/base/` | the tiny random LlavaPhi3 every run starts from; `models/city_names.txt` fed its tokenizer |
+| `models/base/` | the tiny random model every run starts from; `models/city_names.txt` fed its tokenizer |
 | `runs/baseline/` | stage 2 only (`recipes/stage2.py`); `runs/baseline.log` is its log |
 | `runs/stage1/` | stage 1, cross-view alignment tuning (`recipes/stage1.py`); `runs/stage1.log` |
 | `runs/addressvlm/` | stage 2 from stage 1 (`recipes/stage2.py --init_from runs/stage1`); `runs/addressvlm.log` |
@@ -360,6 +369,11 @@ def register(subparsers) -> None:
         help="CPU threads of every step; the same seed and thread count give the same table on the same machine",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs stay)")
+    parser.add_argument(
+        "--backbone",
+        default=defaults.backbone,
+        help="registered backbone of the tiny model and its configs: llava_phi3 (default) or minicpmv",
+    )
     parser.set_defaults(func=_main)
 
 
@@ -378,6 +392,7 @@ def _main(args) -> int:
         eval_limit=args.eval_limit,
         threads=args.threads,
         progress=not args.no_progress,
+        backbone=args.backbone,
     )
     run_quickstart(options)
     return 0

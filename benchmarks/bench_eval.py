@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
 
     from addressvlm.inference import generate_answers
-    from addressvlm.testing import build_tiny_llava_phi3
+    from addressvlm.models.llava_phi3.tiny_llava_phi3 import build_tiny_llava_phi3
 
     model, processor = build_tiny_llava_phi3(image_size=args.image_size)
     model = model.to(args.device).eval()

@@ -8,7 +8,7 @@ ViT-L/14-336, the MLP projector, Phi-3-mini; 4.14 B parameters) with random weig
 2. unless ``--skip-step``: for each ``--text-layers`` depth, saves the random model (full width: every Phi-3 layer,
    the CLIP tower, the 32064-row embeddings and LM head are real-sized; only the number of Phi-3 layers varies),
    builds a small VQA set of 640x480 street views with the real builder, and runs ``recipes/stage2.py --config
-   recipes/configs/pitts_llava_phi3_stage2.yaml`` for ``--steps`` steps at batch 1 in a subprocess, with float32
+   recipes/configs/llava_phi3/pitts_stage2.yaml`` for ``--steps`` steps at batch 1 in a subprocess, with float32
    weights and no DeepSpeed (the config's single-GPU setting); then fits peak memory and time linearly in the depth,
    extrapolates to the real 32 layers and prints both next to the arithmetic of ``docs/training.md`` for the same
    setting.
@@ -37,7 +37,7 @@ from pathlib import Path
 
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "recipes" / "configs" / "pitts_llava_phi3_stage2.yaml"
+CONFIG = ROOT / "recipes" / "configs" / "llava_phi3" / "pitts_stage2.yaml"
 GIB = 2**30
 # docs/training.md, "Trainable parts": LLaVA-Phi-3-mini under Table 4 "Ours".
 DOCUMENTED = {
@@ -54,8 +54,9 @@ def parameter_table(text_layers: int, vision_layers: int) -> list[dict]:
     import yaml
     from accelerate import init_empty_weights
 
-    from addressvlm.models import LlavaPhi3ForConditionalGeneration, get_backbone
-    from addressvlm.testing import full_size_llava_phi3_config, train_tiny_tokenizer
+    from addressvlm.models import get_backbone
+    from addressvlm.models.llava_phi3 import LlavaPhi3ForConditionalGeneration
+    from addressvlm.models.llava_phi3.tiny_llava_phi3 import full_size_llava_phi3_config, train_tiny_tokenizer
     from addressvlm.training.arguments import TrainablePartsArguments
     from addressvlm.training.trainable_parts import TrainableParts, apply_trainable_parts
     from addressvlm.training.trainable_parts import parameter_table as table_of
@@ -74,8 +75,12 @@ def parameter_table(text_layers: int, vision_layers: int) -> list[dict]:
 def _save_model(folder: Path, text_layers: int, vision_layers: int) -> Path:
     import torch
 
-    from addressvlm.models import LlavaPhi3ForConditionalGeneration
-    from addressvlm.testing import full_size_llava_phi3_config, make_llava_phi3_processor, train_tiny_tokenizer
+    from addressvlm.models.llava_phi3 import LlavaPhi3ForConditionalGeneration
+    from addressvlm.models.llava_phi3.tiny_llava_phi3 import (
+        full_size_llava_phi3_config,
+        make_llava_phi3_processor,
+        train_tiny_tokenizer,
+    )
 
     if (folder / "config.json").is_file():
         return folder

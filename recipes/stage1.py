@@ -7,15 +7,15 @@ and SF configs) trains the projector, the vision encoder in full and a LoRA on t
 The paper's setup -- 8x RTX 3090 24 GB, DeepSpeed ZeRO-2, bf16 (see docs/training.md for memory and time)::
 
     accelerate launch --config_file recipes/accelerate/zero2_8gpu.yaml recipes/stage1.py \\
-        --config recipes/configs/pitts_llava_phi3_stage1.yaml
+        --config recipes/configs/llava_phi3/pitts_stage1.yaml
 
 CPU, the tiny offline model and city (minutes; what the quickstart and the tests run)::
 
-    python recipes/stage1.py --config recipes/configs/tiny_cpu_stage1.yaml \\
+    python recipes/stage1.py --config recipes/configs/llava_phi3/tiny_cpu_stage1.yaml \\
         --model_name_or_path runs/tiny-model --dataset_paths runs/city/alignment --output_dir runs/tiny-stage1
 
 Any YAML key can be overridden on the command line (``--learning_rate 2e-5``); several ``--config`` files are
-applied in order (``--config base.yaml --config recipes/configs/table4/stage1_frozen_ve_frozen_llm.yaml``).
+applied in order (``--config base.yaml --config recipes/configs/llava_phi3/table4/stage1_frozen_ve_frozen_llm.yaml``).
 ``--resume_from_checkpoint last`` continues an interrupted run; ``--push_to_hub --hub_model_id user/name`` uploads
 the finished output with its model card.
 """
@@ -76,8 +76,8 @@ def run(argv: list[str] | None = None):
     ###############
     start = load_starting_point(model_args)
     spec = get_backbone(start.model.config)
-    parts = TrainableParts.from_args(parts_args)
-    model = apply_trainable_parts(start.model, parts, parts_args, spec)
+    parts = TrainableParts.from_args(parts_args, spec=spec)
+    model = apply_trainable_parts(start.model, parts, parts_args, spec, training_args.activation_checkpointing)
     table = log_parameter_table(model, parts, parts_args, training_args, spec)
 
     ###############

@@ -9,11 +9,11 @@ style), and its trained projector and vision encoder are carried over. Without `
 The paper's setup -- 8x RTX 3090 24 GB, DeepSpeed ZeRO-2, bf16 (see docs/training.md for memory and time)::
 
     accelerate launch --config_file recipes/accelerate/zero2_8gpu.yaml recipes/stage2.py \\
-        --config recipes/configs/pitts_llava_phi3_stage2.yaml   # init_from: runs/pitts_llava_phi3_stage1
+        --config recipes/configs/llava_phi3/pitts_stage2.yaml   # init_from: runs/pitts_llava_phi3_stage1
 
 CPU, the tiny offline model and city (minutes; what the quickstart and the tests run)::
 
-    python recipes/stage2.py --config recipes/configs/tiny_cpu_stage2.yaml \\
+    python recipes/stage2.py --config recipes/configs/llava_phi3/tiny_cpu_stage2.yaml \\
         --init_from runs/tiny-stage1 --dataset_paths runs/city/vqa --output_dir runs/tiny-stage2
 
 Any YAML key can be overridden on the command line; ``--resume_from_checkpoint last`` continues an interrupted run;
@@ -77,8 +77,8 @@ def run(argv: list[str] | None = None):
     ###############
     start = load_starting_point(model_args, init_args)
     spec = get_backbone(start.model.config)
-    parts = TrainableParts.from_args(parts_args, carried=start.carried_groups)
-    model = apply_trainable_parts(start.model, parts, parts_args, spec)
+    parts = TrainableParts.from_args(parts_args, carried=start.carried_groups, spec=spec)
+    model = apply_trainable_parts(start.model, parts, parts_args, spec, training_args.activation_checkpointing)
     table = log_parameter_table(model, parts, parts_args, training_args, spec)
 
     ###############

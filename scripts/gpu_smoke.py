@@ -5,7 +5,7 @@ Run it through ``scripts/gpu_smoke.sh`` (which sets the environment up); see the
 1. the model: ``--model`` (e.g. ``xtuner/llava-phi-3-mini-hf`` when it is in the local Hub cache) or, by default, the
    real LLaVA-Phi-3-mini architecture with random weights (no download), saved in bf16;
 2. a small Pitts-like VQA set (640x480 street views) from the real builder;
-3. ``recipes/stage2.py --config recipes/configs/pitts_llava_phi3_stage2.yaml`` under ``accelerate launch`` with
+3. ``recipes/stage2.py --config recipes/configs/llava_phi3/pitts_stage2.yaml`` under ``accelerate launch`` with
    ``recipes/accelerate/zero2_8gpu.yaml`` on one process: 6 steps (2 micro-batches of 4 each), checkpoints at 3 and
    6, then ``--resume_from_checkpoint last --max_steps 8``;
 4. the rotary ``inv_freq`` dtype after loading the base in bf16 (must stay float32);
@@ -27,7 +27,7 @@ from pathlib import Path
 
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "recipes" / "configs" / "pitts_llava_phi3_stage2.yaml"
+CONFIG = ROOT / "recipes" / "configs" / "llava_phi3" / "pitts_stage2.yaml"
 LAUNCH = ROOT / "recipes" / "accelerate" / "zero2_8gpu.yaml"
 CPU_LAUNCH = ROOT / "recipes" / "accelerate" / "zero2_cpu.yaml"
 
@@ -46,8 +46,12 @@ def _run(command: list[str], log: Path) -> float:
 def _random_full_size_model(folder: Path) -> Path:
     import torch
 
-    from addressvlm.models import LlavaPhi3ForConditionalGeneration
-    from addressvlm.testing import full_size_llava_phi3_config, make_llava_phi3_processor, train_tiny_tokenizer
+    from addressvlm.models.llava_phi3 import LlavaPhi3ForConditionalGeneration
+    from addressvlm.models.llava_phi3.tiny_llava_phi3 import (
+        full_size_llava_phi3_config,
+        make_llava_phi3_processor,
+        train_tiny_tokenizer,
+    )
 
     if (folder / "config.json").is_file():
         return folder

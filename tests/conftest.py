@@ -16,7 +16,7 @@ from PIL import Image  # noqa: E402
 @pytest.fixture(scope="session")
 def tiny_llava():
     """A tiny random LlavaPhi3 (56 px images -> 16 image tokens) and its processor, shared read-only."""
-    from addressvlm.testing import build_tiny_llava_phi3
+    from addressvlm.models.llava_phi3.tiny_llava_phi3 import build_tiny_llava_phi3
 
     model, processor = build_tiny_llava_phi3(image_size=56, seed=0)
     return model, processor
@@ -25,7 +25,7 @@ def tiny_llava():
 @pytest.fixture(scope="session")
 def tiny_checkpoint(tmp_path_factory):
     """Folder holding the tiny LlavaPhi3 checkpoint + processor (our layout)."""
-    from addressvlm.testing import save_tiny_llava_phi3
+    from addressvlm.models.llava_phi3.tiny_llava_phi3 import save_tiny_llava_phi3
 
     return save_tiny_llava_phi3(tmp_path_factory.mktemp("tiny-llava-phi3"), image_size=56, seed=0)
 

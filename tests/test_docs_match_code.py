@@ -14,7 +14,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "recipes" / "configs"
-FULL_SIZE = sorted(CONFIGS.glob("*_llava_phi3_stage*.yaml"))
+FULL_SIZE = sorted(path for path in CONFIGS.glob("*/*_stage*.yaml") if "_cpu_" not in path.name)
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md")), *sorted((ROOT / "recipes").rglob("*.md"))]
 
 
@@ -69,7 +69,7 @@ def _flag(argv: list[str], *names: str) -> str:
 
 def test_readme_real_run_uses_the_folders_the_configs_read_and_write():
     pitts = {
-        stage: yaml.safe_load((CONFIGS / f"pitts_llava_phi3_{stage}.yaml").read_text())
+        stage: yaml.safe_load((CONFIGS / "llava_phi3" / f"pitts_{stage}.yaml").read_text())
         for stage in ("stage1", "stage2")
     }
     commands = _readme_commands()

@@ -272,7 +272,7 @@ def build_alignment_set(
             "reason": [""] * len(frame),
             "label_source": [""] * len(frame),
             "conversations": [
-                [{"from": "human", "value": f"<image>\n{q}"}, {"from": "gpt", "value": a}]
+                [{"from": "human", "value": q}, {"from": "gpt", "value": a}]
                 for q, a in zip(question_text, answers)
             ],
         }

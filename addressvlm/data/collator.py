@@ -1,9 +1,12 @@
 """Batches for the Trainer: one processor call per row, right padding, label masks, lazily decoded images.
 
-The dataset rows hold image *paths* (``docs/data_format.md``); :class:`ConversationCollator` opens each image only
-when its row is batched, so a Pitts-size dataset never sits decoded in memory. The label mask comes from
-``processor.build_training_example`` (assistant spans of the chat template: answers and their ``<|end|>`` are
-trained; prompt, image tokens and padding are not).
+The dataset rows hold backbone-neutral conversations and image *paths* (``docs/data_format.md``);
+:class:`ConversationCollator` opens each image only when its row is batched, so a Pitts-size dataset never sits
+decoded in memory. Everything backbone-specific comes from the processor (`addressvlm.models.BackboneProcessor`):
+``build_training_example`` tokenizes a row and builds its label mask (assistant spans of the chat template: answers
+and their end-of-turn token are trained; prompt, image tokens and padding are not), ``collate_image_inputs`` batches
+the image tensors (a stack of fixed-size images, or padded slices with their sizes). The text side -- right
+padding, labels, attention masks -- is the same for every backbone.
 
 With ``isolate_turns`` a multi-turn row trains each question as if it were asked alone, in one sequence: the image
 prefix is encoded once and every turn attends to it and to itself only (a 4-D attention mask, and position ids that
@@ -19,6 +22,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from addressvlm.models.conversation import conversation_pairs, single_turn
+from addressvlm.models.processing_common import IGNORE_INDEX
+
 
 __all__ = [
     "IGNORE_INDEX",
@@ -28,50 +34,31 @@ __all__ = [
     "isolated_turns_example",
 ]
 
-IGNORE_INDEX = -100
-
-
-def conversation_pairs(conversation: Sequence[Mapping[str, str]], image_token: str = "<image>") -> list[tuple]:
-    """The (question, answer) pairs of a LLaVA conversation, image placeholders removed from the questions.
-
-    Raises:
-        `ValueError`: the turns are not a strict human / gpt alternation.
-    """
-    if len(conversation) % 2 or any(
-        turn.get("from") != ("human" if k % 2 == 0 else "gpt") for k, turn in enumerate(conversation)
-    ):
-        raise ValueError(f"turns are not human/gpt pairs: {[turn.get('from') for turn in conversation]}")
-    pairs = []
-    for k in range(0, len(conversation), 2):
-        question = conversation[k]["value"].replace(image_token + "\n", "").replace(image_token, "")
-        pairs.append((question, conversation[k + 1]["value"]))
-    return pairs
+_TEXT_KEYS = ("input_ids", "labels", "segment_ids", "position_ids")
 
 
 def isolated_turns_example(processor, conversation, image=None) -> dict[str, Any]:
     """One row as turn-isolated segments: the shared prefix once, then each turn's single-turn continuation.
 
-    Each turn is tokenized as its own single-turn conversation (``<image>`` + question, answer) by
+    Each turn is tokenized as its own single-turn conversation (image + question, answer) by
     ``processor.build_training_example``; their longest common prefix (the chat header and the image tokens, and
-    any identical opening words) is kept once.
+    any identical opening words) is kept once. The image must come before the question in the chat template (it
+    does for every registered backbone), so the prefix holds all of it.
 
     Returns:
         `dict` with 1-D ``input_ids``, ``labels``, ``segment_ids`` (0 on the prefix, k on turn k) and
-        ``position_ids`` (each turn continues from the end of the prefix), and ``pixel_values``.
+        ``position_ids`` (each turn continues from the end of the prefix), and the image tensors of the
+        processor's examples.
     """
     import torch
 
-    image_token = processor.image_token
-    if image is not None and not hasattr(image, "size"):
-        from addressvlm.models.llava_phi3.processing_llava_phi3 import load_image
+    from addressvlm.utils.images import load_rgb
 
-        image = load_image(image)  # decoded once for all turns
-    prefix = f"{image_token}\n" if image is not None else ""
+    if image is not None:
+        image = load_rgb(image)  # decoded once for all turns
     singles = [
-        processor.build_training_example(
-            [{"from": "human", "value": prefix + question}, {"from": "gpt", "value": answer}], image
-        )
-        for question, answer in conversation_pairs(conversation, image_token)
+        processor.build_training_example(single_turn(question, answer), image)
+        for question, answer in conversation_pairs(conversation)
     ]
     ids = [single["input_ids"] for single in singles]
     shared = min(len(i) for i in ids) - 1  # every turn keeps at least one token of its own
@@ -89,12 +76,13 @@ def isolated_turns_example(processor, conversation, image=None) -> dict[str, Any
     for k, i in enumerate(ids, start=1):
         segments.append(torch.full((len(i) - shared,), k, dtype=torch.long))
         positions.append(torch.arange(shared, len(i)))
+    images = {key: value for key, value in singles[0].items() if key not in _TEXT_KEYS}
     return {
         "input_ids": torch.cat(input_ids),
         "labels": torch.cat(labels),
         "segment_ids": torch.cat(segments),
         "position_ids": torch.cat(positions),
-        "pixel_values": singles[0].get("pixel_values"),
+        **images,
     }
 
 
@@ -122,12 +110,13 @@ def isolated_attention_mask(segment_ids):
 @dataclass
 class ConversationCollator:
     r"""
-    Turn dataset rows (LLaVA ``conversations`` + an image path) into a padded training batch.
+    Turn dataset rows (``conversations`` + an image path) into a padded training batch.
 
     Args:
-        processor (`LlavaPhi3Processor`):
-            Any processor with ``build_training_example(conversation, image)`` returning ``input_ids``, ``labels``
-            and ``pixel_values``, and a ``tokenizer`` with a pad token.
+        processor (`BackboneProcessor`):
+            The backbone's processor: ``build_training_example(conversation, image)`` gives ``input_ids``,
+            ``labels`` and the example's image tensors, ``collate_image_inputs`` batches those; its ``tokenizer``
+            has a pad token.
         conversations_column (`str`, *optional*, defaults to `"conversations"`):
             Column holding the ``[{"from", "value"}]`` turns.
         image_column (`str`, *optional*, defaults to `"image"`):
@@ -144,8 +133,8 @@ class ConversationCollator:
     Returns (from `__call__`):
         `dict` with ``input_ids`` and ``labels`` (`(batch, seq)`, right-padded; labels are ``-100`` on padding),
         ``attention_mask`` (`(batch, seq)`, or `(batch, 1, seq, seq)` booleans with ``isolate_turns``, which also
-        adds ``position_ids``), and ``pixel_values`` (`(n_images, 3, H, W)`, the images of the rows that have one,
-        in row order) when the batch holds any image.
+        adds ``position_ids``), and the image tensors of ``processor.collate_image_inputs`` (e.g. ``pixel_values``
+        of the rows that have an image, in row order) when the batch holds any image.
     """
 
     processor: Any
@@ -199,7 +188,5 @@ class ConversationCollator:
                 positions[i, :n] = example["position_ids"]
             batch["attention_mask"] = isolated_attention_mask(segments)
             batch["position_ids"] = positions
-        pixels = [example["pixel_values"] for example in examples if example.get("pixel_values") is not None]
-        if pixels:
-            batch["pixel_values"] = torch.stack(pixels)
+        batch.update(self.processor.collate_image_inputs(examples))
         return batch

@@ -27,7 +27,6 @@ import numpy as np
 if TYPE_CHECKING:
     from datasets import Dataset
 
-
 __all__ = ["GeneralMix", "mix_general_vqa", "read_llava_json"]
 
 logger = logging.getLogger(__name__)
@@ -136,6 +135,8 @@ def mix_general_vqa(
 
     if ratio <= 0:
         raise ValueError(f"general VQA ratio must be > 0, got {ratio}")
+    from addressvlm.models.conversation import strip_image_placeholder
+
     records = read_llava_json(json_path)
     root = Path(image_root) if image_root is not None else Path(json_path).parent
     requested = int(np.floor(ratio * len(dataset) + 0.5))
@@ -159,7 +160,7 @@ def mix_general_vqa(
             "id": f"general-{n:07d}",
             "image": image,
             "conversations": turns,
-            "question": first_human.replace("<image>\n", "").replace("<image>", "").strip(),
+            "question": strip_image_placeholder(first_human).strip(),
             "answer": first_gpt,
             "source": "general",
             "label_source": "general",

@@ -26,7 +26,8 @@ from addressvlm.utils.images import to_rgb
 __all__ = ["DEFAULT_DELTA", "DEFAULT_SIZE", "RESAMPLE", "graft", "inset_box", "inset_size"]
 
 DEFAULT_SIZE = 336
-"""Side of the grafted image (the CLIP ViT-L/14-336 input)."""
+"""Side of the grafted image: the paper's 336 px (one image of its backbone). Processors resize what they get; for a
+sliced backbone build at its slice size (MiniCPM-V: ``--size 448``, one slice instead of an upscaled 336)."""
 
 DEFAULT_DELTA = 0.5
 """Longer side of the inset / side of the satellite image (the paper's best value)."""

@@ -128,9 +128,7 @@ def _arrow_split_table(frame: pd.DataFrame, rows: np.ndarray, plan: QuestionPlan
     rows, per_row = rows[keep], per_row[keep]
     offsets = np.concatenate([[0], np.cumsum(per_row)]).astype(np.int32)
     n_questions = int(offsets[-1])
-    human = rendered.question.copy()
-    first = offsets[:-1]
-    human[first] = "<image>\n" + human[first]
+    human = rendered.question  # backbone-neutral: no image placeholder (each processor puts its own)
     conv_values = np.empty(2 * n_questions, dtype=object)
     conv_values[0::2] = human
     conv_values[1::2] = rendered.answer

@@ -7,7 +7,9 @@ import importlib
 
 
 _LAZY = {
+    "BatchedAnswerer": "answerers",
     "SharedPrefixAnswerer": "shared_prefix",
+    "make_answerer": "answerers",
     "StreetMatcher": "probe",
     "collect_questions": "runner",
     "decoding_kwargs": "generation",

@@ -11,12 +11,12 @@ __all__ = ["decoding_kwargs", "generate_answers", "prepare_generation_inputs"]
 
 
 def prepare_generation_inputs(processor, images: Sequence, questions: Sequence[str], device=None):
-    """Tokenize prompts (chat template + ``<image>`` expansion) with LEFT padding, as generation needs.
+    """Tokenize prompts (chat template + the processor's image expansion) with LEFT padding, as generation needs.
 
     Args:
-        processor (`LlavaPhi3Processor`): the model's processor.
+        processor (`BackboneProcessor`): the model's processor.
         images (`Sequence[PIL.Image.Image | str]`): one image (or path) per question, or `None` entries for text-only.
-        questions (`Sequence[str]`): user texts without ``<image>``.
+        questions (`Sequence[str]`): user texts without an image placeholder.
         device (`torch.device`, *optional*): where to put the tensors.
     """
     if len(images) != len(questions):
@@ -42,10 +42,11 @@ def decoding_kwargs(
     temperature: float | None = None,
     top_p: float | None = None,
 ) -> dict:
-    """Keyword arguments of `model.generate` for answering: stop at ``<|end|>``, pad with the tokenizer's pad id.
+    """Keyword arguments of `model.generate` for answering: stop at the processor's stop tokens, pad with the
+    tokenizer's pad id.
 
     Args:
-        processor (`LlavaPhi3Processor`): gives ``stop_token_ids`` and the pad id.
+        processor (`BackboneProcessor`): gives ``stop_token_ids`` and the pad id.
         max_new_tokens (`int`, *optional*, defaults to 64): answer length limit.
         do_sample (`bool`, *optional*, defaults to `False`): greedy when `False` (sampling knobs are cleared, so the
             checkpoint's ``generation_config`` cannot turn sampling back on).
@@ -82,15 +83,15 @@ def generate_answers(
 ) -> list[str]:
     """Answer ``questions[i]`` about ``images[i]`` with batched generation; returns the decoded answers.
 
-    Every row carries its own image (left-padded batches). For many questions per image,
-    `SharedPrefixAnswerer` (used by `evaluate_model` and the probe) encodes each image once and gives the same
-    greedy answers.
+    Every row carries its own image (left-padded batches). `evaluate_model` and the probe use
+    `addressvlm.inference.answerers.make_answerer` instead (plan, resume, per-image errors; for backbones that
+    support it, each image's prefix encoded once), which gives the same greedy answers.
 
     Args:
         model (`PreTrainedModel` or `PeftModel`): a vision-language model.
-        processor (`LlavaPhi3Processor`): its processor (applies the chat template and expands ``<image>``).
+        processor (`BackboneProcessor`): its processor (applies the chat template and expands the image).
         images (`Sequence`): PIL images or paths, one per question.
-        questions (`Sequence[str]`): the questions, without ``<image>``.
+        questions (`Sequence[str]`): the questions, without an image placeholder.
         max_new_tokens (`int`, *optional*, defaults to 64): answer length limit.
         do_sample (`bool`, *optional*, defaults to `False`): greedy when `False`.
         temperature (`float`, *optional*): sampling temperature (``do_sample=True``).
@@ -105,8 +106,7 @@ def generate_answers(
         batch_images = list(images[start : start + batch_size])
         batch_questions = list(questions[start : start + batch_size])
         inputs = prepare_generation_inputs(processor, batch_images, batch_questions, device)
-        if "pixel_values" in inputs:
-            inputs["pixel_values"] = inputs["pixel_values"].to(model.dtype)
+        inputs = {k: v.to(model.dtype) if v.is_floating_point() else v for k, v in inputs.items()}
         if seed is not None:
             torch.manual_seed(seed + start)
         output = model.generate(**inputs, **kwargs)

@@ -21,9 +21,9 @@ from typing import Any
 
 from addressvlm.utils.io import ensure_output_dir
 
+from .answerers import make_answerer
 from .metric import load_address_accuracy, metric_functions
 from .predictions import atomic_write_json
-from .shared_prefix import SharedPrefixAnswerer
 
 
 __all__ = [
@@ -130,7 +130,7 @@ def probe_street_distribution(
 
     Args:
         model (`PreTrainedModel` or `peft.PeftModel`): the model, on its device, in eval mode.
-        processor (`LlavaPhi3Processor`): its processor.
+        processor (`BackboneProcessor`): its processor.
         rows (`Sequence[Mapping]`): dataset rows with ``id``, ``image`` (absolute path), ``street`` and, for the
             map's marker, ``lat`` / ``lon``.
         streets (`Sequence[str]`): the city's valid streets.
@@ -180,9 +180,7 @@ def probe_street_distribution(
         listed = candidates.get(row["id"]) if isinstance(candidates, Mapping) else candidates
         prompts.append(probe_prompt(question, sorted(set(listed)) if listed else None))
     image_index = [i for i in range(len(rows)) for _ in range(samples)]
-    answerer = SharedPrefixAnswerer(
-        model, processor, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p
-    )
+    answerer = make_answerer(model, processor, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
     answers: list[str | None] = []
     with tqdm(total=len(image_index), unit="sample", desc="probe", disable=not show_progress) as bar:
         for batch in answerer.iter_batches(

@@ -12,8 +12,8 @@ Usage (Python)::
     print(format_table_header(), format_table_row(metrics, "AddressVLM"), sep="\\n")
 
 Every question of every row is asked on its own with the row's image (``docs/data_format.md`` §2), answered with
-:class:`~addressvlm.inference.shared_prefix.SharedPrefixAnswerer` (each image's prefix encoded once, questions
-batched) and scored by the ``address_accuracy`` metric module, which is the only place answers are matched.
+:func:`~addressvlm.inference.answerers.make_answerer` (questions batched; for backbones that support it, each image's
+prefix encoded once) and scored by the ``address_accuracy`` metric module, which is the only place answers are matched.
 
 Outputs in ``output_dir``:
 
@@ -40,6 +40,7 @@ from typing import Any
 
 from addressvlm.utils.io import ensure_output_dir
 
+from .answerers import make_answerer
 from .metric import load_address_accuracy, metric_functions
 from .predictions import (
     PredictionWriter,
@@ -48,7 +49,6 @@ from .predictions import (
     question_key,
     read_predictions,
 )
-from .shared_prefix import SharedPrefixAnswerer
 
 
 __all__ = ["EvalQuestion", "collect_questions", "evaluate_model"]
@@ -236,7 +236,7 @@ def evaluate_model(
 
     Args:
         model (`PreTrainedModel` or `peft.PeftModel`): the model, on its device, in eval mode.
-        processor (`LlavaPhi3Processor`): its processor.
+        processor (`BackboneProcessor`): its processor.
         dataset (`datasets.Dataset`): the split (``docs/data_format.md`` §2), image paths absolute, e.g.
             ``load_address_dataset(path)["test"]``.
         output_dir (`str` or `os.PathLike`): where the predictions, metrics and settings go.
@@ -300,9 +300,7 @@ def evaluate_model(
     if n_resumed:
         logger.info("Resuming %s: %d of %d questions already answered", folder, n_resumed, len(questions))
 
-    answerer = SharedPrefixAnswerer(
-        model, processor, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p
-    )
+    answerer = make_answerer(model, processor, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
     answered = failed = 0
     start = time.perf_counter()
     bar = tqdm(

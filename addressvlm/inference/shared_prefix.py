@@ -1,10 +1,11 @@
 """Batched answering of many questions about few images, encoding every image prefix once.
 
-Every evaluation prompt of an image is ``<s><|user|>\\n<image>...<image>\\n{question}<|end|>\\n<|assistant|>\\n``:
-the part before the question (with the 576 image tokens of CLIP ViT-L/14-336) is the same for all questions of the
-image. Instead of running the vision tower and the LLM over it once per question, :class:`SharedPrefixAnswerer`
-runs them once per image (a batch-1 forward over the prefix, keeping its KV cache), then answers a batch of
-questions with ``model.generate(past_key_values=...)`` on the question tokens only:
+For backbones whose `BackboneSpec.supports_prefix_cache` is set (one image = one fixed block of image tokens before the
+question, e.g. LLaVA-Phi-3: ``<s><|user|>\\n<image>...<image>\\n{question}<|end|>\\n<|assistant|>\\n``), the part of
+every evaluation prompt before the question is the same for all questions of the image. Instead of running the vision
+tower and the LLM over it once per question, :class:`SharedPrefixAnswerer` runs them once per image (a batch-1 forward
+over the prefix, keeping its KV cache), then answers a batch of questions with ``model.generate(past_key_values=...)``
+on the question tokens only:
 
 * the batch's cache holds, row by row, the prefix keys/values of each question's image (repeated as needed);
 * the inputs are ``[prefix][pad ... pad][question suffix]`` -- padding sits *between* the cached prefix and the
@@ -19,15 +20,15 @@ batch only through the question decoding, and an interrupted run that resumes mi
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
-from .generation import decoding_kwargs
+from .answerers import AnswerBatch, Answerer, plan_batches
 
 
-__all__ = ["AnswerBatch", "SharedPrefixAnswerer", "common_prefix_length", "plan_batches"]
+__all__ = ["AnswerBatch", "ImagePrefix", "SharedPrefixAnswerer", "common_prefix_length", "plan_batches"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,20 +37,20 @@ _PROBE_QUESTIONS = ("A", "Z")
 
 
 @dataclass
-class AnswerBatch:
-    """Answers to the questions ``start .. stop - 1`` (positions in the caller's question list).
+class ImagePrefix:
+    """The cached prompt prefix of one image whose block length depends on the image (sliced backbones).
 
     Attributes:
-        start (`int`): first question position.
-        stop (`int`): one past the last question position.
-        answers (`list[str | None]`): decoded answers; `None` where the question's image could not be read.
-        errors (`dict[int, str]`): question position -> error message, for those questions.
+        layers (`list[tuple[torch.Tensor, torch.Tensor]]`): per decoder layer, keys and values of the prefix.
+        template (`list[int]`): the prefix's token ids (chat header and the image's expansion).
+        expansion (`list[int]`): the ids the image placeholder expands to for this image.
+        min_prefix (`int`): tokens up to the end of the image block (a row must cache at least these).
     """
 
-    start: int
-    stop: int
-    answers: list[str | None]
-    errors: dict[int, str]
+    layers: list
+    template: list[int]
+    expansion: list[int]
+    min_prefix: int
 
 
 def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
@@ -65,26 +66,19 @@ def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
     return length
 
 
-def plan_batches(n_questions: int, batch_size: int) -> list[range]:
-    """Split question positions ``0..n_questions-1`` into consecutive batches of ``batch_size`` (the last shorter).
-
-    The plan depends only on the number of questions and the batch size, never on which questions are already
-    answered, so a resumed run recomputes a batch exactly as the uninterrupted run would.
-    """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    return [range(s, min(s + batch_size, n_questions)) for s in range(0, n_questions, batch_size)]
-
-
-class SharedPrefixAnswerer:
+class SharedPrefixAnswerer(Answerer):
     r"""
     Answers questions about images with batched, KV-cached generation that encodes each image prefix once.
 
     Args:
-        model (`LlavaForConditionalGeneration`, a subclass, or a `peft.PeftModel` wrapping one):
-            A LLaVA-style model whose forward takes ``input_ids``, ``pixel_values`` and ``past_key_values``.
-        processor (`LlavaPhi3Processor`):
-            Its processor (``build_prompt``, ``prepare_images``, ``num_image_tokens``, ``stop_token_ids``).
+        model (`PreTrainedModel` or a `peft.PeftModel` wrapping one):
+            A model whose backbone supports prefix caching: its forward takes ``input_ids``, the image processor's
+            outputs and ``past_key_values``, and the image block comes before the question.
+        processor (`BackboneProcessor`):
+            Its processor (``build_prompt``, ``prepare_images``, ``image_expansion_ids``, ``stop_token_ids``). When
+            the image block's length depends on the image (``image_count_needs_size``, MiniCPM-V's slices), each
+            image gets its own prefix (`ImagePrefix`) and rows of one batch may have prefixes of different lengths:
+            the shorter ones are padded after their prefix, masked, and their questions keep their own positions.
         max_new_tokens (`int`, *optional*, defaults to 32):
             Answer length limit.
         temperature (`float`, *optional*):
@@ -96,44 +90,40 @@ class SharedPrefixAnswerer:
     def __init__(
         self, model, processor, max_new_tokens: int = 32, temperature: float | None = None, top_p: float | None = None
     ):
-        self.model = model
-        self.processor = processor
-        do_sample = bool(temperature)
-        self.generate_kwargs = decoding_kwargs(
-            processor, max_new_tokens=max_new_tokens, do_sample=do_sample, temperature=temperature, top_p=top_p
-        )
-        self.do_sample = do_sample
+        super().__init__(model, processor, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
         self._image_token_id = processor.tokenizer.convert_tokens_to_ids(processor.image_token)
+        self._per_image = bool(getattr(processor, "image_count_needs_size", False))
+        if self._per_image:  # the template depends on the image: built in `_prepare`
+            self.prefix_length, self._template, self._min_prefix = 0, [], 0
+            return
         template = self.prompt_ids(list(_PROBE_QUESTIONS))
         self.prefix_length = common_prefix_length(template)
         self._template = template[0][: self.prefix_length]
         image_positions = [i for i, t in enumerate(self._template) if t == self._image_token_id]
-        if len(image_positions) != processor.num_image_tokens:
+        if len(image_positions) != processor.image_token_count():
             raise ValueError(
                 f"The prompt template's shared prefix holds {len(image_positions)} of the "
-                f"{processor.num_image_tokens} image tokens: the chat template must put <image> before the question."
+                f"{processor.image_token_count()} image tokens: the chat template must put the image before the "
+                "question."
             )
         self._min_prefix = image_positions[-1] + 1
 
     # ------------------------------------------------------------------ tokens
-    def prompt_ids(self, questions: Sequence[str]) -> list[list[int]]:
-        """Token ids of the generation prompts, ``<image>`` expanded as the processor expands it.
+    def prompt_ids(self, questions: Sequence[str], expansion: Sequence[int] | None = None) -> list[list[int]]:
+        """Token ids of the generation prompts, the image placeholder expanded as the processor expands it.
 
-        ``<image>`` is a special token, so the text around it tokenizes alike whether it appears once or
-        ``num_image_tokens`` times: the prompts are tokenized with one and the id is repeated afterwards.
+        The placeholder is a special token and every expansion starts and ends with special tokens, so the text
+        around it tokenizes alike whether it is expanded or not: the prompts are tokenized with the placeholder, then
+        it is replaced by ``expansion`` (the processor's ``image_expansion_ids``; needed for sliced backbones).
         """
         proc = self.processor
         texts = [proc.build_prompt(q, with_image=True) for q in questions]
-        image_ids = [self._image_token_id] * proc.num_image_tokens
+        image_ids = list(expansion) if expansion is not None else proc.image_expansion_ids()
         expanded = []
         for ids in proc.tokenizer(texts, add_special_tokens=False)["input_ids"]:
             at = ids.index(self._image_token_id)
             expanded.append(ids[:at] + image_ids + ids[at + 1 :])
         return expanded
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
 
     # ------------------------------------------------------------------ prefix
     @torch.inference_mode()
@@ -183,16 +173,24 @@ class SharedPrefixAnswerer:
         """
         from transformers import DynamicCache
 
-        # Keep at least one prompt token per row uncached: generate needs it to produce the first logits.
-        shared = min(self.prefix_length, common_prefix_length([self._template, *prompt_ids]))
-        shared = min(shared, min(len(ids) for ids in prompt_ids) - 1)
-        if shared < self._min_prefix:
-            raise ValueError(
-                f"The prompts share only {shared} leading tokens, fewer than the {self._min_prefix} that end the "
-                "image block; were they built with the processor's chat template?"
+        # Per row, the cached length: the row's prefix, keeping at least one prompt token uncached (generate needs
+        # it to produce the first logits).
+        shared = []
+        for prefix, ids in zip(prefixes, prompt_ids):
+            template, min_prefix = (
+                (prefix.template, prefix.min_prefix) if isinstance(prefix, ImagePrefix) else (self._template, None)
             )
+            length = min(len(template), common_prefix_length([template, ids]), len(ids) - 1)
+            minimum = self._min_prefix if min_prefix is None else min_prefix
+            if length < minimum:
+                raise ValueError(
+                    f"The prompts share only {length} leading tokens, fewer than the {minimum} that end the "
+                    "image block; were they built with the processor's chat template?"
+                )
+            shared.append(length)
+        longest = max(shared)
         pad = self.processor.tokenizer.pad_token_id
-        width = max(len(ids) for ids in prompt_ids)
+        width = longest + max(len(ids) - n for ids, n in zip(prompt_ids, shared))
         window = getattr(self._config().get_text_config(), "sliding_window", None)
         if window is not None and width + self.generate_kwargs["max_new_tokens"] > window:
             # The padding between prefix and question would take slots of the window: answers would differ.
@@ -201,17 +199,21 @@ class SharedPrefixAnswerer:
                 f"({width} + {self.generate_kwargs['max_new_tokens']} tokens); use generate_answers instead."
             )
         rows, masks = [], []
-        for ids in prompt_ids:
-            gap = width - len(ids)
-            rows.append(list(ids[:shared]) + [pad] * gap + list(ids[shared:]))
-            masks.append([1] * shared + [0] * gap + [1] * (len(ids) - shared))
-        n_layers = len(prefixes[0])
+        for ids, n in zip(prompt_ids, shared):
+            gap = width - n - (len(ids) - n)  # after the (cached) prefix: filler up to `longest`, then padding
+            rows.append(list(ids[:n]) + [pad] * gap + list(ids[n:]))
+            masks.append([1] * n + [0] * gap + [1] * (len(ids) - n))
+        per_row = [prefix.layers if isinstance(prefix, ImagePrefix) else prefix for prefix in prefixes]
+
+        def cached(tensor, n):  # the row's prefix, zero-filled (and masked) up to the longest
+            return torch.nn.functional.pad(tensor[:, :, :n], (0, 0, 0, longest - n))
+
         layers = [
             (
-                torch.cat([prefix[layer][0][:, :, :shared] for prefix in prefixes]),
-                torch.cat([prefix[layer][1][:, :, :shared] for prefix in prefixes]),
+                torch.cat([cached(row[layer][0], n) for row, n in zip(per_row, shared)]),
+                torch.cat([cached(row[layer][1], n) for row, n in zip(per_row, shared)]),
             )
-            for layer in range(n_layers)
+            for layer in range(len(per_row[0]))
         ]
         cache = DynamicCache(ddp_cache_data=layers, config=self._config())
         attention_mask = torch.tensor(masks, device=self.device)
@@ -228,69 +230,43 @@ class SharedPrefixAnswerer:
         texts = self.processor.batch_decode(output[:, width:], skip_special_tokens=True)
         return [text.strip() for text in texts]
 
-    # ------------------------------------------------------------------ the loop
-    def iter_batches(
-        self,
-        images: Sequence,
-        image_index: Sequence[int],
-        questions: Sequence[str],
-        batch_size: int = 16,
-        skip: Callable[[range], bool] | None = None,
-        seed: int | None = None,
-    ) -> Iterator[AnswerBatch]:
-        """Answer ``questions[i]`` about ``images[image_index[i]]`` in batches of ``batch_size`` questions.
-
-        Keep the questions of one image contiguous: a prefix is kept only while the next batch still needs it
-        (a non-contiguous image is encoded again, which is correct but slower).
-
-        Args:
-            images (`Sequence`): image sources (paths or PIL images), indexed by ``image_index``.
-            image_index (`Sequence[int]`): per question, its image.
-            questions (`Sequence[str]`): the questions, without ``<image>``.
-            batch_size (`int`, *optional*, defaults to 16): questions per `generate` call.
-            skip (`Callable[[range], bool]`, *optional*): called with each planned batch's positions; a batch for
-                which it returns `True` is not computed (resuming).
-            seed (`int`, *optional*): with sampling, torch is seeded with ``seed + batch number`` before each batch
-                (inside `torch.random.fork_rng`, so the caller's RNG state is untouched).
-
-        Yields:
-            `AnswerBatch`: one per computed batch, in order.
-        """
-        if len(image_index) != len(questions):
-            raise ValueError(f"Got {len(image_index)} image indices for {len(questions)} questions")
-        store: dict[int, list | Exception] = {}
-        for number, positions in enumerate(plan_batches(len(questions), batch_size)):
-            if skip is not None and skip(positions):
-                continue
-            needed = {image_index[i] for i in positions}
-            for key in [k for k in store if k not in needed]:
-                del store[key]
-            for key in sorted(needed - store.keys()):
-                store[key] = self._safe_encode(images[key])
-            ok = [i for i in positions if not isinstance(store[image_index[i]], Exception)]
-            errors = {
-                i: f"{type(store[image_index[i]]).__name__}: {store[image_index[i]]}" for i in positions if i not in ok
-            }
-            answers: dict[int, str] = {}
-            if ok:
-                with torch.random.fork_rng(devices=self._rng_devices(), enabled=self.do_sample and seed is not None):
-                    if self.do_sample and seed is not None:
-                        torch.manual_seed(seed + number)
-                    texts = self.generate(
-                        [store[image_index[i]] for i in ok], self.prompt_ids([questions[i] for i in ok])
-                    )
-                answers = dict(zip(ok, texts))
-            yield AnswerBatch(positions.start, positions.stop, [answers.get(i) for i in positions], errors)
-
-    def _safe_encode(self, image):
-        """`encode_prefix`, or the exception when the image file is missing or cannot be decoded."""
+    # ------------------------------------------------------------------ Answerer hooks
+    def _prepare(self, image):
+        """Encode the image's prefix (a missing or undecodable file raises, see `Answerer.iter_batches`)."""
         proc = self.processor
-        try:
+        if not self._per_image:
             pixel_values = proc.image_processor(images=proc.prepare_images([image]), return_tensors="pt")
-        except (FileNotFoundError, ValueError, OSError) as err:
-            logger.warning("Skipping the questions of image %s: %s", image if isinstance(image, str) else "<PIL>", err)
-            return err
-        return self.encode_prefix(pixel_values["pixel_values"])
+            return self.encode_prefix(pixel_values["pixel_values"])
+        return self._image_prefix(proc.prepare_images(image))
 
-    def _rng_devices(self):
-        return [self.device] if self.device.type == "cuda" else []
+    @torch.inference_mode()
+    def _image_prefix(self, image) -> ImagePrefix:
+        from transformers import DynamicCache
+
+        proc = self.processor
+        expansion = proc.image_expansion_ids(image.size)
+        probes = self.prompt_ids(list(_PROBE_QUESTIONS), expansion)
+        template = probes[0][: common_prefix_length(probes)]
+        at = probes[0].index(expansion[0])
+        min_prefix = at + len(expansion)
+        if len(template) < min_prefix:
+            raise ValueError("The chat template must put the image before the question to share its prefix")
+        inputs = proc.image_processor([image], return_tensors="pt")
+        inputs = {k: v.to(self.device, self.model.dtype) if v.is_floating_point() else v.to(self.device)
+                  for k, v in inputs.items()}  # fmt: skip
+        cache = DynamicCache(config=self._config())
+        self.model(
+            input_ids=torch.tensor([template], device=self.device),
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=1,
+            **inputs,
+        )
+        self.prefix_length = max(self.prefix_length, len(template))
+        return ImagePrefix([(keys, values) for keys, values, *_ in cache], template, expansion, min_prefix)
+
+    def _answer(self, prepared: Sequence, questions: Sequence[str]) -> list[str]:
+        if not self._per_image:
+            return self.generate(prepared, self.prompt_ids(questions))
+        ids = [self.prompt_ids([question], prefix.expansion)[0] for prefix, question in zip(prepared, questions)]
+        return self.generate(prepared, ids)

@@ -7,7 +7,7 @@ crash-safe JSONL so interrupted runs resume.
 
 Label format of a completed stage-1 row (``docs/data_format.md`` §3): ``reason`` holds the accepted model text
 (whitespace collapsed) or the templated reason, ``label_source`` is ``model`` or ``template``, and
-``conversations`` is ``[{"from": "human", "value": "<image>\n{question}"}, {"from": "gpt", "value":
+``conversations`` is ``[{"from": "human", "value": "{question}"}, {"from": "gpt", "value":
 "{answer}. {reason}"}]`` (the target template ``prompts/target.txt``), e.g. ``"Aleksanterinkatu, Kluuvi. The
 street view was taken on Aleksanterinkatu in Kluuvi: ..."``. GeoReasoner rows use the district as ``answer``.
 

@@ -104,8 +104,8 @@ TASKS = {task.name: task for task in (ALIGNMENT, GEOREASONER)}
 
 
 def build_conversations(question: str, target: str) -> list[dict[str, str]]:
-    """Return the LLaVA conversation ``[human: "<image>\\n{question}", gpt: target]``."""
-    return [{"from": "human", "value": f"<image>\n{question}"}, {"from": "gpt", "value": target}]
+    """Return the conversation ``[human: question, gpt: target]`` (backbone-neutral: no image placeholder)."""
+    return [{"from": "human", "value": question}, {"from": "gpt", "value": target}]
 
 
 def labelled_fields(

@@ -1,61 +1,45 @@
-"""Model families behind one interface: configs, models, processors, loaders, and the backbone registry."""
+"""Model families behind one interface: the backbone registry, the processor contract, loading and adapters.
 
-from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
+Each backbone lives in its own subpackage and registers itself when imported; this package imports them all, so
+``import addressvlm.models`` makes every backbone (and its Auto classes) available. Code outside the subpackages
+uses only the names below.
+"""
 
-from .llava_phi3 import (
-    LlavaPhi3Config,
-    LlavaPhi3ForConditionalGeneration,
-    LlavaPhi3Processor,
-    check_image_inputs,
-    num_image_tokens,
-)
+from . import llava_phi3, minicpmv  # noqa: F401  (each registers its backbone)
+from .adapters import apply_adapter
+from .conversation import conversation_pairs, single_turn, strip_image_placeholder, to_messages
 from .loading import (
     cast_parameters,
-    export_llava_hf,
-    load_llava_phi3,
+    check_tokenizer_fits,
+    has_saved_processor,
     load_pretrained,
     processor_settings,
+    read_config,
     resolve_checkpoint_dir,
 )
-from .registry import BackboneSpec, get_backbone, list_backbones, register_backbone
+from .processing_common import IGNORE_INDEX
+from .protocol import BackboneProcessor
+from .registry import BackboneSpec, Exporter, get_backbone, list_backbones, register_backbone
 
 
 __all__ = [
+    "IGNORE_INDEX",
+    "BackboneProcessor",
     "BackboneSpec",
-    "LlavaPhi3Config",
-    "LlavaPhi3ForConditionalGeneration",
-    "LlavaPhi3Processor",
+    "Exporter",
+    "apply_adapter",
     "cast_parameters",
-    "check_image_inputs",
-    "export_llava_hf",
+    "check_tokenizer_fits",
+    "conversation_pairs",
     "get_backbone",
+    "has_saved_processor",
     "list_backbones",
-    "load_llava_phi3",
     "load_pretrained",
-    "num_image_tokens",
     "processor_settings",
+    "read_config",
     "register_backbone",
     "resolve_checkpoint_dir",
+    "single_turn",
+    "strip_image_placeholder",
+    "to_messages",
 ]
-
-# Auto classes: `AutoModelForImageTextToText.from_pretrained(dir)` returns our class once addressvlm is imported.
-AutoConfig.register("llava_phi3", LlavaPhi3Config, exist_ok=True)
-AutoModelForImageTextToText.register(LlavaPhi3Config, LlavaPhi3ForConditionalGeneration, exist_ok=True)
-AutoProcessor.register(LlavaPhi3Config, LlavaPhi3Processor, exist_ok=True)
-
-register_backbone(
-    BackboneSpec(
-        name="llava_phi3",
-        model_types=("llava_phi3", "llava"),
-        module_groups={
-            "vision": "model.vision_tower",
-            "projector": "model.multi_modal_projector",
-            "llm": "model.language_model",
-            "lm_head": "lm_head",
-        },
-        lora_target_modules=r".*language_model\..*\.(qkv_proj|o_proj|gate_up_proj|down_proj)",
-        vision_lora_target_modules=r".*vision_tower\..*\.(q_proj|k_proj|v_proj|out_proj|fc1|fc2)",
-        loader=load_llava_phi3,
-        stop_tokens=("<|end|>", "<|endoftext|>"),
-    )
-)

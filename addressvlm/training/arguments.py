@@ -38,9 +38,9 @@ class ModelArguments:
 
     Args:
         model_name_or_path (`str`, *optional*):
-            The base checkpoint: a Hub id (``xtuner/llava-phi-3-mini-hf``) or a local folder, in any layout that
-            `addressvlm.models.load_pretrained` reads. Stage 2 may leave it unset when ``init_from`` names a stage-1
-            output (its recorded base is used).
+            The base checkpoint: a Hub id or a local folder, of any registered backbone, in any layout that
+            `addressvlm.models.load_pretrained` reads (the checkpoint's config chooses the backbone). Stage 2 may
+            leave it unset when ``init_from`` names a stage-1 output (its recorded base is used).
         base_model_id (`str`, *optional*):
             What the saved adapter records as its base (``base_model_name_or_path``) and the model card names,
             e.g. the Hub id of a base you load from a local copy. Defaults to ``model_name_or_path`` as given: a Hub
@@ -53,9 +53,10 @@ class ModelArguments:
         pad_image_to_square (`bool`, *optional*):
             Pad images to a square with the mean colour before resizing (LLaVA fine-tuning convention) instead of
             centre-cropping. Unset keeps the checkpoint's setting.
-        max_text_length (`int`, *optional*, defaults to 1472):
-            Text tokens per example, image tokens not counted: 2048 - (336/14)^2 = 1472 as in Table A1. Longer
-            examples are truncated (counted in the logs).
+        max_text_length (`int`, *optional*):
+            Text tokens per example, image tokens not counted; longer examples are truncated (counted in the logs).
+            Unset: the backbone's default (`BackboneSpec.default_max_text_length`), e.g. 2048 - (336/14)^2 = 1472
+            for LLaVA-Phi-3 as in Table A1.
     """
 
     model_name_or_path: str | None = field(
@@ -73,8 +74,9 @@ class ModelArguments:
     pad_image_to_square: bool | None = field(
         default=None, metadata={"help": "Pad images to a square before resizing (unset: keep the checkpoint's)."}
     )
-    max_text_length: int = field(
-        default=1472, metadata={"help": "Text tokens per example (image tokens not counted); 2048 - 576 = 1472."}
+    max_text_length: int | None = field(
+        default=None,
+        metadata={"help": "Text tokens per example (image tokens not counted); unset: the backbone's default."},
     )
 
     def __post_init__(self):

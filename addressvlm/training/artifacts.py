@@ -8,7 +8,7 @@ An output folder (and every ``checkpoint-N`` in it) holds:
 * the processor and tokenizer, ``generation_config.json`` (stops at ``<|end|>``) and ``README.md`` (model card).
 * for a stage chained on an earlier one, ``adapter_chain.json`` and the earlier adapter: under ``parents/<name>/``
   when it was merged into the base (``init_mode=merge``), or PEFT's own ``<name>/`` subfolder when stacked
-  (``init_mode=stack``). `apply_adapter` (re-exported here from `addressvlm.training.adapters`) replays the chain.
+  (``init_mode=stack``). `addressvlm.models.adapters.apply_adapter` replays the chain.
 
 ``base_model_name_or_path`` is never an absolute local path: a Hub id is recorded as given; a local base folder is
 recorded relative to the folder holding that ``adapter_config.json`` (so base and outputs can move together), and
@@ -25,12 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .adapters import (
+from addressvlm.models.adapters import (
     ADAPTER_CHAIN_FILE,
     ADAPTER_CONFIG,
     ADAPTER_WEIGHTS,
     PARENTS_DIR,
-    apply_adapter,
     read_adapter_chain,
     resolve_base_model,
 )
@@ -40,7 +39,6 @@ __all__ = [
     "ArtifactWriter",
     "BaseModelRef",
     "ParentAdapter",
-    "apply_adapter",
     "check_saved_tensors",
     "generation_config_for",
     "resolve_base_model",

@@ -1,4 +1,4 @@
-"""``addressvlm merge``: merge a trained adapter into its base, in our layout or the stock Llava one."""
+"""``addressvlm merge``: merge a trained adapter into its base, in our layout or a serving layout of its backbone."""
 
 from __future__ import annotations
 
@@ -18,8 +18,7 @@ def _merge(args: argparse.Namespace) -> int:
         args.adapter,
         args.output,
         base=args.base,
-        layout=args.layout,
-        legacy_keys=args.legacy_keys,
+        layout=f"{args.layout}-legacy" if args.legacy_keys else args.layout,
         dtype=args.dtype,
         overwrite=args.overwrite,
     )
@@ -31,7 +30,7 @@ def register(subparsers) -> None:
     """Add the ``merge`` command to the top-level sub-parsers."""
     parser = subparsers.add_parser(
         "merge",
-        help="merge a trained adapter into its base model (optionally in the stock Llava layout)",
+        help="merge a trained adapter into its base model (optionally in a serving layout of its backbone)",
         description=(
             "Load the base recorded by the adapter (or --base), apply the adapter and the earlier stages it is "
             "chained on, merge the LoRA weights and write a full model."
@@ -43,11 +42,12 @@ def register(subparsers) -> None:
     parser.add_argument("--base", default=None, help="base checkpoint (default: the one the adapter records)")
     parser.add_argument(
         "--layout",
-        choices=("addressvlm", "llava-hf"),
         default="addressvlm",
-        help="addressvlm: our LlavaPhi3 layout; llava-hf: stock LlavaForConditionalGeneration for serving (vLLM)",
+        help="addressvlm: our layout (save_pretrained); or a serving layout of the adapter's backbone (its published "
+        "layout, which its stock loaders and vLLM read; docs/architecture.md lists them, an unknown name is answered "
+        "with the list)",
     )
-    parser.add_argument("--legacy-keys", action="store_true", help="llava-hf layout with the < 4.52 key names")
+    parser.add_argument("--legacy-keys", action="store_true", help="the layout's legacy variant (LAYOUT-legacy)")
     parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None, help="cast the weights")
     parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --output folder")
     parser.set_defaults(func=_merge)

@@ -2,7 +2,7 @@
 
 Rows keep image *paths*; the collator decodes them per batch. The ``length`` column (tokens per example, image
 tokens included) drives the Trainer's ``group_by_length`` sampler; it is computed from the rendered chat text without
-opening any image.
+decoding any image (a sliced backbone, whose image-token count depends on the image size, reads image headers).
 """
 
 from __future__ import annotations
@@ -52,75 +52,94 @@ class TrainingData:
 
 def conversation_lengths(
     processor,
-    rows: Iterable[tuple[Sequence[Mapping[str, str]], bool]],
+    rows: Iterable[tuple[Sequence[Mapping[str, str]], Any]],
     batch_size: int = 512,
     isolate_turns: bool = False,
+    image_root: str | None = None,
 ) -> tuple[list[int], int]:
     """Token length of each example as the collator will build it (image tokens included, truncation applied),
-    without opening images.
+    without decoding images.
 
     Args:
-        processor (`LlavaPhi3Processor`): the training processor.
-        rows (`Iterable[tuple]`): ``(conversation, has_image)`` per row: LLaVA-convention turns, and whether the row
-            has an image (its ``<image>`` is then expanded).
+        processor (`BackboneProcessor`): the training processor (its chat template, ``image_token`` and
+            ``image_token_count``).
+        rows (`Iterable[tuple]`): ``(conversation, image)`` per row: the turns, and the row's image path (or any
+            true value; empty / `None` for a text-only row). A processor whose image-token count depends on the
+            image size (``image_count_needs_size``) reads the size from the file's header.
         batch_size (`int`, *optional*, defaults to 512): rows per tokenizer call.
         isolate_turns (`bool`, *optional*, defaults to `False`): lengths of turn-isolated rows (the shared prefix
             once plus each turn's single-turn continuation), as the collator's ``isolate_turns`` builds them.
+        image_root (`str`, *optional*): folder of relative image paths.
 
     Returns:
         `tuple(list[int], int)`: the lengths, and how many rows exceed ``processor.max_text_length`` text tokens.
     """
-    from addressvlm.models.llava_phi3.processing_llava_phi3 import conversation_to_messages
+    import os
+
+    from addressvlm.models.conversation import conversation_pairs, single_turn, to_messages
+    from addressvlm.utils.images import image_size
 
     tokenizer = processor.tokenizer
-    image_id = tokenizer.convert_tokens_to_ids(processor.image_token)
-    per_image = processor.num_image_tokens
+    placeholder = tokenizer(processor.image_token, add_special_tokens=False)["input_ids"]
+    if len(placeholder) != 1:
+        raise ValueError(f"The image placeholder {processor.image_token!r} is not one token: {placeholder}")
+    image_id = placeholder[0]
     limit = getattr(processor, "max_text_length", None)
+    needs_size = bool(getattr(processor, "image_count_needs_size", False))
+    fixed = None if needs_size else processor.image_token_count(None)
+    sizes: dict[str, tuple[int, int]] = {}
     lengths: list[int] = []
     truncated = 0
     texts: list[str] = []
-    images: list[bool] = []
+    images: list[int] = []
+    turns: list[int] = []
 
-    def length_of(ids, with_image) -> int:
+    def per_image(image) -> int:
+        if fixed is not None:
+            return fixed
+        path = image if (image_root is None or os.path.isabs(str(image))) else os.path.join(image_root, image)
+        if path not in sizes:
+            sizes[path] = image_size(path)
+        return processor.image_token_count(sizes[path])
+
+    def length_of(ids, image_tokens) -> int:
         nonlocal truncated
-        n_images = sum(token == image_id for token in ids) if with_image else 0
+        n_images = sum(token == image_id for token in ids) if image_tokens else 0
         n_text = len(ids) - n_images
         if limit is not None and n_text > limit:
             truncated += 1
             n_text = limit
-        return n_text + n_images * per_image
+        return n_text + n_images * image_tokens
 
     def flush() -> None:
         encoded = iter(tokenizer(texts, add_special_tokens=False)["input_ids"])
-        for with_image, n_turns in zip(images, turns):
+        for image_tokens, n_turns in zip(images, turns):
             if not n_turns:
-                lengths.append(length_of(next(encoded), with_image))
+                lengths.append(length_of(next(encoded), image_tokens))
                 continue
             singles = [next(encoded) for _ in range(n_turns)]
             shared = min(len(ids) for ids in singles) - 1
             for ids in singles[1:]:
                 shared = next((i for i in range(shared) if ids[i] != singles[0][i]), shared)
-            prefix = length_of(singles[0][:shared], with_image)
-            lengths.append(prefix + sum(length_of(ids, with_image) - prefix for ids in singles))
+            prefix = length_of(singles[0][:shared], image_tokens)
+            lengths.append(prefix + sum(length_of(ids, image_tokens) - prefix for ids in singles))
         texts.clear()
         images.clear()
         turns.clear()
 
-    turns: list[int] = []
-    for conversation, with_image in rows:
-        if isolate_turns:
-            from addressvlm.data.collator import conversation_pairs
+    def render(conversation, with_image: bool) -> str:
+        return processor.apply_chat_template(to_messages(conversation, with_image), tokenize=False)
 
-            pairs = conversation_pairs(conversation, processor.image_token)
-            prefix = processor.image_token + "\n" if with_image else ""
-            for question, answer in pairs:
-                single = [{"from": "human", "value": prefix + question}, {"from": "gpt", "value": answer}]
-                texts.append(processor.apply_chat_template(conversation_to_messages(single), tokenize=False))
+    for conversation, image in rows:
+        with_image = bool(image)
+        if isolate_turns:
+            pairs = conversation_pairs(conversation)
+            texts.extend(render(single_turn(question, answer), with_image) for question, answer in pairs)
             turns.append(len(pairs))
         else:
-            texts.append(processor.apply_chat_template(conversation_to_messages(conversation), tokenize=False))
+            texts.append(render(conversation, with_image))
             turns.append(0)
-        images.append(bool(with_image))
+        images.append(per_image(image) if with_image else 0)
         if len(images) >= batch_size:
             flush()
     if images:
@@ -129,9 +148,15 @@ def conversation_lengths(
 
 
 def add_length_column(
-    dataset, processor, conversations_column: str, image_column: str, name: str = "length", isolate_turns=False
+    dataset,
+    processor,
+    conversations_column: str,
+    image_column: str,
+    name: str = "length",
+    isolate_turns=False,
+    image_root: str | None = None,
 ):
-    """Add (or replace) the ``length`` column; log how many rows will be truncated."""
+    """Add (or replace) the ``length`` column (`conversation_lengths`); log how many rows will be truncated."""
     if name in dataset.column_names:
         dataset = dataset.remove_columns([name])
     rows = (
@@ -139,7 +164,7 @@ def add_length_column(
         for batch in dataset.select_columns([conversations_column, image_column]).iter(batch_size=1000)
         for pair in zip(batch[conversations_column], batch[image_column])
     )
-    lengths, truncated = conversation_lengths(processor, rows, isolate_turns=isolate_turns)
+    lengths, truncated = conversation_lengths(processor, rows, isolate_turns=isolate_turns, image_root=image_root)
     if truncated:
         logger.warning(
             "%d of %d rows exceed max_text_length=%d text tokens and will be truncated",
@@ -194,16 +219,15 @@ def _address_split(paths: Sequence[str], split: str, columns: list[str], sources
     return parts[0] if len(parts) == 1 else concatenate_datasets(parts)
 
 
-def split_conversation_turns(
-    dataset, conversations_column: str = "conversations", image_token: str = "<image>", questions_column="questions"
-):
+def split_conversation_turns(dataset, conversations_column: str = "conversations", questions_column="questions"):
     """One row per (question, answer) pair: each human turn with its answer becomes its own conversation.
 
-    The image placeholder opens every new conversation (``"<image>\n"`` + question), so each row still carries the
-    image. A ``questions`` column (VQA sets) is split alongside, one entry per row. Rows whose conversation is not a
-    strict human/gpt alternation raise a `ValueError` naming the row.
+    Each row keeps its image (the processor puts it before the question); a legacy ``<image>`` placeholder is
+    dropped from the text. A ``questions`` column (VQA sets) is split alongside, one entry per row. Rows whose
+    conversation is not a strict human/gpt alternation raise a `ValueError` naming the row.
     """
-    prefix = image_token + "\n"
+    from addressvlm.models.conversation import strip_image_placeholder
+
     has_questions = questions_column in dataset.column_names
 
     def explode(batch):
@@ -212,11 +236,11 @@ def split_conversation_turns(
             if len(turns) % 2 or any(t["from"] != ("human" if k % 2 == 0 else "gpt") for k, t in enumerate(turns)):
                 raise ValueError(f"row {batch.get('id', ['?'] * (i + 1))[i]}: turns are not human/gpt pairs")
             for k in range(0, len(turns), 2):
-                question = turns[k]["value"].replace(prefix, "").replace(image_token, "")
+                question = strip_image_placeholder(turns[k]["value"])
                 for name in batch:
                     out[name].append(batch[name][i])
                 out[conversations_column][-1] = [
-                    {"from": "human", "value": prefix + question},
+                    {"from": "human", "value": question},
                     {"from": "gpt", "value": turns[k + 1]["value"]},
                 ]
                 if has_questions:
@@ -234,7 +258,7 @@ def load_training_data(
 
     Args:
         data_args (`DataArguments`): dataset folders, splits, columns, general-VQA mixing, sample caps.
-        processor (`LlavaPhi3Processor`): used for the length column.
+        processor (`BackboneProcessor`): used for the length column.
         seed (`int`, *optional*, defaults to 0): seed of the general-VQA draw and of the capped subsets.
         length_column (`str`, *optional*, defaults to `"length"`): the Trainer's ``length_column_name``.
         sampling_strategy (`str`, *optional*): the Trainer's ``train_sampling_strategy``; only used to warn when
@@ -284,7 +308,7 @@ def load_training_data(
         )
     train = add_length_column(
         train, processor, data_args.conversations_column, data_args.image_column, length_column,
-        isolate_turns=data_args.isolate_turns,
+        isolate_turns=data_args.isolate_turns, image_root=image_root,
     )  # fmt: skip
     eval_dataset = None
     if data_args.eval_split:

@@ -19,7 +19,6 @@ def merge_adapter(
     output_dir: str | os.PathLike,
     base: str | None = None,
     layout: str = "addressvlm",
-    legacy_keys: bool = False,
     dtype: str | None = None,
     overwrite: bool = False,
 ) -> Path:
@@ -29,10 +28,9 @@ def merge_adapter(
         adapter (`str`): a recipe output folder (or checkpoint, or Hub id).
         output_dir (`str`): where to write; replaced atomically.
         base (`str`, *optional*): the base checkpoint; defaults to the one the adapter records.
-        layout (`str`, *optional*, defaults to `"addressvlm"`): ``addressvlm`` (our `LlavaPhi3` layout, native
-            Phi-3) or ``llava-hf`` (stock ``LlavaForConditionalGeneration`` with a Llama-ified Phi-3, loadable by
-            plain transformers and vLLM).
-        legacy_keys (`bool`, *optional*, defaults to `False`): with ``llava-hf``, the < 4.52 key naming.
+        layout (`str`, *optional*, defaults to `"addressvlm"`): ``addressvlm`` (our layout: ``save_pretrained`` of
+            the backbone's class) or one of the backbone's serving layouts (`BackboneSpec.exporters`, e.g.
+            ``llava-hf`` for LLaVA-Phi-3, ``minicpmv-hf`` for MiniCPM-V), chosen by the checkpoint's config.
         dtype (`str`, *optional*): cast the merged weights (``float32``, ``bfloat16``, ``float16``) before writing;
             the merge itself runs in the loaded precision (float32).
         overwrite (`bool`, *optional*, defaults to `False`): replace a non-empty ``output_dir``.
@@ -43,14 +41,12 @@ def merge_adapter(
     import torch
     from peft import PeftModel
 
-    from addressvlm.models import export_llava_hf, load_pretrained
+    from addressvlm.models import get_backbone, load_pretrained
     from addressvlm.utils.io import atomic_output_dir, check_not_an_input, check_output_dir
 
     from .artifacts import generation_config_for
     from .checkpoints import check_weight_files
 
-    if layout not in ("addressvlm", "llava-hf"):
-        raise ValueError(f"layout must be 'addressvlm' or 'llava-hf', got {layout!r}")
     if dtype is not None and dtype not in _DTYPES:
         raise ValueError(f"dtype must be one of {_DTYPES}, got {dtype!r}")
     check_output_dir(output_dir, overwrite)  # before the model loads
@@ -65,6 +61,7 @@ def merge_adapter(
     )
     if not isinstance(model, PeftModel):
         raise ValueError(f"{adapter} holds no adapter to merge (a full checkpoint already)")
+    exporter = None if layout == "addressvlm" else get_backbone(model.get_base_model().config).exporter(layout)
     generation_config = generation_config_for(model, processor)
     merged = model.merge_and_unload()
     merged.generation_config = generation_config
@@ -75,6 +72,6 @@ def merge_adapter(
             merged.save_pretrained(tmp)
             processor.save_pretrained(tmp)
         else:
-            export_llava_hf(merged, processor, tmp, legacy=legacy_keys)
+            exporter.write(merged, processor, tmp)
     logger.info("Merged %s into %s (%s layout)", adapter, output_dir, layout)
     return Path(output_dir)

@@ -34,6 +34,7 @@ def build_model_card(
     is_adapter: bool = True,
     repo_id: str | None = None,
     base_is_local: bool | None = None,
+    backbone: Mapping[str, Any] | None = None,
 ) -> str:
     """Render the card: YAML front matter for the Hub, then base model, data, hyper-parameters, metrics, usage.
 
@@ -51,7 +52,10 @@ def build_model_card(
         is_adapter (`bool`, *optional*, defaults to `True`): a PEFT adapter (else a full checkpoint).
         repo_id (`str`, *optional*): the Hub repository, for the usage snippet.
         base_is_local (`bool`, *optional*): whether ``base_model`` is a local path; guessed from its form if unset.
+        backbone (`Mapping`, *optional*): ``{"name", "tags", "layouts": [(layout, description)]}`` of the model
+            family (from its `BackboneSpec`): its tags and the serving layouts ``addressvlm merge`` writes.
     """
+    backbone = dict(backbone or {})
     if base_is_local is None:
         base_is_local = "/" not in base_model or base_model.startswith((".", "/"))
     hub_base = None if base_is_local else base_model
@@ -61,7 +65,8 @@ def build_model_card(
     if is_adapter:
         front.append("library_name: peft")
     front += ["pipeline_tag: image-text-to-text", "license: apache-2.0"]
-    front += _yaml_list("tags", ["addressvlm", "llava", "lora" if is_adapter else "full-fine-tune", "geolocalization"])
+    tags = ["addressvlm", *backbone.get("tags", ()), "lora" if is_adapter else "full-fine-tune", "geolocalization"]
+    front += _yaml_list("tags", tags)
     hub_datasets = [
         str(d["name"]) for d in datasets if "/" in str(d.get("name", "")) and str(d["name"])[0] not in "./"
     ]
@@ -78,7 +83,8 @@ def build_model_card(
         "",
         "## Base model",
         "",
-        f"`{base_model}`" + ("" if hub_base else " (a local path, relative to this folder)"),
+        f"`{base_model}`" + ("" if hub_base else " (a local path, relative to this folder)")
+        + (f", a {backbone['name']}" if backbone.get("name") else ""),
     ]
     if parents:
         lines += ["", "Built on earlier stages (loaded automatically by `addressvlm.models.load_pretrained`):", ""]
@@ -129,10 +135,11 @@ def build_model_card(
         "",
     ]
     if is_adapter:
+        layouts = "; ".join(f"`--layout {name}`: {text}" for name, text in backbone.get("layouts", ()))
         lines += [
             "The adapter holds the LoRA factors and the full weights of the projector (and of any fully trained "
-            "module); `addressvlm merge` writes a merged model, also in the stock `LlavaForConditionalGeneration` "
-            "layout for serving.",
+            "module); `addressvlm merge` writes a merged model"
+            + (f" (serving layouts: {layouts})." if layouts else "."),
             "",
         ]
     return "\n".join(lines)

@@ -148,7 +148,7 @@ def log_parameter_table(model, parts: TrainableParts, parts_args, training_args,
     return rows
 
 
-def _hyperparameters(training_args, parts_args, model_args, parts: TrainableParts, is_adapter: bool) -> dict[str, Any]:
+def _hyperparameters(training_args, parts_args, processor, parts: TrainableParts, is_adapter: bool) -> dict[str, Any]:
     world = training_args.world_size
     values: dict[str, Any] = {
         "learning_rate": training_args.learning_rate,
@@ -166,7 +166,7 @@ def _hyperparameters(training_args, parts_args, model_args, parts: TrainablePart
         "adam_betas": f"({training_args.adam_beta1}, {training_args.adam_beta2})",
         "optimizer": str(getattr(training_args.optim, "value", training_args.optim)),
         "precision": "bf16" if training_args.bf16 else "fp16" if training_args.fp16 else "fp32",
-        "max_text_length": model_args.max_text_length,
+        "max_text_length": processor.max_text_length,
         "vision / projector / llm": f"{parts.vision} / {parts.projector} / {parts.llm}",
         "seed": training_args.seed,
     }
@@ -185,15 +185,23 @@ def build_writer(
     """The `ArtifactWriter` that completes checkpoints and the final output of this run."""
     from peft import PeftModel
 
+    from addressvlm.models import get_backbone
+
     is_adapter = isinstance(model, PeftModel)
+    spec = get_backbone((model.get_base_model() if is_adapter else model).config)
     card = {
         "stage": stage,
         "datasets": data.sources,
-        "hyperparameters": _hyperparameters(training_args, parts_args, model_args, parts, is_adapter),
+        "hyperparameters": _hyperparameters(training_args, parts_args, start.processor, parts, is_adapter),
         "trainable_parts": table,
         "parents": [{"name": p.name, "mode": p.mode} for p in start.parents],
         "is_adapter": is_adapter,
         "repo_id": training_args.hub_model_id,
+        "backbone": {
+            "name": spec.display_name,
+            "tags": list(spec.card_tags),
+            "layouts": [(exporter.name, exporter.description) for exporter in spec.exporters],
+        },
     }
     return ArtifactWriter(start.base, generation_config_for(model, start.processor), list(start.parents), card)
 

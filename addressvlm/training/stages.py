@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .adapters import ADAPTER_CONFIG, apply_adapter, read_adapter_chain, resolve_base_model, stack_adapter
+from addressvlm.models.adapters import (
+    ADAPTER_CONFIG,
+    apply_adapter,
+    read_adapter_chain,
+    resolve_base_model,
+    stack_adapter,
+)
+
 from .artifacts import BaseModelRef, ParentAdapter
 
 
@@ -34,7 +41,7 @@ class StartingPoint:
 
     Args:
         model (`PreTrainedModel` or `peft.PeftModel`): the model (a `PeftModel` only with stacked earlier stages).
-        processor (`LlavaPhi3Processor`): its processor.
+        processor (`BackboneProcessor`): its processor.
         base (`BaseModelRef`): the base model record for saved adapters.
         parents (`list[ParentAdapter]`): earlier stages this one is chained on.
         carried_groups (`tuple[str, ...]`): module groups an earlier stacked stage trained in full; this stage's
@@ -51,7 +58,7 @@ class StartingPoint:
 def _load_base(name_or_path: str, model_args):
     import torch
 
-    from addressvlm.models import load_pretrained
+    from addressvlm.models import get_backbone, load_pretrained
 
     kwargs = {"torch_dtype": getattr(torch, _DTYPES[model_args.torch_dtype])}
     if model_args.attn_implementation:
@@ -59,9 +66,10 @@ def _load_base(name_or_path: str, model_args):
     if model_args.pad_image_to_square is not None:
         kwargs["pad_image_to_square"] = model_args.pad_image_to_square
     model, processor = load_pretrained(name_or_path, **kwargs)
-    processor.max_text_length = model_args.max_text_length
-    # Saved full checkpoints carry it too (adapters carry it in their saved processor).
-    model.config.pad_image_to_square = processor.pad_image_to_square
+    max_text_length = model_args.max_text_length
+    processor.max_text_length = max_text_length or get_backbone(model.config).default_max_text_length
+    if hasattr(processor, "pad_image_to_square"):  # a backbone option (LLaVA's); saved full checkpoints carry it too
+        model.config.pad_image_to_square = processor.pad_image_to_square
     return model, processor
 
 

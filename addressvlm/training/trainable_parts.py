@@ -1,7 +1,9 @@
 """What is trained, per module group: frozen / full / LoRA for the vision encoder, projector and LLM (Table 4).
 
-Module paths come from the backbone registry (`addressvlm.models.get_backbone`), never from string literals here,
-so another backbone plugs in through its `BackboneSpec`.
+Module groups and their paths come from the backbone registry (`addressvlm.models.get_backbone`), never from string
+literals here, so another backbone plugs in through its `BackboneSpec`: the arguments choose ``vision``,
+``projector`` and ``llm``; a group the spec says follows another (``lm_head`` follows ``llm``) is trained in full when
+its leader is, and any other group stays frozen.
 
 * LoRA groups get PEFT LoRA layers (targets from the registry: LLM targets are anchored to the language model).
 * Full groups are PEFT ``modules_to_save``: trained in place and written into ``adapter_model.safetensors``, so every
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 
 
 __all__ = [
+    "CHOSEN_GROUPS",
     "GROUP_NAMES",
     "TrainableParts",
     "apply_trainable_parts",
@@ -31,6 +34,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 GROUP_NAMES = ("vision", "projector", "llm", "lm_head")
+"""Groups of a `TrainableParts` built without a backbone spec."""
+CHOSEN_GROUPS = ("vision", "projector", "llm")
+"""Groups the trainable-parts arguments set; every backbone has them."""
 _FROZEN_ADAPTER_ATTR = "_addressvlm_frozen_adapters"
 
 
@@ -44,38 +50,46 @@ class TrainableParts:
         llm (`str`): ``lora``, ``full`` or ``frozen``; the LM head follows ``full``.
         carried (`tuple[str, ...]`, *optional*): groups trained by an earlier, stacked stage whose weights this
             stage's adapter must carry (saved, not trained).
+        groups (`tuple[str, ...]`, *optional*): the backbone's module groups (`BackboneSpec.group_names`).
+        follows (`tuple[tuple[str, str], ...]`, *optional*): (group, leader) pairs: the group is trained in full
+            when its leader is (`BackboneSpec.group_follows`).
     """
 
     vision: str = "frozen"
     projector: str = "full"
     llm: str = "lora"
     carried: tuple[str, ...] = ()
+    groups: tuple[str, ...] = GROUP_NAMES
+    follows: tuple[tuple[str, str], ...] = (("lm_head", "llm"),)
 
     @classmethod
-    def from_args(cls, args, carried: tuple[str, ...] = ()) -> TrainableParts:
-        return cls(vision=args.vision, projector=args.projector, llm=args.llm, carried=tuple(carried))
+    def from_args(cls, args, carried: tuple[str, ...] = (), spec=None) -> TrainableParts:
+        """The modes of ``args`` (`TrainablePartsArguments`) over the groups of ``spec`` (`BackboneSpec`)."""
+        layout = {} if spec is None else {"groups": spec.group_names, "follows": tuple(spec.group_follows.items())}
+        return cls(vision=args.vision, projector=args.projector, llm=args.llm, carried=tuple(carried), **layout)
 
     def mode(self, group: str) -> str:
         """The mode of a registry group: ``frozen``, ``full`` or ``lora``."""
-        if group == "lm_head":
-            return "full" if self.llm == "full" else "frozen"
-        if group in ("vision", "projector", "llm"):
+        if group in CHOSEN_GROUPS:
             return getattr(self, group)
+        leader = dict(self.follows).get(group)
+        if leader is not None:
+            return "full" if self.mode(leader) == "full" else "frozen"
         return "frozen"
 
     @property
     def lora_groups(self) -> tuple[str, ...]:
-        return tuple(group for group in GROUP_NAMES if self.mode(group) == "lora")
+        return tuple(group for group in self.groups if self.mode(group) == "lora")
 
     @property
     def full_groups(self) -> tuple[str, ...]:
-        return tuple(group for group in GROUP_NAMES if self.mode(group) == "full")
+        return tuple(group for group in self.groups if self.mode(group) == "full")
 
     @property
     def saved_groups(self) -> tuple[str, ...]:
         """Groups whose full weights go into the adapter: trained ones, carried ones, and always the projector."""
         groups = set(self.full_groups) | set(self.carried) | {"projector"}
-        return tuple(group for group in GROUP_NAMES if group in groups)
+        return tuple(group for group in self.groups if group in groups)
 
 
 def build_lora_config(spec, parts: TrainableParts, args):
@@ -156,8 +170,12 @@ def stacked_adapters(model) -> tuple[str, ...]:
     return getattr(model, _FROZEN_ADAPTER_ATTR, ())
 
 
-def apply_trainable_parts(model, parts: TrainableParts, args, spec=None):
+def apply_trainable_parts(model, parts: TrainableParts, args, spec=None, activation_checkpointing: bool = False):
     """Freeze, add LoRA and mark full groups as ``parts`` says; return the model to train.
+
+    With ``activation_checkpointing`` and a LoRA group, the input embeddings are made to require grad, for every
+    backbone: otherwise a checkpointed block of a frozen LLM may get no input that requires grad and its LoRA
+    factors no gradient (the "LoRA B never changes" pitfall). Non-reentrant checkpointing is transformers' default.
 
     Args:
         model (`PreTrainedModel` or `peft.PeftModel`): the base model, or a `PeftModel` holding frozen stacked
@@ -165,6 +183,7 @@ def apply_trainable_parts(model, parts: TrainableParts, args, spec=None):
         parts (`TrainableParts`): the modes.
         args (`TrainablePartsArguments`): LoRA hyper-parameters.
         spec (`BackboneSpec`, *optional*): defaults to the registry entry of ``model.config``.
+        activation_checkpointing (`bool`, *optional*, defaults to `False`): the Trainer will checkpoint activations.
 
     Returns:
         `peft.PeftModel` when any group uses LoRA, else ``model`` with ``requires_grad`` set.
@@ -187,12 +206,15 @@ def apply_trainable_parts(model, parts: TrainableParts, args, spec=None):
     set_requires_grad(model, spec, parts, frozen_adapters)
     if not any(param.requires_grad for param in model.parameters()):
         raise ValueError(f"Nothing to train: vision={parts.vision}, projector={parts.projector}, llm={parts.llm}")
+    if activation_checkpointing and parts.lora_groups:
+        base = model.get_base_model() if isinstance(model, PeftModel) else model
+        base.enable_input_require_grads()
     return model
 
 
 def param_group_learning_rates(parts_args, learning_rate: float) -> dict[str, float]:
     """Learning rate per module group: ``projector_lr`` / ``vision_lr`` where set, else ``learning_rate``."""
-    rates = {group: learning_rate for group in (*GROUP_NAMES, "other")}
+    rates = {group: learning_rate for group in (*GROUP_NAMES, "other")}  # groups beyond these use learning_rate
     if parts_args.projector_lr is not None:
         rates["projector"] = parts_args.projector_lr
     if parts_args.vision_lr is not None:
@@ -207,7 +229,7 @@ def parameter_table(model, spec, parts: TrainableParts, learning_rates: dict[str
     counts every parameter that requires grad (LoRA factors and trained copies included).
     """
     rows = {
-        group: {"group": group, "mode": parts.mode(group), "parameters": 0, "trainable": 0} for group in GROUP_NAMES
+        group: {"group": group, "mode": parts.mode(group), "parameters": 0, "trainable": 0} for group in parts.groups
     }
     seen: set[int] = set()
     for name, param in model.named_parameters():

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 
-__all__ = ["open_rgb", "to_rgb"]
+__all__ = ["image_size", "load_rgb", "open_rgb", "to_rgb"]
 
 _ORIENTATION = 0x0112
 _WIDE_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
@@ -65,3 +65,32 @@ def open_rgb(path: str | os.PathLike) -> Image.Image:
         raise FileNotFoundError(f"Image file not found: {path}") from err
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
         raise ValueError(f"Cannot decode image file {path}: {err}") from err
+
+
+def load_rgb(image) -> Image.Image:
+    """`open_rgb` for a path, `to_rgb` for an image already open: the one way processors get an upright RGB image."""
+    if isinstance(image, Image.Image):
+        return to_rgb(image)
+    return open_rgb(image)
+
+
+def image_size(image) -> tuple[int, int]:
+    """The upright ``(width, height)`` of an image or image file, read from the header without decoding the pixels
+    (EXIF rotations by 90 degrees swap the two), as `open_rgb` would return it.
+
+    Raises:
+        `FileNotFoundError` / `ValueError`: as `open_rgb`.
+    """
+    if isinstance(image, Image.Image):
+        width, height = image.size
+        orientation = image.getexif().get(_ORIENTATION, 1)
+    else:
+        try:
+            with Image.open(image) as opened:
+                width, height = opened.size
+                orientation = opened.getexif().get(_ORIENTATION, 1)
+        except FileNotFoundError as err:
+            raise FileNotFoundError(f"Image file not found: {image}") from err
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+            raise ValueError(f"Cannot decode image file {image}: {err}") from err
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)

@@ -28,7 +28,7 @@ def test_one_grafted_image_per_view(image_table, tmp_path):
     assert row["question"] in ALIGNMENT_QUESTIONS
     assert row["reason"] == "" and row["label_source"] == "" and row["source"] == "alignment"
     assert row["conversations"] == [
-        {"from": "human", "value": "<image>\n" + row["question"]},
+        {"from": "human", "value": row["question"]},
         {"from": "gpt", "value": row["answer"]},
     ]
     assert row["satellite"].endswith(f"tiles/{row['location_id']}.png")

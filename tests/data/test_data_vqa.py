@@ -137,9 +137,9 @@ def test_conversations_mirror_questions(built):
     _, dataset, _ = built
     row = dataset["train"][0]
     assert [t["from"] for t in row["conversations"]] == ["human", "gpt"] * 3
-    assert row["conversations"][0]["value"] == "<image>\n" + row["questions"][0]["question"]
+    assert row["conversations"][0]["value"] == row["questions"][0]["question"]  # no image placeholder
     assert [t["value"] for t in row["conversations"][1::2]] == [q["answer"] for q in row["questions"]]
-    assert not any("<image>" in t["value"] for t in row["conversations"][1:])
+    assert not any("<image>" in t["value"] for t in row["conversations"])
 
 
 def test_same_inputs_and_seed_give_byte_identical_folders(tmp_path, metadata_factory):

@@ -28,7 +28,7 @@ def test_fallback_only_writes_a_complete_stage1_set(tmp_path, labels_kit):
         assert row["label_source"] == "template"
         assert row["street"] in row["reason"] and row["district"] in row["reason"]
         assert row["conversations"] == [
-            {"from": "human", "value": f"<image>\n{row['question']}"},
+            {"from": "human", "value": row["question"]},
             {"from": "gpt", "value": f"{row['street']}, {row['district']}. {row['reason']}"},
         ]
     info = json.loads((out / "build_info.json").read_text())
@@ -58,7 +58,7 @@ def test_labelled_alignment_rows_ask_for_the_reason_their_target_gives(tmp_path,
         assert row["question"] not in ALIGNMENT_QUESTIONS and row["question"] not in own
         assert row["question"].endswith("Explain why."), row["question"]
         assert "Hint" not in row["question"] and row["street"] not in row["question"]
-        assert row["conversations"][0]["value"] == f"<image>\n{row['question']}"
+        assert row["conversations"][0]["value"] == row["question"]
         assert row["conversations"][1]["value"].endswith(row["reason"])
 
 
@@ -101,7 +101,7 @@ def test_georeasoner_labels_over_http(tmp_path, labels_kit, chat_server):
     for row in rows:
         assert row["label_source"] == "model" and row["answer"] == row["district"]
         assert row["image"] == row["street_view"] and row["satellite"] == ""
-        assert row["conversations"][0]["value"].startswith("<image>\nAccording to the content of the image")
+        assert row["conversations"][0]["value"].startswith("According to the content of the image")
         assert row["conversations"][1]["value"].startswith(f"{row['district']}. The image was taken in")
     info = json.loads((out / "build_info.json").read_text())
     assert info["labels"]["backend"]["backend"] == "http" and info["labels"]["task"] == "georeasoner"
@@ -116,7 +116,7 @@ def test_question_file_replaces_the_rows_questions(tmp_path, labels_kit):
     assert main([*args, "--no-progress"]) == 0
     row = _load(out)["train"][0]
     assert row["question"] == "Where in Testville is the inset photo?"
-    assert row["conversations"][0]["value"] == "<image>\nWhere in Testville is the inset photo?"
+    assert row["conversations"][0]["value"] == "Where in Testville is the inset photo?"
 
 
 @pytest.mark.parametrize(

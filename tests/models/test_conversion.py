@@ -7,9 +7,10 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoProcessor, LlavaForConditionalGeneration
 
-from addressvlm.models import export_llava_hf, load_pretrained
+from addressvlm.models import load_pretrained
+from addressvlm.models.llava_phi3 import export_llava_hf
 from addressvlm.models.llava_phi3.conversion_llava_phi3 import ours_to_stock_state_dict, stock_to_ours_state_dict
-from addressvlm.testing import save_tiny_llava_hf
+from addressvlm.models.llava_phi3.tiny_llava_phi3 import save_tiny_llava_hf
 
 
 QUESTION = "Which street is this? Answer the question using a single word or phrase."

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from addressvlm.models import cast_parameters, load_pretrained
-from addressvlm.testing import save_tiny_llava_hf
+from addressvlm.models.llava_phi3.tiny_llava_phi3 import save_tiny_llava_hf
 
 
 def _rotary_buffers(model):

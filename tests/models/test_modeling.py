@@ -7,7 +7,8 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 
 import addressvlm.models  # noqa: F401  (registers the Auto classes)
 from addressvlm.inference import generate_answers
-from addressvlm.models import LlavaPhi3ForConditionalGeneration, LlavaPhi3Processor, load_pretrained
+from addressvlm.models import load_pretrained
+from addressvlm.models.llava_phi3 import LlavaPhi3ForConditionalGeneration, LlavaPhi3Processor
 
 
 def _prompt_inputs(processor, images, questions):

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from addressvlm.models.llava_phi3.processing_llava_phi3 import IGNORE_INDEX, PHI3_CHAT_TEMPLATE
-from addressvlm.testing import make_llava_phi3_processor
+from addressvlm.models.llava_phi3.tiny_llava_phi3 import make_llava_phi3_processor
 
 
 TWO_TURNS = [
@@ -85,7 +85,8 @@ def test_truncation_refuses_to_cut_through_an_image(tiny_llava, make_image):
     _, base = tiny_llava
     processor = make_llava_phi3_processor(base.tokenizer, image_size=56, max_text_length=3)
     turns = [
-        {"from": "human", "value": "A long preamble before the picture " * 3 + "<image>\nQ"},
+        {"from": "system", "value": "A long preamble before the picture " * 3},
+        {"from": "human", "value": "Q"},
         {"from": "gpt", "value": "A"},
     ]
     with pytest.raises(ValueError, match="cutting through an image"):
@@ -117,11 +118,17 @@ def test_image_errors_name_the_file(tiny_llava, tmp_path):
         processor.build_training_example(TWO_TURNS, str(tmp_path / "missing.png"))
 
 
-def test_image_without_placeholder_is_rejected(tiny_llava, make_image):
+def test_neutral_and_legacy_conversations_give_the_same_example(tiny_llava, make_image):
+    """Saved conversations hold no placeholder; older ones carry LLaVA's ``<image>\\n``: both tokenize alike."""
     _, processor = tiny_llava
-    turns = [{"from": "human", "value": "No image token here"}, {"from": "gpt", "value": "A"}]
-    with pytest.raises(ValueError, match="no <image> placeholder"):
-        processor.build_training_example(turns, make_image(0))
+    neutral = [{"from": "human", "value": "Which street is this?"}, {"from": "gpt", "value": "A"}]
+    legacy = [{"from": "human", "value": "<image>\nWhich street is this?"}, {"from": "gpt", "value": "A"}]
+    a = processor.build_training_example(neutral, make_image(0))
+    b = processor.build_training_example(legacy, make_image(0))
+    assert torch.equal(a["input_ids"], b["input_ids"]) and torch.equal(a["labels"], b["labels"])
+    assert int((a["input_ids"] == processor.image_token_id).sum()) == processor.num_image_tokens
+    text_only = processor.build_training_example(legacy)  # no image: the legacy placeholder is dropped
+    assert int((text_only["input_ids"] == processor.image_token_id).sum()) == 0
 
 
 def test_unknown_speaker_is_named(tiny_llava):

@@ -18,8 +18,8 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = ROOT / "recipes"
-TINY_STAGE1 = RECIPES / "configs" / "tiny_cpu_stage1.yaml"
-TINY_STAGE2 = RECIPES / "configs" / "tiny_cpu_stage2.yaml"
+TINY_STAGE1 = RECIPES / "configs" / "llava_phi3" / "tiny_cpu_stage1.yaml"
+TINY_STAGE2 = RECIPES / "configs" / "llava_phi3" / "tiny_cpu_stage2.yaml"
 
 STREETS = ["Forbes Avenue", "Liberty Avenue", "Market Street", "Kaivokatu"]
 DISTRICTS = ["Downtown", "Oakland", "Kluuvi", "Hakaniemi"]

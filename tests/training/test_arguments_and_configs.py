@@ -91,8 +91,31 @@ def test_every_dataclass_field_is_documented():
 
 @pytest.mark.parametrize("dataset", ["pitts", "sf"])
 @pytest.mark.parametrize("stage", [1, 2])
+def test_minicpmv_configs_swap_only_the_backbone_and_its_parts(dataset, stage):
+    """Table 7: the same stages, data and Table A1 optimisation on MiniCPM-V 2.6, with its LoRA fine-tuning parts."""
+    path = CONFIGS / "minicpmv" / f"{dataset}_stage{stage}.yaml"
+    parsed = parse_args(STAGE1_TYPES if stage == 1 else STAGE2_TYPES, ["--config", str(path), *CPU])
+    merged = {k: v for obj in parsed for k, v in dataclasses.asdict(obj).items()}
+    for key, expected in TABLE_A1.items():
+        if key != "max_text_length":  # text budget of the backbone: 2048 less its largest image (1408, 1472)
+            assert merged[key] == pytest.approx(expected), key
+    assert merged["max_text_length"] == 2048 - 10 * 64
+    assert (merged["vision"], merged["projector"], merged["llm"]) == ("frozen", "full", "lora")
+    text = path.read_text()
+    assert f"--config recipes/configs/minicpmv/{dataset}_stage{stage}.yaml" in text
+    assert "accelerate launch --config_file recipes/accelerate/zero2_8gpu.yaml" in text
+    llava = load_yaml_config(CONFIGS / "llava_phi3" / f"{dataset}_stage{stage}.yaml")
+    assert load_yaml_config(path)["dataset_paths"] == llava["dataset_paths"]
+    if stage == 1:
+        assert merged["model_name_or_path"] == "openbmb/MiniCPM-V-2_6"
+    else:
+        assert merged["init_from"] == f"runs/{dataset}_minicpmv_stage1"
+
+
+@pytest.mark.parametrize("dataset", ["pitts", "sf"])
+@pytest.mark.parametrize("stage", [1, 2])
 def test_paper_configs_carry_table_a1(dataset, stage):
-    path = CONFIGS / f"{dataset}_llava_phi3_stage{stage}.yaml"
+    path = CONFIGS / "llava_phi3" / f"{dataset}_stage{stage}.yaml"
     values = load_yaml_config(path)
     parsed = parse_args(STAGE1_TYPES if stage == 1 else STAGE2_TYPES, ["--config", str(path), *CPU])
     merged = {k: v for obj in parsed for k, v in dataclasses.asdict(obj).items()}
@@ -116,15 +139,17 @@ def test_paper_configs_carry_table_a1(dataset, stage):
     ],
 )
 def test_table4_files_switch_only_the_trainable_parts(files, expected):
-    base = CONFIGS / "pitts_llava_phi3_stage1.yaml"
-    argv = ["--config", str(base)] + [arg for f in files for arg in ("--config", str(CONFIGS / "table4" / f))]
+    base = CONFIGS / "llava_phi3" / "pitts_stage1.yaml"
+    table4 = CONFIGS / "llava_phi3" / "table4"
+    argv = ["--config", str(base)] + [arg for f in files for arg in ("--config", str(table4 / f))]
     model, parts, data, train = parse_args(STAGE1_TYPES, argv + CPU)
     assert (parts.vision, parts.llm, parts.projector) == (*expected, "full")
     assert train.learning_rate == 1e-5 and parts.lora_r == 128  # everything else from the base config
 
 
 def test_tiny_configs_take_paths_from_the_command_line(tmp_path):
-    argv = ["--config", str(CONFIGS / "tiny_cpu_stage2.yaml"), "--init_from", "s1", "--dataset_paths", "a", "b"]
+    argv = ["--config", str(CONFIGS / "llava_phi3" / "tiny_cpu_stage2.yaml"), "--init_from", "s1"]
+    argv += ["--dataset_paths", "a", "b"]
     model, init, parts, data, train = parse_args(STAGE2_TYPES, argv + ["--output_dir", str(tmp_path)])
     assert (init.init_from, data.dataset_paths, train.output_dir, train.use_cpu) == (
         "s1",

@@ -11,7 +11,7 @@ from .conftest import RECIPES, load_recipe, quick_args
 
 pytestmark = pytest.mark.xdist_group("training-recipes")
 
-QUICKSTART_STAGE2 = RECIPES / "configs" / "quickstart_cpu_stage2.yaml"
+QUICKSTART_STAGE2 = RECIPES / "configs" / "llava_phi3" / "quickstart_cpu_stage2.yaml"
 
 
 def _train(output, tiny_checkpoint, vqa_dataset, seed):

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from addressvlm.testing import save_tiny_llava_hf
+from addressvlm.models.llava_phi3.tiny_llava_phi3 import save_tiny_llava_hf
 
 from .conftest import ROOT
 

@@ -142,7 +142,7 @@ def test_stage1_command_line(tiny_checkpoint, stage1_dataset, tmp_path):
 
 def test_stage1_on_a_stock_layout_base(run_stage1, tmp_path_factory, tmp_path, stage1_dataset):
     # The real base (xtuner/llava-phi-3-mini-hf) is a stock Llava with a Llama-ified Phi-3, converted at load.
-    from addressvlm.testing import save_tiny_llava_hf
+    from addressvlm.models.llava_phi3.tiny_llava_phi3 import save_tiny_llava_hf
 
     stock = save_tiny_llava_hf(tmp_path_factory.mktemp("stock-base"), layout="legacy")
     output = tmp_path / "on-stock"

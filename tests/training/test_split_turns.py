@@ -21,8 +21,8 @@ def _row():
 def test_each_question_becomes_its_own_conversation():
     rows = split_conversation_turns(Dataset.from_list([_row()])).to_list()
     assert [r["conversations"] for r in rows] == [
-        [{"from": "human", "value": "<image>\nWhich district? (A) X (B) Kluuvi"}, {"from": "gpt", "value": "B"}],
-        [{"from": "human", "value": "<image>\nWhat district is shown?"}, {"from": "gpt", "value": "Kluuvi"}],
+        [{"from": "human", "value": "Which district? (A) X (B) Kluuvi"}, {"from": "gpt", "value": "B"}],
+        [{"from": "human", "value": "What district is shown?"}, {"from": "gpt", "value": "Kluuvi"}],
     ]
     assert [r["questions"][0]["type"] for r in rows] == ["multiple_choice", "generation"]
     assert all(r["image"] == "a.jpg" and r["id"] == "r0" for r in rows)

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from addressvlm.data.graft import graft, inset_box
-from addressvlm.models.llava_phi3.processing_llava_phi3 import load_image
+from addressvlm.utils.images import load_rgb as load_image
 
 
 @pytest.fixture

@@ -5,9 +5,10 @@ projector, scattering features into the ``<image>`` positions, the causal-LM los
 ``num_items_in_batch``, KV-cached ``generate`` that passes pixels only at the first step, SDPA attention) is
 inherited. This class adds what the stock one lacks for our use:
 
-* inputs are checked before the forward pass, with errors that name the problem and both counts;
-* gradient checkpointing defaults to the non-reentrant variant and makes the input embeddings require grad, so it
-  works with LoRA on a frozen LLM (the "LoRA B never changes" pitfall).
+* inputs are checked before the forward pass, with errors that name the problem and both counts.
+
+Gradient checkpointing with LoRA on a frozen LLM (the "LoRA B never changes" pitfall) is handled for every backbone
+by `addressvlm.training.trainable_parts.apply_trainable_parts`.
 """
 
 from __future__ import annotations
@@ -100,17 +101,3 @@ class LlavaPhi3ForConditionalGeneration(LlavaForConditionalGeneration):
             labels=labels,
             **kwargs,
         )
-
-    def gradient_checkpointing_enable(self, gradient_checkpointing_kwargs: dict | None = None, **kwargs):
-        """Enable activation checkpointing (non-reentrant by default) and make input embeddings require grad.
-
-        Args:
-            gradient_checkpointing_kwargs (`dict`, *optional*, defaults to `{"use_reentrant": False}`):
-                Passed to `torch.utils.checkpoint.checkpoint`.
-            **kwargs: ``every_n_layers`` / ``offload``, as passed by `Trainer`.
-        """
-        if gradient_checkpointing_kwargs is None:
-            gradient_checkpointing_kwargs = {"use_reentrant": False}
-        super().gradient_checkpointing_enable(gradient_checkpointing_kwargs=gradient_checkpointing_kwargs, **kwargs)
-        # Reentrant checkpointing needs an input that requires grad; with a frozen LLM + LoRA none does otherwise.
-        self.enable_input_require_grads()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,14 +10,15 @@ import torch
 from PIL import Image
 from transformers import LlavaProcessor
 
-from addressvlm.utils.images import open_rgb, to_rgb
+from addressvlm.utils.images import load_rgb
+
+from ..conversation import to_messages
+from ..processing_common import IGNORE_INDEX, new_truncation_stats, truncate_text
 
 
-__all__ = ["LlavaPhi3Processor", "PHI3_CHAT_TEMPLATE", "IGNORE_INDEX", "conversation_to_messages", "load_image"]
+__all__ = ["IGNORE_INDEX", "LlavaPhi3Processor", "PHI3_CHAT_TEMPLATE", "image_processor_class"]
 
 logger = logging.getLogger(__name__)
-
-IGNORE_INDEX = -100
 
 # Phi-3 chat format as in xtuner's ``phi3_chat`` template (no system block when the system prompt is empty):
 #   <s><|user|>\n<image>\n{question}<|end|>\n<|assistant|>\n{answer}<|end|>\n
@@ -42,33 +42,17 @@ PHI3_CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
 )
 
-_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
+def image_processor_class():
+    """The CLIP image processor to use: the torchvision one where torchvision imports, else the PIL one."""
+    try:  # torchvision raises RuntimeError (not ImportError) on CPU-only machines with its CUDA wheel.
+        import torchvision  # noqa: F401
+        from transformers import CLIPImageProcessor
 
+        return CLIPImageProcessor
+    except Exception:
+        from transformers import CLIPImageProcessorPil
 
-def conversation_to_messages(conversation: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
-    """Turn a LLaVA-convention conversation (``[{"from": "human"|"gpt", "value": ...}]``) into chat messages.
-
-    Messages already in ``{"role", "content"}`` form pass through unchanged.
-    """
-    messages = []
-    for i, turn in enumerate(conversation):
-        if "role" in turn:
-            messages.append({"role": turn["role"], "content": turn["content"]})
-            continue
-        try:
-            role = _ROLES[turn["from"]]
-        except KeyError as err:
-            raise ValueError(f"Turn {i} of the conversation has unknown speaker {turn.get('from')!r}") from err
-        messages.append({"role": role, "content": turn["value"]})
-    return messages
-
-
-def load_image(image: str | os.PathLike | Image.Image) -> Image.Image:
-    """Open an image as upright 8-bit RGB (EXIF orientation applied, 16-bit images scaled), with an error that names
-    the file when it is missing or corrupt (`addressvlm.utils.images.open_rgb`)."""
-    if isinstance(image, Image.Image):
-        return to_rgb(image)
-    return open_rgb(image)
+        return CLIPImageProcessorPil
 
 
 def expand_to_square(image: Image.Image, fill: tuple[int, int, int]) -> Image.Image:
@@ -122,7 +106,7 @@ class LlavaPhi3Processor(LlavaProcessor):
     ):
         self.pad_image_to_square = pad_image_to_square
         self.max_text_length = max_text_length
-        self.truncation_stats = {"examples": 0, "truncated": 0, "tokens_dropped": 0}
+        self.truncation_stats = new_truncation_stats()
         super().__init__(
             image_processor=image_processor,
             tokenizer=tokenizer,
@@ -135,6 +119,22 @@ class LlavaPhi3Processor(LlavaProcessor):
         )
 
     # ------------------------------------------------------------------ images
+    image_count_needs_size = False
+    """One image always expands to `num_image_tokens` tokens, whatever its size."""
+
+    def image_token_count(self, image_size: tuple[int, int] | None = None) -> int:
+        """Tokens one image expands to: `num_image_tokens`, for any ``image_size``."""
+        return self.num_image_tokens
+
+    def image_expansion_ids(self, image_size: tuple[int, int] | None = None) -> list[int]:
+        """The ids one image's placeholder expands to: `num_image_tokens` ``<image>`` ids, for any size."""
+        return [self.image_token_id] * self.num_image_tokens
+
+    def collate_image_inputs(self, examples) -> dict:
+        """``{"pixel_values": (n_images, 3, H, W)}`` of the examples that have an image, in order (``{}`` if none)."""
+        pixels = [example["pixel_values"] for example in examples if example.get("pixel_values") is not None]
+        return {"pixel_values": torch.stack(pixels)} if pixels else {}
+
     @property
     def num_image_tokens(self) -> int:
         """Image tokens one image expands to, from the image processor's output size."""
@@ -159,7 +159,7 @@ class LlavaPhi3Processor(LlavaProcessor):
             if isinstance(image, (list, tuple)):
                 prepared.append(self.prepare_images(image))
                 continue
-            image = load_image(image)
+            image = load_rgb(image)
             prepared.append(expand_to_square(image, fill) if self.pad_image_to_square else image)
         return prepared
 
@@ -193,22 +193,15 @@ class LlavaPhi3Processor(LlavaProcessor):
         the image tokens, and counted in ``truncation_stats``.
 
         Args:
-            conversation (`list[dict]`): LLaVA convention (``from``/``value``) or chat messages (``role``/``content``).
-                ``<image>`` must appear in the text when ``image`` is given.
+            conversation (`list[dict]`): ``from``/``value`` turns or chat messages (``role``/``content``), without an
+                image placeholder (a legacy ``<image>`` is moved): the image opens the first user turn.
             image (`str`, `PIL.Image.Image`, *optional*): the image, or a path to it.
 
         Returns:
             `dict` with ``input_ids`` and ``labels`` (1-D `torch.LongTensor`) and ``pixel_values`` (3-D tensor or
             `None`).
         """
-        messages = conversation_to_messages(conversation)
-        has_placeholder = any(
-            (isinstance(m["content"], str) and self.image_token in m["content"])
-            or (not isinstance(m["content"], str) and any(p.get("type") == "image" for p in m["content"]))
-            for m in messages
-        )
-        if image is not None and not has_placeholder:
-            raise ValueError("An image was given but the conversation has no <image> placeholder in its text.")
+        messages = to_messages(conversation, with_image=image is not None)
         processor_kwargs = {"return_tensors": "pt"}
         if image is not None:
             processor_kwargs["images"] = self.prepare_images([image])
@@ -222,29 +215,8 @@ class LlavaPhi3Processor(LlavaProcessor):
         input_ids = out["input_ids"][0]
         mask = torch.as_tensor(out["assistant_masks"][0], dtype=torch.bool)
         labels = input_ids.masked_fill(~mask, IGNORE_INDEX)
-        input_ids, labels = self._truncate(input_ids, labels)
+        is_image = input_ids == self.image_token_id
+        input_ids, labels = truncate_text(input_ids, labels, is_image, self.max_text_length, self.truncation_stats)
         example = {"input_ids": input_ids, "labels": labels}
         example["pixel_values"] = out["pixel_values"][0] if "pixel_values" in out else None
         return example
-
-    def _truncate(self, input_ids, labels):
-        self.truncation_stats["examples"] += 1
-        if self.max_text_length is None:
-            return input_ids, labels
-        is_image = input_ids == self.image_token_id
-        n_text = int((~is_image).sum())
-        if n_text <= self.max_text_length:
-            return input_ids, labels
-        # Keep the first `max_text_length` text tokens and every image token before the cut.
-        text_rank = (~is_image).cumsum(0)
-        keep = is_image | (text_rank <= self.max_text_length)
-        cut = int(keep.long().argmin()) if not bool(keep.all()) else len(keep)
-        if bool(is_image[cut:].any()):
-            raise ValueError(
-                f"Cannot truncate to {self.max_text_length} text tokens without cutting through an image: "
-                f"{int(text_rank[is_image][-1])} text tokens come before the last image token."
-            )
-        dropped = len(input_ids) - cut
-        self.truncation_stats["truncated"] += 1
-        self.truncation_stats["tokens_dropped"] += dropped
-        return input_ids[:cut], labels[:cut]

@@ -58,7 +58,7 @@ def read_adapter_chain(adapter_dir: str | os.PathLike) -> list[dict[str, str]]:
 
 
 def _local_dir(name_or_path: str | os.PathLike) -> Path:
-    from addressvlm.models import resolve_checkpoint_dir
+    from .loading import resolve_checkpoint_dir
 
     return resolve_checkpoint_dir(name_or_path)
 
