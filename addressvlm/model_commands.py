@@ -1,4 +1,4 @@
-"""``addressvlm tiny-model`` and ``addressvlm demo``: the offline tiny checkpoint and a one-question demo."""
+"""``addressvlm tiny-model``: the offline tiny checkpoint (``ask`` and ``demo`` live in `addressvlm.demo`)."""
 
 from __future__ import annotations
 
@@ -37,22 +37,6 @@ def register(subparsers) -> None:
     )
     tiny.set_defaults(func=_tiny_model)
 
-    demo = subparsers.add_parser(
-        "demo",
-        help="answer one address question about one image with a model (default: a fresh tiny random model)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    demo.add_argument("--model", help="checkpoint folder or Hub id (default: build the tiny model in memory)")
-    demo.add_argument("--adapter", help="adapter folder to apply on top of --model")
-    demo.add_argument("--image", help="image path (default: a generated street-like picture)")
-    demo.add_argument(
-        "--question",
-        default="What street is this photo taken on? Answer the question using a single word or phrase.",
-        help="the question",
-    )
-    demo.add_argument("--max-new-tokens", type=int, default=32, help="answer length limit")
-    demo.set_defaults(func=_demo)
-
 
 @cli_command
 def _tiny_model(args) -> int:
@@ -80,32 +64,4 @@ def _tiny_model(args) -> int:
                 tmp, layout=layout, image_size=args.image_size, seed=args.seed, extra_texts=extra, **sizes
             )
     print(f"tiny {args.layout} checkpoint written to {args.output}")
-    return 0
-
-
-def _demo_image():
-    from PIL import Image, ImageDraw
-
-    image = Image.new("RGB", (160, 120), (135, 180, 225))
-    draw = ImageDraw.Draw(image)
-    draw.rectangle([0, 70, 160, 120], fill=(90, 90, 95))
-    for i, colour in enumerate([(190, 120, 90), (220, 200, 150), (150, 160, 170)]):
-        draw.rectangle([10 + 50 * i, 25, 50 + 50 * i, 72], fill=colour)
-    return image
-
-
-@cli_command
-def _demo(args) -> int:
-    from addressvlm.inference import generate_answers
-    from addressvlm.models import load_pretrained
-    from addressvlm.testing import build_tiny_llava_phi3
-
-    if args.model:
-        model, processor = load_pretrained(args.model, adapter=args.adapter)
-    else:
-        model, processor = build_tiny_llava_phi3()
-        print("(no --model given: a tiny RANDOM model answers, so expect gibberish; the pipeline is what runs)")
-    image = args.image or _demo_image()
-    answer = generate_answers(model, processor, [image], [args.question], max_new_tokens=args.max_new_tokens)[0]
-    print(f"Q: {args.question}\nA: {answer}")
     return 0
