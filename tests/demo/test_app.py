@@ -86,3 +86,16 @@ def test_the_page_wires_every_control(answerer, demo_city, fake_retriever):
     assert {"photo", "answers", "map", "neighbours", "status", "yes-button", "mc-button", "ask-button"} <= ids
     fns = {getattr(dep.fn, "__name__", "") for dep in demo.fns.values()}
     assert {"standard", "yes_no", "choice", "question", "show_status"} <= fns
+
+
+def test_the_space_entry_point_builds_the_page(monkeypatch, tiny_checkpoint, demo_city):
+    pytest.importorskip("gradio")
+    import runpy
+    from pathlib import Path
+
+    monkeypatch.setenv("ADDRESSVLM_MODEL", tiny_checkpoint)
+    monkeypatch.setenv("ADDRESSVLM_CITY", str(demo_city))
+    space = runpy.run_path(str(Path(__file__).resolve().parents[2] / "demo" / "app.py"))  # not __main__: no launch
+    assert space["city"].name == "Helsinki" and space["city"].examples
+    assert space["loader"].wait(timeout=300).name == Path(tiny_checkpoint).name
+    assert "answers" in {getattr(block, "elem_id", None) for block in space["demo"].blocks.values()}
