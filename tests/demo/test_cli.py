@@ -92,6 +92,21 @@ def test_demo_checks_its_inputs_before_serving(capsys, tmp_path, tiny_checkpoint
     assert "retrieval indexes are not available yet" in capsys.readouterr().err
 
 
+def test_the_quickstart_readme_commands_parse():
+    import shlex
+
+    from addressvlm.cli import build_parser
+    from addressvlm.quickstart import _README
+
+    commands = [shlex.split(line, comments=True) for line in _README.splitlines() if line.strip().startswith("addr")]
+    assert [argv[:2] for argv in commands] == [["addressvlm", "ask"], ["addressvlm", "demo"]]
+    parser = build_parser()
+    for argv in commands:
+        args = parser.parse_args(argv[1:])
+        assert args.model == "runs/addressvlm"
+    assert parser.parse_args(commands[1][1:]).city == "data/vqa"
+
+
 def test_tables_keep_answers_on_one_line():
     assert printable("Fabian\rinkatu\n, Kluuvi\t") == "Fabian inkatu , Kluuvi "
 
