@@ -228,11 +228,12 @@ def build_demo(
         yes_level.change(names_for, yes_level, yes_name, show_progress="hidden")
         four = lambda level: [names_for(level, i) for i in range(4)]  # noqa: E731
         mc_level.change(four, mc_level, options, show_progress="hidden")
-        image.change(wrap(handlers.standard), image, [answers, city_map, neighbours, timing])
-        yes_button.click(wrap(handlers.yes_no), [image, yes_level, yes_name], yes_result)
-        mc_button.click(wrap(handlers.choice), [image, mc_level, *options], mc_result)
-        free_button.click(wrap(handlers.question), [image, free], free_result)
-        free.submit(wrap(handlers.question), [image, free], free_result)
+        one_model = dict(concurrency_id="model", concurrency_limit=1)  # every event that runs the model queues here
+        image.change(wrap(handlers.standard), image, [answers, city_map, neighbours, timing], **one_model)
+        yes_button.click(wrap(handlers.yes_no), [image, yes_level, yes_name], yes_result, **one_model)
+        mc_button.click(wrap(handlers.choice), [image, mc_level, *options], mc_result, **one_model)
+        free_button.click(wrap(handlers.question), [image, free], free_result, **one_model)
+        free.submit(wrap(handlers.question), [image, free], free_result, **one_model)
 
         progress_bar = gr.Progress()
 

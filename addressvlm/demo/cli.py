@@ -150,6 +150,21 @@ def run_ask(args: argparse.Namespace) -> int:
 
 
 # ---------------------------------------------------------------------------------------------------- demo
+def _check_port(host: str, port: int) -> None:
+    """Fail before loading anything when ``host:port`` cannot be served (in use, or not an address here)."""
+    import socket
+
+    if not 0 < port < 65536:
+        raise ValueError(f"--port {port}: expected a port number between 1 and 65535")
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as err:
+            reason = err.strerror or err
+            message = f"--port {port}: cannot listen on {host}:{port} ({reason}); pick another --port"
+            raise ValueError(message) from None
+
+
 @cli_command
 def run_demo(args: argparse.Namespace) -> int:
     """``addressvlm demo``: serve the Gradio app until interrupted."""
@@ -160,6 +175,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from .retrieval import load_retriever
 
     _gradio()  # the [demo] extra, before anything slow
+    _check_port(args.host, args.port)
     check_model(args.model, args.adapter)  # the model itself loads in the background, with progress on the page
     retriever = load_retriever(args.rag) if args.rag else None
     city = None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import pytest
 
@@ -90,6 +91,12 @@ def test_demo_checks_its_inputs_before_serving(capsys, tmp_path, tiny_checkpoint
     assert "error: --city " in capsys.readouterr().err
     assert main(["demo", tiny_checkpoint, "--rag", str(tmp_path)]) == 2
     assert "retrieval indexes are not available yet" in capsys.readouterr().err
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["demo", tiny_checkpoint, "--port", str(port)]) == 2
+    assert f"error: --port {port}: cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
 
 
 def test_the_quickstart_readme_commands_parse():
