@@ -85,6 +85,7 @@ def test_ask_fails_with_one_line_naming_the_input(capsys, tmp_path, tiny_checkpo
 
 
 def test_demo_checks_its_inputs_before_serving(capsys, tmp_path, tiny_checkpoint):
+    pytest.importorskip("gradio")
     assert main(["demo", str(tmp_path / "no-model")]) == 2
     assert "error: MODEL " in capsys.readouterr().err
     assert main(["demo", tiny_checkpoint, "--city", str(tmp_path / "nowhere")]) == 2
