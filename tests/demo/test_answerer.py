@@ -106,3 +106,31 @@ def test_check_model_names_a_folder_that_is_no_checkpoint(tmp_path, tiny_checkpo
     (tmp_path / "file.bin").write_bytes(b"")
     with pytest.raises(NotADirectoryError, match="--adapter .*file.bin is a file"):
         check_model(tiny_checkpoint, tmp_path / "file.bin")
+
+
+@pytest.fixture(scope="module")
+def other_layouts(tmp_path_factory, tiny_checkpoint):
+    """The tiny model in the stock ``llava-phi-3-mini-hf`` layout, and a LoRA adapter folder over our checkpoint."""
+    from peft import LoraConfig, get_peft_model
+
+    from addressvlm.models import load_pretrained
+    from addressvlm.testing import save_tiny_llava_hf
+
+    root = tmp_path_factory.mktemp("layouts")
+    stock = save_tiny_llava_hf(root / "stock", layout="current", image_size=56)
+    base, _ = load_pretrained(tiny_checkpoint)
+    lora = get_peft_model(base, LoraConfig(r=4, target_modules=["qkv_proj", "o_proj"], init_lora_weights=False))
+    lora.save_pretrained(root / "adapter")
+    return {"stock layout": stock, "adapter folder": str(root / "adapter")}
+
+
+@pytest.mark.parametrize("layout", ["stock layout", "adapter folder"])
+def test_any_folder_the_loaders_accept_answers(other_layouts, photos, layout):
+    loaded = AddressAnswerer.from_pretrained(other_layouts[layout], device="cpu", dtype="float32", max_new_tokens=8)
+    results = loaded.ask(photos[:2])
+    assert [list(answers) for answers in results] == [list(STANDARD_QUESTIONS)] * 2
+    assert all(isinstance(answer.answer, str) for answers in results for answer in answers.values())
+    if layout == "adapter folder":  # its base is read from adapter_config.json
+        from peft import PeftModel
+
+        assert isinstance(loaded.model, PeftModel)
