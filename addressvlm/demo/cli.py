@@ -89,6 +89,7 @@ def format_answers(image: str, answers, neighbours=()) -> str:
         neighbours (`Sequence[Neighbour]`, *optional*): similar street views (``--rag``).
     """
     from .questions import STANDARD_LABELS
+    from .retrieval import neighbour_caption
 
     labels = [STANDARD_LABELS.get(key) or answer.question for key, answer in answers.items()]
     width = max(len("question"), *(len(label) for label in labels))
@@ -96,7 +97,7 @@ def format_answers(image: str, answers, neighbours=()) -> str:
     lines += [f"  {label:<{width}}  {printable(answer.answer)}" for label, answer in zip(labels, answers.values())]
     if neighbours:
         lines.append("  similar street views:")
-        lines += [f"    {n.street}, {n.district} ({n.score:.2f})  {n.image}" for n in neighbours]
+        lines += [f"    {neighbour_caption(n)}  {n.image}" for n in neighbours]
     return "\n".join(lines)
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -76,31 +78,54 @@ def answerer(tiny_checkpoint):
     return AddressAnswerer.from_pretrained(tiny_checkpoint, device="cpu", dtype="float32", max_new_tokens=12)
 
 
-class FakeRetriever:
-    """A retrieval index of the city's first street views, nearest first by mean-colour distance."""
+class FakeAddressIndex:
+    """Stands in for ``addressvlm.retrieval.AddressIndex``: a city folder's street views, embedded by mean colour.
 
-    def __init__(self, city_dir: Path, size: int = 6):
+    Same calls as the real index: ``load(path)``, ``encoder(device).embed(images)`` (unit vectors),
+    ``search(vectors, k)`` (per query: row numbers and cosines, best first) and ``rows[i]``.
+    """
+
+    def __init__(self, rows: list[dict]):
+        self.rows = rows
+        self.vectors = self._embed([Image.open(row["image"]) for row in rows])
+
+    @classmethod
+    def load(cls, path):
         import pandas as pd
 
-        from addressvlm.demo.retrieval import Neighbour
+        table = pd.read_csv(Path(path) / "metadata.csv").head(6)
+        table["image"] = [str(Path(path) / image) for image in table["image"]]
+        return cls(table[["image", "street", "district", "lat", "lon"]].to_dict("records"))
 
-        table = pd.read_csv(city_dir / "metadata.csv").head(size)
-        self.rows = [
-            Neighbour(str(city_dir / row.image), row.street, row.district, 0.0, row.lat, row.lon)
-            for row in table.itertuples()
-        ]
-        self.means = [np.asarray(Image.open(n.image).convert("RGB"), dtype=float).mean((0, 1)) for n in self.rows]
+    @staticmethod
+    def _embed(images) -> np.ndarray:
+        means = np.stack([np.asarray(image.convert("RGB"), dtype=float).mean((0, 1)) - 128.0 for image in images])
+        return means / np.linalg.norm(means, axis=1, keepdims=True)
 
-    def search(self, image, k: int = 4):
-        from dataclasses import replace
+    def encoder(self, device: str = "cpu"):
+        return SimpleNamespace(embed=self._embed)
 
-        mean = np.asarray(image, dtype=float).mean((0, 1))
-        distance = [float(np.linalg.norm(mean - m)) for m in self.means]
-        order = np.argsort(distance, kind="stable")[:k]
-        return [replace(self.rows[i], score=round(1.0 / (1.0 + distance[i]), 4)) for i in order]
+    def search(self, queries: np.ndarray, k: int):
+        scores = queries @ self.vectors.T
+        order = [np.argsort(-row, kind="stable")[:k] for row in scores]
+        return order, [row[o] for row, o in zip(scores, order)]
 
 
 @pytest.fixture
-def fake_retriever(demo_city) -> FakeRetriever:
-    """A `Retriever` over the demo city's first street views."""
-    return FakeRetriever(demo_city)
+def fake_retriever(demo_city):
+    """A `Retriever` (`IndexRetriever`) over a `FakeAddressIndex` of the demo city's first street views."""
+    from addressvlm.demo.retrieval import IndexRetriever
+
+    return IndexRetriever(FakeAddressIndex.load(demo_city))
+
+
+@pytest.fixture
+def retrieval_module(monkeypatch):
+    """``addressvlm.retrieval`` with `FakeAddressIndex` as its ``AddressIndex``."""
+    monkeypatch.setitem(sys.modules, "addressvlm.retrieval", SimpleNamespace(AddressIndex=FakeAddressIndex))
+
+
+@pytest.fixture
+def no_retrieval(monkeypatch):
+    """A checkout without ``addressvlm.retrieval`` (importing it fails)."""
+    monkeypatch.setitem(sys.modules, "addressvlm.retrieval", None)

@@ -6,6 +6,7 @@ import json
 import socket
 
 import pytest
+from PIL import Image
 
 from addressvlm.cli import main
 from addressvlm.demo import STANDARD_QUESTIONS
@@ -65,7 +66,9 @@ def test_ask_answers_the_given_question(capsys, tiny_checkpoint, photos, answere
         ("rag", "error: --rag {tmp}/index: retrieval indexes are not available yet"),
     ],
 )
-def test_ask_fails_with_one_line_naming_the_input(capsys, tmp_path, tiny_checkpoint, photos, case, message):
+def test_ask_fails_with_one_line_naming_the_input(
+    capsys, tmp_path, tiny_checkpoint, photos, case, message, no_retrieval
+):
     (tmp_path / "corrupt.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
     model, images, extra = tiny_checkpoint, [photos[0]], []
     if case == "missing image":
@@ -84,7 +87,7 @@ def test_ask_fails_with_one_line_naming_the_input(capsys, tmp_path, tiny_checkpo
     assert len(lines) == 1 and lines[0].startswith(message.format(tmp=tmp_path))
 
 
-def test_demo_checks_its_inputs_before_serving(capsys, tmp_path, tiny_checkpoint):
+def test_demo_checks_its_inputs_before_serving(capsys, tmp_path, tiny_checkpoint, no_retrieval):
     pytest.importorskip("gradio")
     assert main(["demo", str(tmp_path / "no-model")]) == 2
     assert "error: MODEL " in capsys.readouterr().err
@@ -98,6 +101,27 @@ def test_demo_checks_its_inputs_before_serving(capsys, tmp_path, tiny_checkpoint
         port = taken.getsockname()[1]
         assert main(["demo", tiny_checkpoint, "--port", str(port)]) == 2
     assert f"error: --port {port}: cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_ask_rag_lists_the_similar_street_views(capsys, tiny_checkpoint, photos, demo_city, retrieval_module):
+    from addressvlm.demo.retrieval import load_retriever, neighbour_caption
+
+    code, out, _ = _ask(capsys, tiny_checkpoint, *photos[:2], "--rag", demo_city)
+    assert code == 0
+    retriever = load_retriever(demo_city)
+    blocks = out.strip().split("\n\n")
+    assert len(blocks) == 3
+    for path, block in zip(photos[:2], blocks):
+        lines = block.splitlines()
+        assert lines[6] == "  similar street views:"
+        expected = retriever.search(Image.open(path).convert("RGB"), 4)
+        assert lines[7:] == [f"    {neighbour_caption(n)}  {n.image}" for n in expected]
+    code, out, _ = _ask(capsys, tiny_checkpoint, photos[0], "--rag", demo_city, "--json")
+    (entry,) = json.loads(out)["images"]
+    expected = retriever.search(Image.open(photos[0]).convert("RGB"), 4)
+    assert entry["neighbours"] == [n.to_dict() for n in expected]
+    assert main(["ask", tiny_checkpoint, str(photos[0]), "--rag", str(demo_city / "missing")]) == 2
+    assert "--rag: retrieval index" in capsys.readouterr().err
 
 
 def test_the_quickstart_readme_commands_parse():
