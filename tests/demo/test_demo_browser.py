@@ -98,7 +98,7 @@ def test_a_user_drops_a_photo_and_reads_the_answers(browser, served, photos, fak
     labels = ["district", "street", "street + district"]
     shown = [" ".join(printable(answer.answer).split()) for answer in expected.values()]
     assert cells == [value for pair in zip(labels, shown) for value in pair]
-    assert page.locator("#map img").first.is_visible()
+    page.wait_for_selector("#map img", state="visible", timeout=30_000)  # the map of the prediction
     gallery = page.locator("#neighbours").inner_text()
     for neighbour in fake_retriever.search(Image.open(photos[0]).convert("RGB"), 4):
         assert neighbour_caption(neighbour) in gallery
