@@ -186,6 +186,16 @@ class AddressAnswerer:
         report(1.0, "model ready")
         return answerer
 
+    def warm_up(self) -> float:
+        """Answer one short question about a blank image, so that the first real answer is not slowed by one-time
+        set-up (kernel selection, allocations); returns the seconds it took."""
+        from PIL import Image
+
+        blank = Image.new("RGB", (64, 64), (128, 128, 128))  # the processor resizes it like any photo
+        began = time.perf_counter()
+        self._answer([blank], [STANDARD_QUESTIONS["street"]])
+        return time.perf_counter() - began
+
     # ------------------------------------------------------------------------------------------------ answering
     def _answer(self, images: Sequence, questions: Sequence[str]) -> tuple[list[str], float]:
         from addressvlm.inference import generate_answers

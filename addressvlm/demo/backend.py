@@ -67,10 +67,15 @@ class ModelLoader:
     def _load(self) -> None:
         began = time.perf_counter()
         try:
-            self.answerer = AddressAnswerer.from_pretrained(
-                self.model, self.adapter, progress=self._report, **self.kwargs
-            )
+            answerer = AddressAnswerer.from_pretrained(
+                self.model, self.adapter, progress=lambda fraction, stage: self._report(0.9 * fraction, stage),
+                **self.kwargs,
+            )  # fmt: skip
+            self._report(0.95, "warming up (one answer)")
+            answerer.warm_up()
+            self.answerer = answerer
             self.seconds = time.perf_counter() - began
+            self._report(1.0, "model ready")
         except BaseException as err:  # noqa: BLE001 (reported on every page and by wait())
             self.error = err
             self.stage = f"loading failed: {err}"
