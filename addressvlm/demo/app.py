@@ -84,11 +84,11 @@ class DemoHandlers:
         line = f"{len(rows)} answers in {seconds:.2f} s ({seconds / max(len(rows), 1):.2f} s per question)"
         picture = None
         if self.city is not None:
-            truth = self.city.example_address(image)
-            if truth is not None:
-                line += f"; true address of this example: {truth[0]}, {truth[1]}"
+            example = self.city.example(image)
+            if example is not None:
+                line += f"; true address of this example: {example['street']}, {example['district']}"
             street, district = self.city.locate({key: answer.answer for key, answer in answers.items()})
-            picture = self.city.draw_map(street, district)
+            picture = self.city.draw_map(street, district, example["location"] if example else None)
             line += f"; on the map: {street or 'no street of ' + self.city.name}"
             line += f", {district}" if district else ""
         gallery = []

@@ -146,10 +146,12 @@ class DemoCity:
             if "split" in table.columns and (table["split"] == "test").any():
                 rows = [row for row in rows if row["split"] == "test"]
             test_rows = rows
+        where = {image: (lat, lon) for image, lat, lon in zip(table["image"], table["lat"], table["lon"])}
         examples = [
-            {"image": row["image"], "street": row["street"], "district": row["district"]}
+            {"image": row["image"], "street": row["street"], "district": row["district"], "location": where.get(
+                os.path.normpath(row["image"]))}
             for row in _spread(test_rows, n_examples)
-        ]
+        ]  # fmt: skip
         geometries, source = _geometries_beside(table_path)
         name = str(table["city"].iloc[0]) if "city" in table.columns and len(table) else table_path.parent.name
         return cls(name.title(), table, examples, geometries, source, root)
@@ -193,22 +195,28 @@ class DemoCity:
         district = self.match_district(answers.get("district")) or self.match_district(district_part)
         return street, district
 
-    def example_address(self, image: str | os.PathLike) -> tuple[str, str] | None:
-        """(street, district) of the example street view with the file name of ``image`` (the page gets a copy of
-        the example file under its own folder), or `None` for any other photo."""
+    def example(self, image: str | os.PathLike) -> dict | None:
+        """The example street view with the file name of ``image`` (the page gets a copy of the example file under
+        its own folder): ``image``, ``street``, ``district`` and ``location`` (lat, lon); `None` for other photos."""
         name = Path(image).name
-        for row in self.examples:
-            if Path(row["image"]).name == name:
-                return row["street"], row["district"]
-        return None
+        return next((row for row in self.examples if Path(row["image"]).name == name), None)
 
     # ------------------------------------------------------------------------------------------------ map
-    def draw_map(self, street: str | None, district: str | None = None, size: float = 5.0, dpi: int = 100):
+    def draw_map(
+        self,
+        street: str | None,
+        district: str | None = None,
+        true_location: tuple[float, float] | None = None,
+        size: float = 5.0,
+        dpi: int = 100,
+    ):
         """The city map with ``street`` highlighted and the street views of ``district`` marked.
 
         Args:
             street (`str`, *optional*): a street of the city (see `match_street`), drawn thick in red.
             district (`str`, *optional*): a district of the city; its street-view locations are drawn in blue.
+            true_location (`tuple[float, float]`, *optional*): (lat, lon) where the photo was taken (known for the
+                examples), drawn as a yellow star.
             size (`float`, *optional*, defaults to 5.0): figure size in inches.
             dpi (`int`, *optional*, defaults to 100): resolution.
 
@@ -239,6 +247,9 @@ class DemoCity:
             mask = (self.table["street"] == street).to_numpy()
             ax.scatter(lon[mask], lat[mask], s=22, color=_HIGHLIGHT, edgecolors="black", linewidths=0.4, zorder=5,
                        label=None if parts else street)  # fmt: skip
+        if true_location is not None:
+            ax.plot([true_location[1]], [true_location[0]], marker="*", markersize=15, color="#ffd700",
+                    markeredgecolor="black", linestyle="none", zorder=6, label="true location")  # fmt: skip
         south, north = np.nanmin(lat), np.nanmax(lat)
         west, east = np.nanmin(lon), np.nanmax(lon)
         pad_y, pad_x = 0.08 * (north - south or 1e-3), 0.08 * (east - west or 1e-3)

@@ -32,11 +32,10 @@ def test_a_city_folder_spreads_its_examples_over_locations(demo_city):
     locations = {str(demo_city / image): loc for image, loc in zip(table["image"], table["location_id"])}
     assert len({locations[row["image"]] for row in city.examples}) == 5
     first = city.examples[0]
-    assert city.example_address(f"/some/upload/cache/{first['image'].rsplit('/', 1)[-1]}") == (
-        first["street"],
-        first["district"],
-    )
-    assert city.example_address("/elsewhere/photo.jpg") is None
+    assert city.example(f"/some/upload/cache/{first['image'].rsplit('/', 1)[-1]}") is first
+    assert city.example("/elsewhere/photo.jpg") is None
+    row = table[table["image"] == first["image"].split("/helsinki/")[-1]].iloc[0]
+    assert first["location"] == (row["lat"], row["lon"]) and first["street"] == row["street"]
 
 
 def test_answers_are_matched_to_the_city_names_like_the_metric_matches(demo_city):
@@ -60,6 +59,8 @@ def test_the_map_highlights_the_predicted_street(demo_city):
     assert plain.mode == "RGB" and plain.size[0] > 200
     assert _red_pixels(plain) == 0
     assert _red_pixels(marked) > 100
+    starred = np.asarray(city.draw_map(None, None, city.examples[0]["location"]), dtype=int)
+    assert ((starred[..., 0] > 230) & (starred[..., 1] > 190) & (starred[..., 2] < 60)).sum() > 20  # the gold star
 
 
 def test_a_real_city_table_is_drawn_from_its_coordinates(tmp_path, demo_city):
