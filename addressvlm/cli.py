@@ -11,7 +11,8 @@ Commands::
     addressvlm probe       # street-distribution probe (Fig. 5)
     addressvlm merge       # merge an adapter into its base; optional stock Llava export
     addressvlm tiny-model  # write a backbone's offline tiny checkpoint (--backbone)
-    addressvlm demo        # answer one address question about one image
+    addressvlm ask         # answer address questions about photos (a table per image, or --json)
+    addressvlm demo        # the Gradio app: drop a photo, see the answers, the checks and the map
     addressvlm quickstart  # the whole pipeline on the offline city
     addressvlm experiment  # a grid of quickstart-scale runs (arm x seed) with paired differences
 
@@ -39,6 +40,7 @@ _REGISTRY: list[tuple[str | None, str]] = [
     (None, "addressvlm.inference.cli"),
     (None, "addressvlm.training.cli"),
     (None, "addressvlm.model_commands"),
+    (None, "addressvlm.demo.cli"),
     (None, "addressvlm.quickstart"),
     (None, "addressvlm.experiment"),
 ]

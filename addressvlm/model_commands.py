@@ -1,4 +1,4 @@
-"""``addressvlm tiny-model`` and ``addressvlm demo``: a backbone's offline tiny checkpoint and a one-question demo."""
+"""``addressvlm tiny-model``: the offline tiny checkpoint (``ask`` and ``demo`` live in `addressvlm.demo`)."""
 
 from __future__ import annotations
 
@@ -41,23 +41,6 @@ def register(subparsers) -> None:
     )
     tiny.set_defaults(func=_tiny_model)
 
-    demo = subparsers.add_parser(
-        "demo",
-        help="answer one address question about one image with a model (default: a fresh tiny random model)",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    demo.add_argument("--model", help="checkpoint folder or Hub id (default: build the tiny model in memory)")
-    demo.add_argument("--backbone", default="llava_phi3", help="backbone of the in-memory tiny model (no --model)")
-    demo.add_argument("--adapter", help="adapter folder to apply on top of --model")
-    demo.add_argument("--image", help="image path (default: a generated street-like picture)")
-    demo.add_argument(
-        "--question",
-        default="What street is this photo taken on? Answer the question using a single word or phrase.",
-        help="the question",
-    )
-    demo.add_argument("--max-new-tokens", type=int, default=32, help="answer length limit")
-    demo.set_defaults(func=_demo)
-
 
 @cli_command
 def _tiny_model(args) -> int:
@@ -84,31 +67,4 @@ def _tiny_model(args) -> int:
     with atomic_output_dir(args.output, overwrite=args.overwrite) as tmp:
         spec.save_tiny(tmp, layout=args.layout, image_size=args.image_size, seed=args.seed, extra_texts=extra, **sizes)
     print(f"tiny {spec.display_name} checkpoint ({args.layout} layout) written to {args.output}")
-    return 0
-
-
-def _demo_image():
-    from PIL import Image, ImageDraw
-
-    image = Image.new("RGB", (160, 120), (135, 180, 225))
-    draw = ImageDraw.Draw(image)
-    draw.rectangle([0, 70, 160, 120], fill=(90, 90, 95))
-    for i, colour in enumerate([(190, 120, 90), (220, 200, 150), (150, 160, 170)]):
-        draw.rectangle([10 + 50 * i, 25, 50 + 50 * i, 72], fill=colour)
-    return image
-
-
-@cli_command
-def _demo(args) -> int:
-    from addressvlm.inference import generate_answers
-    from addressvlm.models import get_backbone, load_pretrained
-
-    if args.model:
-        model, processor = load_pretrained(args.model, adapter=args.adapter)
-    else:
-        model, processor = get_backbone(args.backbone).build_tiny()
-        print("(no --model given: a tiny RANDOM model answers, so expect gibberish; the pipeline is what runs)")
-    image = args.image or _demo_image()
-    answer = generate_answers(model, processor, [image], [args.question], max_new_tokens=args.max_new_tokens)[0]
-    print(f"Q: {args.question}\nA: {answer}")
     return 0

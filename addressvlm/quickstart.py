@@ -337,6 +337,11 @@ and skips finished steps. Map data © OpenStreetMap contributors (ODbL).
 | `eval/<row>/` | per model: `predictions.jsonl` (one line per test question), `metrics.json`, |
 | | `eval_settings.json` |
 | `probe/` | Fig. 5 probe of AddressVLM: `probe_counts.json` (streets named in sampled answers), `map_*.png` |
+
+Ask a trained model about photos, or open the demo page (run from this folder; `runs/baseline` works too):
+
+    addressvlm ask runs/addressvlm city/images/helsinki-00000_0.jpg city/images/helsinki-00001_0.jpg  # --json
+    addressvlm demo runs/addressvlm --city data/vqa  # then open http://127.0.0.1:7860 in a browser
 """
 
 
