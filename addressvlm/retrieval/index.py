@@ -47,6 +47,7 @@ __all__ = [
     "add_to_index",
     "build_index",
     "embed_images",
+    "new_faiss_index",
 ]
 
 logger = logging.getLogger(__name__)
@@ -260,15 +261,24 @@ def _train_sample(shards: Sequence[Path], n: int, size: int, seed: int) -> np.nd
     return np.ascontiguousarray(np.concatenate(parts))
 
 
-def _make_index(spec: IndexSpec, dim: int, shards: Sequence[Path], n: int, seed: int, show_progress: bool):
-    from tqdm.auto import tqdm
-
+def new_faiss_index(spec: IndexSpec, dim: int, n: int) -> tuple[Any, str, int]:
+    """An empty FAISS index for ``n`` vectors of width ``dim`` (inner product), its factory string, and how many
+    vectors to train it on (0 when it needs no training): 64 per inverted list and per PQ centroid, at least
+    10,000, at most 500,000 and ``n``."""
     faiss = _faiss()
     factory = spec.factory_string(dim, n)
     index = faiss.index_factory(dim, factory, faiss.METRIC_INNER_PRODUCT)
-    if not index.is_trained:
-        nlist = faiss.extract_index_ivf(index).nlist if "IVF" in factory else 1
-        size = min(n, max(64 * nlist, 64 * 256, 10_000), 500_000)
+    if index.is_trained:
+        return index, factory, 0
+    nlist = faiss.extract_index_ivf(index).nlist if "IVF" in factory else 1
+    return index, factory, min(n, max(64 * nlist, 64 * 256, 10_000), 500_000)
+
+
+def _make_index(spec: IndexSpec, dim: int, shards: Sequence[Path], n: int, seed: int, show_progress: bool):
+    from tqdm.auto import tqdm
+
+    index, factory, size = new_faiss_index(spec, dim, n)
+    if size:
         logger.info("Training the %s index on %d of %d vectors", factory, size, n)
         index.train(_train_sample(shards, n, size, seed))
     with tqdm(total=n, unit="vec", desc="index", disable=not show_progress, dynamic_ncols=True) as bar:
