@@ -16,6 +16,7 @@ Either way every retrieved row is checked against the query's location before it
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -248,9 +249,11 @@ def rag_split(
     hints = [""] * len(dataset)
     for i, hint in zip(addressed, retrieval_hints(index, retrieved)):
         hints[i] = hint
+    digest = hashlib.sha256("\0".join(hints).encode("utf-8")).hexdigest()[:16]
     augmented = dataset.map(
         lambda row, i: _with_hint(row, hints[i]),
         with_indices=True,
+        new_fingerprint=f"{dataset._fingerprint}-rag-{digest}",  # no hashing of the hints through the lambda
         keep_in_memory=True,  # never write cache files into the dataset folder
         load_from_cache_file=False,
         desc="retrieval hints",

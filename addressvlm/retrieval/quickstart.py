@@ -50,7 +50,6 @@ def _evaluate_rag(options, model: Path, vqa: Path, index: Path, output: Path, na
 
     argv = ["eval", "--model", model, "--dataset", vqa, "--output-dir", output, "--name", name, "--batch-size", 32]
     argv += ["--split", "test", "--rag", index, "--rag-k", RAG_K, "--rag-dissimilar", RAG_DISSIMILAR]
-    argv += ["--device", "cpu"]
     if options.eval_limit:
         argv += ["--limit", options.eval_limit]
     if not options.progress:
@@ -73,9 +72,8 @@ def run_rag_rows(options, space, steps) -> None:
     index, evals = out / "index", out / "eval"
     quiet = [] if options.progress else ["--no-progress"]
     steps.run(f"index: embed the training images ({ENCODER}) into a FAISS index", index / "index_info.json", _cli,
-              "index", "build", vqa, "--split", "train", "--encoder", ENCODER, "--output", index, "--device", "cpu",
-              *quiet)  # fmt: skip
-    knn = ["index", "knn", index, "--dataset", vqa, "--output-dir", evals / "knn", "--k", RAG_K, "--device", "cpu"]
+              "index", "build", vqa, "--split", "train", "--encoder", ENCODER, "--output", index, *quiet)  # fmt: skip
+    knn = ["index", "knn", index, "--dataset", vqa, "--output-dir", evals / "knn", "--k", RAG_K]
     knn += ["--limit", options.eval_limit] if options.eval_limit else []
     steps.run(f"knn: answer by the majority vote of the {RAG_K} nearest training images", evals / "knn" /
               "metrics.json", _cli, *knn, *quiet)  # fmt: skip
@@ -89,7 +87,7 @@ def run_rag_rows(options, space, steps) -> None:
     hinted = out / "data" / "vqa_rag"
     steps.run("rag-data: training questions with retrieval hints (each image's own location excluded)",
               hinted / "build_info.json", _cli, "index", "augment", index, "--dataset", vqa, "--output", hinted,
-              "--rag-k", RAG_K, "--rag-dissimilar", RAG_DISSIMILAR, "--device", "cpu", *quiet)  # fmt: skip
+              "--rag-k", RAG_K, "--rag-dissimilar", RAG_DISSIMILAR, *quiet)  # fmt: skip
     steps.run("rag-trained: stage 2 only, on the hinted questions (recipes/stage2.py)",
               runs / "rag_trained" / "train_results.json", _recipe, 2, runs / "rag_trained.log",
               "--model_name_or_path", space.base, "--init_from", "", "--dataset_paths", hinted,
