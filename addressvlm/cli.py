@@ -9,6 +9,7 @@ Commands::
     addressvlm data synth-city | build-vqa | build-alignment | stats | label-alignment | label-georeasoner
     addressvlm eval        # batched evaluation of a model on a built test split
     addressvlm probe       # street-distribution probe (Fig. 5)
+    addressvlm index build | add | info | knn | augment   # retrieval: image index, k-NN baseline, hinted data
     addressvlm merge       # merge an adapter into its base; optional stock Llava export
     addressvlm tiny-model  # write a backbone's offline tiny checkpoint (--backbone)
     addressvlm ask         # answer address questions about photos (a table per image, or --json)
@@ -38,6 +39,7 @@ _REGISTRY: list[tuple[str | None, str]] = [
     ("data", "addressvlm.data.cli"),
     ("data", "addressvlm.labels.cli"),
     (None, "addressvlm.inference.cli"),
+    (None, "addressvlm.retrieval.cli"),
     (None, "addressvlm.training.cli"),
     (None, "addressvlm.model_commands"),
     (None, "addressvlm.demo.cli"),

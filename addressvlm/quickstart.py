@@ -12,7 +12,10 @@ Steps (each is skipped when its output already exists, so an interrupted run res
 6. ``zero-shot``  -- evaluation of the untrained model (``addressvlm eval``);
 7. ``baseline``   -- stage 2 only, through ``recipes/stage2.py``;
 8. ``stage1`` and ``addressvlm`` -- ``recipes/stage1.py`` then ``recipes/stage2.py --init_from`` the stage-1 output;
-9. evaluation of both, the Table-2-style comparison (markdown + JSON) and the Fig. 5 probe map.
+9. evaluation of both, the Table-2-style comparison (markdown + JSON) and the Fig. 5 probe map;
+10. retrieval (`addressvlm.retrieval.quickstart`): an EfficientNet-Lite0 index of the training images, the k-NN
+    baseline, the three models evaluated with retrieval hints, and with ``--rag-training`` a stage 2 trained on
+    hinted questions.
 
 The training steps launch the same recipe scripts users launch on GPUs, with the backbone's tiny CPU configs
 (``recipes/configs/<backbone>/quickstart_cpu_stage{1,2}.yaml``); only configuration differs.
@@ -59,6 +62,8 @@ class QuickstartOptions:
             process) and lets runs go one per core side by side (``addressvlm experiment --jobs``).
         backbone (`str`, *optional*, defaults to `"llava_phi3"`): the registered backbone of the tiny model, its
             configs (``recipes/configs/<backbone>/``) and its evaluation.
+        rag_training (`bool`, *optional*, defaults to `False`): also train a stage 2 on questions with retrieval
+            hints and evaluate it with them (one more stage-2 run, ~7 minutes).
     """
 
     output: Path
@@ -78,6 +83,7 @@ class QuickstartOptions:
     threads: int = 1
     progress: bool = True
     backbone: str = DEFAULT_BACKBONE
+    rag_training: bool = False
 
 
 class _Steps:
@@ -177,9 +183,10 @@ def _evaluate(options: QuickstartOptions, model: Path, vqa: Path, output: Path, 
 
 def _comparison(out: Path, options: QuickstartOptions, timings: dict) -> str:
     from addressvlm.inference import format_table
+    from addressvlm.retrieval.quickstart import rag_rows
 
     results = {}
-    for key, title in ROWS:
+    for key, title in ROWS + rag_rows(out):
         metrics = json.loads((out / "eval" / key / "metrics.json").read_text())
         results[title] = metrics
     table = format_table(results)
@@ -283,7 +290,9 @@ def recipe_args(options: QuickstartOptions) -> list[str]:
 
 def run_quickstart(options: QuickstartOptions) -> Path:
     """Run every step and return the output folder; see the module docstring."""
-    steps = _Steps(total=12)
+    from addressvlm.retrieval.quickstart import rag_step_count, run_rag_rows
+
+    steps = _Steps(total=12 + rag_step_count(options.rag_training))
     space = prepare(options, steps)
     out, vqa, labelled, base, runs = space.out, space.vqa, space.labelled, space.base, space.runs
     steps.run("zero-shot: evaluate the untrained model", out / "eval" / "zero_shot" / "metrics.json",
@@ -309,6 +318,7 @@ def run_quickstart(options: QuickstartOptions) -> Path:
     steps.run("probe: street distribution of AddressVLM (Fig. 5)", out / "probe" / "probe_counts.json",
               _probe, out, vqa, runs / "addressvlm", options)  # fmt: skip
 
+    run_rag_rows(options, space, steps)
     table = _comparison(out, options, steps.timings)
     _write_readme(out)
     minutes = (time.monotonic() - steps.start) / 60
@@ -337,6 +347,10 @@ and skips finished steps. Map data © OpenStreetMap contributors (ODbL).
 | `eval/<row>/` | per model: `predictions.jsonl` (one line per test question), `metrics.json`, |
 | | `eval_settings.json` |
 | `probe/` | Fig. 5 probe of AddressVLM: `probe_counts.json` (streets named in sampled answers), `map_*.png` |
+| `index/` | retrieval index of the training images (EfficientNet-Lite0, FAISS); `eval/knn/` is the k-NN baseline, |
+| | `eval/*_rag/` the models with retrieval hints (`docs/retrieval.md`) |
+| `data/vqa_rag/` | with `--rag-training`: training questions with retrieval hints; `runs/rag_trained/` was |
+| | trained on them (stage 2 only) |
 
 Ask a trained model about photos, or open the demo page (run from this folder; `runs/baseline` works too):
 
@@ -379,6 +393,9 @@ def register(subparsers) -> None:
         default=defaults.backbone,
         help="registered backbone of the tiny model and its configs: llava_phi3 (default) or minicpmv",
     )
+    parser.add_argument(
+        "--rag-training", action="store_true", help="also train a stage 2 on questions with retrieval hints (~7 min)"
+    )
     parser.set_defaults(func=_main)
 
 
@@ -398,6 +415,7 @@ def _main(args) -> int:
         threads=args.threads,
         progress=not args.no_progress,
         backbone=args.backbone,
+        rag_training=args.rag_training,
     )
     run_quickstart(options)
     return 0

@@ -1,9 +1,9 @@
 """What `ask --rag` and the demo need from a retrieval index: similar street views with their addresses.
 
-Retrieval indexes are built by another part of the project (``addressvlm.retrieval``, issue 16; not in every
-checkout yet). The demo only relies on the small `Retriever` protocol below. [`load_retriever`] opens an index
+Retrieval indexes are built by ``addressvlm.retrieval`` (``addressvlm index build``; it needs the ``[retrieval]``
+extra). The demo only relies on the small `Retriever` protocol below. [`load_retriever`] opens an index
 folder as ``addressvlm.retrieval.AddressIndex`` (FAISS vectors of street views plus a table of their addresses) and
-wraps it; where that module is missing it says that ``--rag`` is not available.
+wraps it; where that module cannot be imported it says that ``--rag`` is not available.
 """
 
 from __future__ import annotations

