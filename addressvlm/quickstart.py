@@ -28,7 +28,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -62,6 +64,9 @@ class QuickstartOptions:
             process) and lets runs go one per core side by side (``addressvlm experiment --jobs``).
         backbone (`str`, *optional*, defaults to `"llava_phi3"`): the registered backbone of the tiny model, its
             configs (``recipes/configs/<backbone>/``) and its evaluation.
+        side_by_side (`bool`, *optional*, defaults to `True`): train the Baseline in a second lane while stage 1
+            and AddressVLM train in the first (one process per core; the same numbers as one after the other, since
+            every process has its own ``threads`` and seed).
         rag_training (`bool`, *optional*, defaults to `False`): also train a stage 2 on questions with retrieval
             hints and evaluate it with them (one more stage-2 run, ~7 minutes).
     """
@@ -83,31 +88,60 @@ class QuickstartOptions:
     threads: int = 1
     progress: bool = True
     backbone: str = DEFAULT_BACKBONE
+    side_by_side: bool = True
     rag_training: bool = False
 
 
 class _Steps:
-    """Runs named steps with timing, skipping those whose output exists."""
+    """Runs named steps with timing, skipping those whose output exists (thread-safe: lanes may run side by side)."""
 
     def __init__(self, total: int):
         self.total = total
         self.index = 0
         self.start = time.monotonic()
         self.timings: dict[str, float] = {}
+        self._lock = threading.Lock()
 
     def run(self, name: str, done: Path, function, *args, **kwargs):
-        self.index += 1
-        elapsed = time.monotonic() - self.start
-        header = f"[{self.index}/{self.total}] {name}"
-        if done.exists():
-            print(f"{header}: already done ({done}), skipped  [{elapsed / 60:.1f} min]", flush=True)
-            return None
-        print(f"\n{header}  [{elapsed / 60:.1f} min elapsed]", flush=True)
+        with self._lock:
+            self.index += 1
+            elapsed = time.monotonic() - self.start
+            header = f"[{self.index}/{self.total}] {name}"
+            if done.exists():
+                print(f"{header}: already done ({done}), skipped  [{elapsed / 60:.1f} min]", flush=True)
+                return None
+            print(f"\n{header}  [{elapsed / 60:.1f} min elapsed]", flush=True)
         began = time.monotonic()
         result = function(*args, **kwargs)
-        self.timings[name] = round(time.monotonic() - began, 1)
-        print(f"{header}: done in {self.timings[name]:.0f} s", flush=True)
+        with self._lock:
+            self.timings[name] = round(time.monotonic() - began, 1)
+            print(f"{header}: done in {self.timings[name]:.0f} s", flush=True)
         return result
+
+    def run_beside(self, name: str, done: Path, function, *args, **kwargs) -> Callable[[], None]:
+        """Start a step in a second lane (a thread; the work is a subprocess) and return the call that waits for it
+        and re-raises its error."""
+        errors: list[BaseException] = []
+
+        def lane():
+            try:
+                self.run(name, done, function, *args, **kwargs)
+            except BaseException as err:  # re-raised in the main lane by wait()
+                errors.append(err)
+
+        thread = threading.Thread(target=lane, name=name.split(":")[0], daemon=True)
+        thread.start()
+
+        def wait() -> None:
+            thread.join()
+            if errors:
+                raise errors[0]
+
+        return wait
+
+
+_RUNNING: set[subprocess.Popen] = set()
+"""Recipe subprocesses now running (a failure in one lane stops the other)."""
 
 
 def _repo_root() -> Path:
@@ -128,9 +162,9 @@ def _cli(*argv: str) -> None:
         raise RuntimeError(f"`addressvlm {' '.join(map(str, argv))}` failed with exit code {code}")
 
 
-def _recipe(stage: int, log: Path, *overrides: str, backbone: str = DEFAULT_BACKBONE) -> None:
+def _recipe(stage: int, log: Path, *overrides: str, backbone: str = DEFAULT_BACKBONE, lane: str = "") -> None:
     """Launch ``recipes/stage{N}.py`` with the backbone's tiny CPU config, as a user would, streaming and logging its
-    output."""
+    output (echoed lines start with ``[lane]`` when runs go side by side)."""
     root = _repo_root()
     command = [
         sys.executable,
@@ -143,11 +177,15 @@ def _recipe(stage: int, log: Path, *overrides: str, backbone: str = DEFAULT_BACK
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "w", encoding="utf-8") as sink:
         process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
-        for line in process.stdout:
-            sink.write(line)
-            if "{'loss'" in line or "INFO addressvlm" in line or "Error" in line:
-                print("  " + line.rstrip()[-160:], flush=True)
-        code = process.wait()
+        _RUNNING.add(process)
+        try:
+            for line in process.stdout:
+                sink.write(line)
+                if "{'loss'" in line or "INFO addressvlm" in line or "Error" in line:
+                    print(f"  {f'[{lane}] ' if lane else ''}" + line.rstrip()[-160:], flush=True)
+            code = process.wait()
+        finally:
+            _RUNNING.discard(process)
     if code:
         raise RuntimeError(f"stage {stage} recipe failed (exit {code}); see {log}")
 
@@ -299,26 +337,38 @@ def run_quickstart(options: QuickstartOptions) -> Path:
               _evaluate, options, base, vqa, out / "eval" / "zero_shot", "Zero-shot")  # fmt: skip
 
     common = recipe_args(options)
-    steps.run("baseline: stage 2 only (recipes/stage2.py)", runs / "baseline" / "train_results.json", _recipe, 2,
-              runs / "baseline.log", "--model_name_or_path", base, "--init_from", "", "--dataset_paths", vqa,
-              "--output_dir", runs / "baseline", "--num_train_epochs", options.stage2_epochs, *common,
-              backbone=options.backbone)  # fmt: skip
+    baseline = ("baseline: stage 2 only (recipes/stage2.py)", runs / "baseline" / "train_results.json", _recipe, 2,
+                runs / "baseline.log", "--model_name_or_path", base, "--init_from", "", "--dataset_paths", vqa,
+                "--output_dir", runs / "baseline", "--num_train_epochs", options.stage2_epochs, *common)  # fmt: skip
+    if options.side_by_side:
+        wait_for_baseline = steps.run_beside(*baseline, backbone=options.backbone, lane="baseline")
+    else:
+        steps.run(*baseline, backbone=options.backbone)
+        wait_for_baseline = lambda: None  # noqa: E731
+    try:
+        steps.run("stage1: cross-view alignment tuning (recipes/stage1.py)", runs / "stage1" / "train_results.json",
+                  _recipe, 1, runs / "stage1.log", "--model_name_or_path", base, "--dataset_paths", labelled,
+                  "--output_dir", runs / "stage1", "--num_train_epochs", options.stage1_epochs, *common,
+                  backbone=options.backbone, lane="addressvlm")  # fmt: skip
+        steps.run("addressvlm: stage 2 from stage 1 (recipes/stage2.py --init_from)",
+                  runs / "addressvlm" / "train_results.json", _recipe, 2, runs / "addressvlm.log",
+                  "--init_from", runs / "stage1", "--dataset_paths", vqa, "--output_dir", runs / "addressvlm",
+                  "--num_train_epochs", options.stage2_epochs, *common, backbone=options.backbone,
+                  lane="addressvlm")  # fmt: skip
+    except BaseException:
+        for process in list(_RUNNING):  # stop the other lane too: the run failed or was interrupted
+            process.terminate()
+        raise
+    wait_for_baseline()
     steps.run("baseline: evaluate", out / "eval" / "baseline" / "metrics.json",
               _evaluate, options, runs / "baseline", vqa, out / "eval" / "baseline", "Baseline")  # fmt: skip
-    steps.run("stage1: cross-view alignment tuning (recipes/stage1.py)", runs / "stage1" / "train_results.json",
-              _recipe, 1, runs / "stage1.log", "--model_name_or_path", base, "--dataset_paths", labelled,
-              "--output_dir", runs / "stage1", "--num_train_epochs", options.stage1_epochs, *common,
-              backbone=options.backbone)  # fmt: skip
-    steps.run("addressvlm: stage 2 from stage 1 (recipes/stage2.py --init_from)",
-              runs / "addressvlm" / "train_results.json", _recipe, 2, runs / "addressvlm.log",
-              "--init_from", runs / "stage1", "--dataset_paths", vqa, "--output_dir", runs / "addressvlm",
-              "--num_train_epochs", options.stage2_epochs, *common, backbone=options.backbone)  # fmt: skip
     steps.run("addressvlm: evaluate", out / "eval" / "addressvlm" / "metrics.json",
               _evaluate, options, runs / "addressvlm", vqa, out / "eval" / "addressvlm", "AddressVLM")  # fmt: skip
     steps.run("probe: street distribution of AddressVLM (Fig. 5)", out / "probe" / "probe_counts.json",
               _probe, out, vqa, runs / "addressvlm", options)  # fmt: skip
 
     run_rag_rows(options, space, steps)
+    steps.timings["total (wall)"] = round(time.monotonic() - steps.start, 1)
     table = _comparison(out, options, steps.timings)
     _write_readme(out)
     minutes = (time.monotonic() - steps.start) / 60
@@ -394,6 +444,11 @@ def register(subparsers) -> None:
         help="registered backbone of the tiny model and its configs: llava_phi3 (default) or minicpmv",
     )
     parser.add_argument(
+        "--one-at-a-time",
+        action="store_true",
+        help="train the Baseline before stage 1 instead of beside it (one core busy instead of two; same numbers)",
+    )
+    parser.add_argument(
         "--rag-training", action="store_true", help="also train a stage 2 on questions with retrieval hints (~7 min)"
     )
     parser.set_defaults(func=_main)
@@ -415,6 +470,7 @@ def _main(args) -> int:
         threads=args.threads,
         progress=not args.no_progress,
         backbone=args.backbone,
+        side_by_side=not args.one_at_a_time,
         rag_training=args.rag_training,
     )
     run_quickstart(options)
