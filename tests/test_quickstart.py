@@ -16,7 +16,7 @@ def test_quickstart_runs_every_step_and_resumes(tmp_path, capsys):
     assert main(argv) == 0
     summary = json.loads((out / "comparison.json").read_text())
     assert list(summary["rows"]) == [
-        "Zero-shot (tiny random LlavaPhi3)",
+        "Zero-shot (tiny random model)",
         "Baseline (stage 2 only)",
         "AddressVLM (stage 1 + stage 2)",
         "k-NN retrieval (EfficientNet-Lite0, k=8)",

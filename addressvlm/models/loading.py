@@ -47,8 +47,9 @@ def resolve_checkpoint_dir(name_or_path: str | os.PathLike) -> Path:
         ) from err
 
 
-def read_config(path: Path) -> dict:
+def read_config(path: str | os.PathLike) -> dict:
     """The ``config.json`` of a checkpoint folder as a dict (a `FileNotFoundError` names a folder without one)."""
+    path = Path(path)
     file = path / "config.json"
     if not file.exists():
         raise FileNotFoundError(f"{path} has no config.json: not a model checkpoint")
