@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 
-__all__ = ["ArmSpec", "GridSpec", "load_grid", "register", "run_grid", "run_seed", "summarise"]
+__all__ = ["ArmSpec", "GridSpec", "compare_quickstarts", "load_grid", "register", "run_grid", "run_seed", "summarise"]
 
 COLUMNS = ("A_d_G", "A_d_J", "A_d_M", "A_d", "A_s_G", "A_s_J", "A_s_M", "A_s", "A", "A_sd")
 HEADERS = ("A_d^G", "A_d^J", "A_d^M", "Ā_d", "A_s^G", "A_s^J", "A_s^M", "Ā_s", "Ā", "A_sd")
@@ -316,6 +316,72 @@ def summarise(grid: GridSpec, out: str | os.PathLike) -> str:
     return text
 
 
+QUICKSTART_PAIRS = (
+    ("AddressVLM (stage 1 + stage 2)", "Baseline (stage 2 only)"),
+    ("Zero-shot + RAG", "Zero-shot (tiny random model)"),
+    ("Baseline + RAG", "Baseline (stage 2 only)"),
+    ("AddressVLM + RAG", "AddressVLM (stage 1 + stage 2)"),
+    ("Baseline (stage 2 only)", "k-NN retrieval (EfficientNet-Lite0, k=8)"),
+)
+"""(row, reference) titles of `compare_quickstarts`' paired differences: the method, and retrieval for each model."""
+
+
+def compare_quickstarts(folders: list[str | os.PathLike], pairs=QUICKSTART_PAIRS) -> str:
+    """Mean ± sd over seeds and paired differences of finished ``addressvlm quickstart`` runs (one per seed).
+
+    Args:
+        folders (`list`): quickstart output folders, each with its ``comparison.json``.
+        pairs (`Sequence[tuple[str, str]]`, *optional*, defaults to `QUICKSTART_PAIRS`): (row, reference) titles
+            whose per-seed differences are tabled; pairs with a missing row are left out.
+
+    Returns:
+        `str`: markdown (per-row means, paired differences with wins, per-seed rows).
+
+    Raises:
+        `FileNotFoundError`: a folder has no ``comparison.json`` (the run has not finished).
+        `ValueError`: two folders hold the same seed, or the runs differ in a setting other than the seed.
+    """
+    runs = []
+    for folder in folders:
+        file = Path(folder) / "comparison.json"
+        if not file.is_file():
+            raise FileNotFoundError(f"{file} does not exist: the quickstart in {folder} has not finished")
+        runs.append(json.loads(file.read_text()))
+    seeds = [run["settings"]["seed"] for run in runs]
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"the folders {list(map(str, folders))} repeat a seed ({seeds}): one run per seed")
+    ignore = {"seed", "output", "progress", "side_by_side"}
+    settings = [{k: v for k, v in run["settings"].items() if k not in ignore} for run in runs]
+    for folder, other in zip(folders[1:], settings[1:]):
+        changed = sorted(k for k in settings[0] if settings[0][k] != other.get(k))
+        if changed:
+            raise ValueError(f"{folder} differs from {folders[0]} in {changed}: only the seed may differ")
+    titles = [t for t in runs[0]["rows"] if all(t in run["rows"] for run in runs)]
+    lines = [f"# Quickstart over seeds {', '.join(map(str, seeds))}", ""]
+    lines += ["| Method | seeds | " + " | ".join(HEADERS) + " |", "|---|---:|" + "---:|" * len(HEADERS)]
+    for title in titles:
+        cells = [_mean_sd([run["rows"][title].get(c) for run in runs]) for c in COLUMNS]
+        lines.append(f"| {title} | {len(runs)} | " + " | ".join(cells) + " |")
+    lines += ["", "Paired differences, row − reference, seed by seed (mean ± sd; seeds where positive):", ""]
+    lines += ["| Row − reference | " + " | ".join(HEADERS) + " |", "|---|" + "---:|" * len(HEADERS)]
+    for row, reference in pairs:
+        if row not in titles or reference not in titles:
+            continue
+        cells = []
+        for column in COLUMNS:
+            diffs = [run["rows"][row][column] - run["rows"][reference][column] for run in runs]
+            cells.append(f"{_mean_sd(diffs)} ({sum(d > 0 for d in diffs)}/{len(diffs)})")
+        lines.append(f"| {row} − {reference} | " + " | ".join(cells) + " |")
+    lines += ["", "Per seed:", "", "| Method | seed | " + " | ".join(HEADERS) + " |"]
+    lines += ["|---|---:|" + "---:|" * len(HEADERS)]
+    for title in titles:
+        for seed, run in zip(seeds, runs):
+            values = " | ".join("-" if run["rows"][title].get(c) is None else f"{run['rows'][title][c]:.2f}"
+                                for c in COLUMNS)  # fmt: skip
+            lines.append(f"| {title} | {seed} | {values} |")
+    return "\n".join(lines) + "\n"
+
+
 # --------------------------------------------------------------------------------------------------- command
 def run_grid(grid_file: str | os.PathLike, out: str | os.PathLike, jobs: int = 1, seeds=None) -> str:
     """Run the grid's seeds, ``jobs`` at a time in separate processes, then summarise."""
@@ -356,8 +422,14 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split("\n\n", 1)[1],
     )
-    parser.add_argument("--grid", required=True, help="grid YAML (see recipes/experiments/)")
-    parser.add_argument("--output", required=True, help="output folder (an existing one resumes)")
+    parser.add_argument("--grid", help="grid YAML (see recipes/experiments/)")
+    parser.add_argument("--output", help="output folder (an existing one resumes)")
+    parser.add_argument(
+        "--quickstarts",
+        nargs="+",
+        metavar="DIR",
+        help="instead of a grid: summarise finished quickstart folders (one per seed) with paired differences",
+    )
     parser.add_argument("--jobs", type=int, default=1, help="seeds run at once, one process each")
     parser.add_argument("--seed", type=int, action="append", help="run only this seed (repeatable)")
     parser.add_argument("--inline", action="store_true", help=argparse.SUPPRESS)  # one seed, in this process
@@ -367,6 +439,18 @@ def register(subparsers) -> None:
 
 def _main(args) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    if args.quickstarts:
+        if args.grid:
+            raise ValueError("--quickstarts summarises finished quickstart folders; it takes no --grid")
+        text = compare_quickstarts(args.quickstarts)
+        if args.output:
+            from addressvlm.utils.io import atomic_write_text
+
+            atomic_write_text(args.output, text)
+        print(text)
+        return 0
+    if not args.grid or not args.output:
+        raise ValueError("addressvlm experiment needs --grid and --output (or --quickstarts DIR ...)")
     if args.summary_only:
         print(summarise(load_grid(args.grid), args.output))
         return 0
