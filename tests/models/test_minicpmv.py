@@ -105,8 +105,10 @@ def test_vision_positions_follow_the_published_buckets():
         mask = torch.zeros(1, 70, 70, dtype=torch.bool)
         mask[0, :height, :width] = True
         embeddings(torch.zeros(1, 3, 980, 980), mask)
-        rows = torch.bucketize(torch.arange(0, 1 - 1e-6, 1 / height), boundaries, right=True)
-        cols = torch.bucketize(torch.arange(0, 1 - 1e-6, 1 / width), boundaries, right=True)
+        # the published SiglipVisionEmbeddings with tgt_sizes (int32 tensors): 1 / h is a float32 tensor
+        h, w = torch.tensor([height, width], dtype=torch.int32)
+        rows = torch.bucketize(torch.arange(0, 1 - 1e-6, 1 / h), boundaries, right=True)
+        cols = torch.bucketize(torch.arange(0, 1 - 1e-6, 1 / w), boundaries, right=True)
         assert torch.equal(captured["ids"][0][mask[0].reshape(-1)], (rows[:, None] * 70 + cols).flatten())
 
 

@@ -41,9 +41,12 @@ class MiniCPMVVisionEmbeddings(Idefics2VisionEmbeddings):
     """`Idefics2VisionEmbeddings` with the published model's position buckets.
 
     Both map a slice's ``h x w`` patches onto the pre-training grid by bucketing fractional coordinates; the
-    published code builds them as ``torch.arange(0, 1 - 1e-6, 1 / h)``, transformers' as ``i * (1 / h)``, and the
-    two round differently at bucket boundaries (544 of the 70 x 70 grids of a 980 px SigLIP get some other
-    positions). This override reproduces the published ids exactly; weights and names are unchanged.
+    published code builds them as ``torch.arange(0, 1 - 1e-6, 1 / h)`` with ``h`` a tensor (``tgt_sizes[i][0]``,
+    int32), so the step is a float32 ``1 / h``; transformers' as ``i * (1 / h)``, and they round differently at
+    bucket boundaries (276 of the 70 x 70 grids of a 980 px SigLIP get some other positions with transformers
+    5.23; a float64 step, ``1 / h`` with a Python int, differs too: 675 grids, those with a side of 25, 49, 50, 55
+    or 58 patches).
+    This override reproduces the published ids exactly; weights and names are unchanged.
     """
 
     def forward(self, pixel_values: torch.Tensor, patch_attention_mask: torch.BoolTensor) -> torch.Tensor:
@@ -57,8 +60,9 @@ class MiniCPMVVisionEmbeddings(Idefics2VisionEmbeddings):
         cache: dict[tuple[int, int], torch.Tensor] = {}
         for i, (height, width) in enumerate(zip(heights, widths)):
             if (height, width) not in cache:
-                rows = torch.bucketize(torch.arange(0, 1 - 1e-6, 1 / height), boundaries, right=True)
-                cols = torch.bucketize(torch.arange(0, 1 - 1e-6, 1 / width), boundaries, right=True)
+                # 1 / tensor: a float32 step, as the published code's ``1 / tgt_sizes[i][0]`` (not a float64 one)
+                rows = torch.bucketize(torch.arange(0, 1 - 1e-6, 1 / torch.tensor(height)), boundaries, right=True)
+                cols = torch.bucketize(torch.arange(0, 1 - 1e-6, 1 / torch.tensor(width)), boundaries, right=True)
                 cache[height, width] = (rows[:, None] * side + cols).flatten()
             position_ids[i][patch_attention_mask[i].reshape(-1).cpu()] = cache[height, width]
         return embeddings + self.position_embedding(position_ids.to(embeddings.device))
