@@ -14,7 +14,7 @@ import pytest
 
 from addressvlm.cli import main
 from addressvlm.evaluation import ADDRESS_ACCURACY_DIR
-from addressvlm.recipes import CONFIGS_DIR, RECIPES_DIR
+from addressvlm.recipes import CONFIGS_DIR, DS_CONFIGS_DIR, RECIPES_DIR
 from addressvlm.training.parser import find_config
 
 
@@ -26,6 +26,7 @@ def test_checkout_paths_are_links_into_the_package():
     assert (ROOT / "recipes").is_symlink() and (ROOT / "recipes").resolve() == RECIPES_DIR
     assert (ROOT / "recipes" / "stage1.py").resolve() == PACKAGE / "recipes" / "stage1.py"
     assert (ROOT / "evaluation" / "address_accuracy").resolve() == ADDRESS_ACCURACY_DIR
+    assert (ROOT / "ds_configs").is_symlink() and (ROOT / "ds_configs").resolve() == DS_CONFIGS_DIR
     assert RECIPES_DIR.parent == PACKAGE and ADDRESS_ACCURACY_DIR.parents[1] == PACKAGE
 
 
@@ -38,7 +39,7 @@ def test_package_data_covers_every_file_that_is_not_code():
     assert len(data) >= 30  # prompts, configs, accelerate files, grids, the metric's card
     assert sorted(str(path.relative_to(PACKAGE)) for path in data if path not in shipped) == []
     for name in ("configs/llava_phi3/pitts_stage1.yaml", "configs/minicpmv/quickstart_cpu_stage2.yaml",
-                 "accelerate/zero2_8gpu.yaml", "experiments/miniature.yaml"):  # fmt: skip
+                 "accelerate/zero2_8gpu.yaml", "experiments/miniature.yaml", "ds_configs/zero3.json"):  # fmt: skip
         assert RECIPES_DIR / name in shipped, name
 
 
@@ -68,6 +69,21 @@ def test_train_configs_lists_and_locates_the_shipped_files(capsys):
     assert main(["train", "configs", "accelerate/none.yaml"]) == 2
     assert capsys.readouterr().err.startswith("error: accelerate/none.yaml: no such file among the shipped recipe")
     assert main(["train", "configs", "../cli.py"]) == 2  # nothing outside the recipes folder
+
+
+def test_train_configs_copy_lays_out_a_checkout_that_launches(tmp_path, capsys):
+    import yaml
+
+    assert main(["train", "configs", "--copy", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.split() == [str(tmp_path / "recipes"), str(tmp_path / "ds_configs")]
+    copied = {str(path.relative_to(tmp_path)) for path in tmp_path.rglob("*") if path.is_file()}
+    assert {"recipes/stage1.py", "recipes/configs/llava_phi3/pitts_stage1.yaml", "ds_configs/zero2.json"} <= copied
+    assert not [name for name in copied if "__init__" in name or "__pycache__" in name or "recipes/ds_configs" in name]
+    for accelerate in (tmp_path / "recipes" / "accelerate").glob("zero*.yaml"):  # their DeepSpeed file, from DIR
+        deepspeed = yaml.safe_load(accelerate.read_text())["deepspeed_config"]["deepspeed_config_file"]
+        assert (tmp_path / deepspeed).is_file(), accelerate.name
+    assert main(["train", "configs", "--copy", str(tmp_path)]) == 2  # never over an existing copy
+    assert capsys.readouterr().err.startswith(f"error: {tmp_path / 'recipes'} exists;")
 
 
 def test_train_forwards_every_argument_to_the_recipe(tmp_path, capsys, monkeypatch):

@@ -36,10 +36,23 @@ def _train(args: argparse.Namespace) -> int:
 
 @cli_command
 def _configs(args: argparse.Namespace) -> int:
-    from addressvlm.recipes import RECIPES_DIR
+    import shutil
+    from pathlib import Path
 
+    from addressvlm.recipes import DS_CONFIGS_DIR, RECIPES_DIR
+
+    if args.copy is not None:
+        targets = {RECIPES_DIR: Path(args.copy) / "recipes", DS_CONFIGS_DIR: Path(args.copy) / "ds_configs"}
+        for target in targets.values():
+            if target.exists():
+                raise FileExistsError(f"{target} exists; --copy writes new recipes/ and ds_configs/ folders")
+        skip = shutil.ignore_patterns("__pycache__", "__init__.py", DS_CONFIGS_DIR.name)
+        for source, target in targets.items():
+            shutil.copytree(source, target, ignore=skip)
+            print(target)
+        return 0
     if args.name is None:
-        for path in sorted(RECIPES_DIR.rglob("*.yaml")):
+        for path in sorted(p for p in RECIPES_DIR.rglob("*") if p.suffix in (".yaml", ".json")):
             print(path)
         return 0
     path = RECIPES_DIR / args.name
@@ -72,9 +85,18 @@ def _register_train(subparsers) -> None:
         )
         recipe.set_defaults(func=_train, forwarded=[], forwards_unknown_args=True)
     configs = stages.add_parser(
-        "configs", help="print the shipped recipe files (configs, accelerate, experiments), or the path of one"
+        "configs",
+        help="print the shipped recipe files (configs, accelerate, DeepSpeed, experiments) or one's path; --copy",
     )
     configs.add_argument("name", nargs="?", help="a file relative to the recipes folder: accelerate/zero2_cpu.yaml")
+    configs.add_argument(
+        "--copy",
+        metavar="DIR",
+        default=None,
+        help="copy the recipes and configs into DIR/recipes and DIR/ds_configs, laid out as in a checkout, so the "
+        "documented `accelerate launch --config_file recipes/accelerate/... recipes/stage1.py --config "
+        "recipes/configs/...` commands run from DIR (and the copies can be edited)",
+    )
     configs.set_defaults(func=_configs)
     parser.set_defaults(func=lambda args, p=parser: p.print_help() or 2)
 
