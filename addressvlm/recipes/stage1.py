@@ -14,12 +14,9 @@ CPU, the tiny offline model and city (minutes; what the quickstart and the tests
     python recipes/stage1.py --config recipes/configs/llava_phi3/tiny_cpu_stage1.yaml \\
         --model_name_or_path runs/tiny-model --dataset_paths runs/city/alignment --output_dir runs/tiny-stage1
 
-From an installed package (no checkout), the same recipe and its shipped configs, found by their name under
-``configs/``::
-
-    addressvlm train stage1 --config llava_phi3/pitts_stage1.yaml
-    accelerate launch --config_file "$(addressvlm train configs accelerate/zero2_8gpu.yaml)" \\
-        -m addressvlm.recipes.stage1 --config llava_phi3/pitts_stage1.yaml
+From an installed package (no checkout): ``addressvlm train stage1 --config llava_phi3/pitts_stage1.yaml`` (one
+process; a ``--config`` that is not a file names a shipped config), or ``addressvlm train configs --copy .`` first,
+which lays out ``recipes/`` and ``ds_configs/`` here so that the commands above run as written.
 
 Any YAML key can be overridden on the command line (``--learning_rate 2e-5``); several ``--config`` files are
 applied in order (``--config base.yaml --config recipes/configs/llava_phi3/table4/stage1_frozen_ve_frozen_llm.yaml``).

@@ -16,12 +16,9 @@ CPU, the tiny offline model and city (minutes; what the quickstart and the tests
     python recipes/stage2.py --config recipes/configs/llava_phi3/tiny_cpu_stage2.yaml \\
         --init_from runs/tiny-stage1 --dataset_paths runs/city/vqa --output_dir runs/tiny-stage2
 
-From an installed package (no checkout), the same recipe and its shipped configs, found by their name under
-``configs/``::
-
-    addressvlm train stage2 --config llava_phi3/pitts_stage2.yaml
-    accelerate launch --config_file "$(addressvlm train configs accelerate/zero2_8gpu.yaml)" \\
-        -m addressvlm.recipes.stage2 --config llava_phi3/pitts_stage2.yaml
+From an installed package (no checkout): ``addressvlm train stage2 --config llava_phi3/pitts_stage2.yaml`` (one
+process; a ``--config`` that is not a file names a shipped config), or ``addressvlm train configs --copy .`` first,
+which lays out ``recipes/`` and ``ds_configs/`` here so that the commands above run as written.
 
 Any YAML key can be overridden on the command line; ``--resume_from_checkpoint last`` continues an interrupted run;
 ``--push_to_hub --hub_model_id user/name`` uploads the finished output (with the stage-1 adapter it builds on).
