@@ -49,7 +49,7 @@ def test_bootstrap_installs_the_pinned_versions_on_every_machine():
 def test_single_gpu_hint_loads_float32_weights(config):
     header = "".join(line for line in config.read_text().splitlines(keepends=True) if line.startswith("#"))
     hint = header[header.index("One 80 GB GPU") :]
-    assert "--torch_dtype float32" in hint, f"{config.name}: without DeepSpeed bf16 weights drop lr-1e-5 updates"
+    assert "--dtype float32" in hint, f"{config.name}: without DeepSpeed bf16 weights drop lr-1e-5 updates"
 
 
 def _readme_commands() -> list[list[str]]:

@@ -258,15 +258,18 @@ def parse_args(dataclass_types: Sequence[type], argv: Sequence[str] | None = Non
     pre.add_argument("--config", action="append", default=[])
     known, _ = pre.parse_known_args(argv)
     actions = {action.dest: action for action in parser._actions if action.dest != "help"}
+    # A YAML key may be any long option of a field, e.g. the deprecated alias `torch_dtype` of `dtype`.
+    dests = {option[2:]: dest for dest, action in actions.items() for option in action.option_strings}
+    dests.update({dest: dest for dest in actions})
     hints = _field_hints(dataclass_types)
     defaults: dict[str, Any] = {}
     for config in known.config:
         values = load_yaml_config(config)
-        unknown = sorted(set(values) - set(actions) - {"config"})
+        unknown = sorted(set(values) - set(dests) - {"config"})
         if unknown:
             raise ValueError(f"{config}: unknown argument(s) {unknown}; see --help for the valid names")
         for key, value in values.items():
-            defaults[key] = _coerce(actions[key], hints.get(key, Any), value, str(config))
+            defaults[dests[key]] = _coerce(actions[dests[key]], hints.get(dests[key], Any), value, str(config))
     for key in defaults:
         actions[key].required = False  # a value from YAML satisfies a required flag
     parser.set_defaults(**defaults)
