@@ -60,3 +60,34 @@ def test_recipes_take_dtype_and_the_deprecated_torch_dtype(tmp_path):
     unknown.write_text("torch_dtypes: bfloat16\n")
     with pytest.raises(ValueError, match=r"unknown argument\(s\) \['torch_dtypes'\]"):
         parse_args((ModelArguments,), ["--config", str(unknown)])
+
+
+def test_general_vqa_flags_are_spelt_as_the_recipe_fields_in_the_builders():
+    from addressvlm.training.arguments import DataArguments
+
+    commands = dict(_commands(build_parser()))
+    fields = ("general_vqa_json", "general_vqa_ratio", "general_vqa_image_root")
+    for name in ("data build-vqa", "data build-alignment"):
+        shown = commands[name].format_help()
+        for field in fields:
+            assert "--" + field.replace("_", "-") in shown, (name, field)
+        assert "--general-ratio" not in shown and "--general-image-root" not in shown
+    # The recipes take the same dashed spelling (HfArgumentParser accepts both forms of a field).
+    (data,) = parse_args((DataArguments,), ["--general-vqa-json", "g.json", "--general-vqa-ratio", "5"])
+    assert (data.general_vqa_json, data.general_vqa_ratio) == ("g.json", 5.0)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--general-vqa-json", "g.json", "--general-vqa-ratio", "5", "--general-vqa-image-root", "imgs"],
+        ["--general-vqa", "g.json", "--general-ratio", "5", "--general-image-root", "imgs"],  # old, hidden
+    ],
+)
+def test_builders_take_both_spellings_of_the_general_vqa_flags(argv):
+    parser = dict(_commands(build_parser()))["data build-vqa"]
+    args = parser.parse_args(["metadata.csv", "--output", "out", *argv, "--turns", "6"])
+    assert (args.general_vqa_json, args.general_vqa_ratio, args.general_vqa_image_root) == ("g.json", 5.0, "imgs")
+    assert args.turns_per_image == 6
+    defaults = parser.parse_args(["metadata.csv", "--output", "out"])
+    assert (defaults.general_vqa_json, defaults.general_vqa_ratio, defaults.turns_per_image) == (None, 1.0, 3)

@@ -105,9 +105,9 @@ def test_docs_cite_only_files_that_exist():
 
 def test_general_vqa_ratio_for_tables_5_to_1_is_general_rows_per_address_row():
     for doc in DOCS:
-        for value in re.findall(r"--general-ratio ([\d.]+)`[^.]{0,60}5:1", doc.read_text()):
+        for value in re.findall(r"--general-vqa-ratio ([\d.]+)`[^.]{0,60}5:1", doc.read_text()):
             assert float(value) == 5, (
-                f"{doc.name}: --general-ratio {value} for 5:1 (the code means general per address)"
+                f"{doc.name}: --general-vqa-ratio {value} for 5:1 (the code means general per address)"
             )
     from addressvlm.training.arguments import DataArguments
 
