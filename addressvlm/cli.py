@@ -10,6 +10,7 @@ Commands::
     addressvlm eval        # batched evaluation of a model on a built test split
     addressvlm probe       # street-distribution probe (Fig. 5)
     addressvlm index build | add | info | knn | augment   # retrieval: image index, k-NN baseline, hinted data
+    addressvlm train stage1 | stage2 | configs   # the training recipes and their shipped configs
     addressvlm merge       # merge an adapter into its base; optional stock Llava export
     addressvlm tiny-model  # write a backbone's offline tiny checkpoint (--backbone)
     addressvlm ask         # answer address questions about photos (a table per image, or --json)
@@ -86,7 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     debug = "--debug" in argv  # accepted anywhere, also after the sub-command
     argv = [arg for arg in argv if arg != "--debug"]
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "forwards_unknown_args", False):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if unknown:
+        args.forwarded = unknown  # `addressvlm train stage1 ...`: the recipe parses its own arguments
     args.debug = debug
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,

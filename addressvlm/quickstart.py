@@ -144,16 +144,6 @@ _RUNNING: set[subprocess.Popen] = set()
 """Recipe subprocesses now running (a failure in one lane stops the other)."""
 
 
-def _repo_root() -> Path:
-    root = Path(__file__).resolve().parents[1]
-    if not (root / "recipes" / "stage1.py").exists():
-        raise FileNotFoundError(
-            f"recipes/ not found next to the addressvlm package ({root}): run the quickstart from a clone of the "
-            "repository (pip install -e .), where recipes/stage1.py and recipes/stage2.py live."
-        )
-    return root
-
-
 def _cli(*argv: str) -> None:
     from addressvlm.cli import main
 
@@ -163,14 +153,17 @@ def _cli(*argv: str) -> None:
 
 
 def _recipe(stage: int, log: Path, *overrides: str, backbone: str = DEFAULT_BACKBONE, lane: str = "") -> None:
-    """Launch ``recipes/stage{N}.py`` with the backbone's tiny CPU config, as a user would, streaming and logging its
-    output (echoed lines start with ``[lane]`` when runs go side by side)."""
-    root = _repo_root()
+    """Launch the stage-N recipe (``addressvlm/recipes/stage{N}.py``, ``recipes/`` in a checkout) in a subprocess
+    with the backbone's tiny CPU config, as a user would, streaming and logging its output (echoed lines start with
+    ``[lane]`` when runs go side by side). Both ship in the package, so a wheel install runs it as a checkout does."""
+    from addressvlm.recipes import CONFIGS_DIR
+
     command = [
         sys.executable,
-        str(root / "recipes" / f"stage{stage}.py"),
+        "-m",
+        f"addressvlm.recipes.stage{stage}",
         "--config",
-        str(root / "recipes" / "configs" / backbone / f"quickstart_cpu_stage{stage}.yaml"),
+        str(CONFIGS_DIR / backbone / f"quickstart_cpu_stage{stage}.yaml"),
         *map(str, overrides),
     ]
     print("  $ " + " ".join(command), flush=True)

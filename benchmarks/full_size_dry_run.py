@@ -108,7 +108,7 @@ def run_step(work: Path, steps: int, text_layers: int, vqa: Path) -> dict:
     command = [sys.executable, str(ROOT / "recipes" / "stage2.py"), "--config", str(CONFIG)]
     command += ["--init_from", "", "--model_name_or_path", str(model), "--dataset_paths", str(vqa)]
     command += ["--output_dir", str(output), "--max_steps", str(steps), "--per_device_train_batch_size", "1"]
-    command += ["--gradient_accumulation_steps", "1", "--torch_dtype", "float32", "--bf16", "false"]
+    command += ["--gradient_accumulation_steps", "1", "--dtype", "float32", "--bf16", "false"]
     command += ["--use_cpu", "true", "--save_strategy", "no", "--eval_strategy", "no", "--max_eval_samples", "1"]
     command += ["--dataloader_num_workers", "0", "--logging_steps", "1", "--disable_tqdm", "true"]
     print("$ " + " ".join(command), flush=True)

@@ -87,7 +87,7 @@ def _train(model: str, data: Path, output: Path, logs: Path, max_steps: int, res
     if resume:
         command += ["--resume_from_checkpoint", "last"]
     if cpu:
-        command += ["--use_cpu", "true", "--bf16", "false", "--torch_dtype", "float32"]
+        command += ["--use_cpu", "true", "--bf16", "false", "--dtype", "float32"]
     wall = _run(command, logs / f"train-{max_steps}.log")
     metrics = json.loads((output / "train_results.json").read_text())
     state = json.loads((output / "trainer_state.json").read_text())

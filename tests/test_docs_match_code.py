@@ -50,7 +50,7 @@ def test_bootstrap_installs_the_pinned_versions_on_every_machine():
 def test_single_gpu_hint_loads_float32_weights(config):
     header = "".join(line for line in config.read_text().splitlines(keepends=True) if line.startswith("#"))
     hint = header[header.index("One 80 GB GPU") :]
-    assert "--torch_dtype float32" in hint, f"{config.name}: without DeepSpeed bf16 weights drop lr-1e-5 updates"
+    assert "--dtype float32" in hint, f"{config.name}: without DeepSpeed bf16 weights drop lr-1e-5 updates"
 
 
 def _readme_commands() -> list[list[str]]:
@@ -120,9 +120,9 @@ def test_docs_cite_only_files_that_exist():
 
 def test_general_vqa_ratio_for_tables_5_to_1_is_general_rows_per_address_row():
     for doc in DOCS:
-        for value in re.findall(r"--general-ratio ([\d.]+)`[^.]{0,60}5:1", doc.read_text()):
+        for value in re.findall(r"--general-vqa-ratio ([\d.]+)`[^.]{0,60}5:1", doc.read_text()):
             assert float(value) == 5, (
-                f"{doc.name}: --general-ratio {value} for 5:1 (the code means general per address)"
+                f"{doc.name}: --general-vqa-ratio {value} for 5:1 (the code means general per address)"
             )
     from addressvlm.training.arguments import DataArguments
 

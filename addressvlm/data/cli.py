@@ -67,16 +67,16 @@ def _build_vqa(args: argparse.Namespace) -> int:
         args.output,
         seed=args.seed,
         split_ratios=args.split_ratios,
-        turns_per_image=args.turns,
+        turns_per_image=args.turns_per_image,
         distractors=args.distractors,
         nearby_pool=args.nearby_pool,
         mc_answer=args.mc_answer,
         generation_prompts=args.generation_prompts,
         views_per_location=args.views_per_location,
         location_fraction=args.location_fraction,
-        general_vqa=args.general_vqa,
-        general_ratio=args.general_ratio,
-        general_image_root=args.general_image_root,
+        general_vqa=args.general_vqa_json,
+        general_ratio=args.general_vqa_ratio,
+        general_image_root=args.general_vqa_image_root,
         image_root=args.image_root,
         column_map=_column_map(args.column_map),
         check_images=args.check_images,
@@ -103,9 +103,9 @@ def _build_alignment(args: argparse.Namespace) -> int:
         location_fraction=args.location_fraction,
         cities=args.cities,
         vqa_dataset=args.vqa_dataset,
-        general_vqa=args.general_vqa,
-        general_ratio=args.general_ratio,
-        general_image_root=args.general_image_root,
+        general_vqa=args.general_vqa_json,
+        general_ratio=args.general_vqa_ratio,
+        general_image_root=args.general_vqa_image_root,
         validation_fraction=args.validation_fraction,
         image_format=args.image_format,
         seed=args.seed,
@@ -155,6 +155,21 @@ def _stats(args: argparse.Namespace) -> int:
     print(f"{path}: valid")
     print(summary.to_string())
     return 0
+
+
+_GENERAL_VQA_SPELLINGS = {
+    "general_vqa_json": "--general-vqa",
+    "general_vqa_ratio": "--general-ratio",
+    "general_vqa_image_root": "--general-image-root",
+}
+
+
+def _old_spellings(parser: argparse.ArgumentParser, **more: str) -> None:
+    """Accept the flags' old spellings, hidden: the general-VQA flags are named as the recipes' fields
+    (``general_vqa_json`` ...), ``--turns-per-image`` as the builder's argument."""
+    types = {action.dest: action.type for action in parser._actions}
+    for dest, flag in {**_GENERAL_VQA_SPELLINGS, **more}.items():
+        parser.add_argument(flag, dest=dest, type=types[dest], default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -222,7 +237,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="re-draw the splits by --split-ratios even though the table has a 'split' column",
     )
-    vqa.add_argument("--turns", type=int, default=3, help="training questions per image (types balanced 1:1:1)")
+    vqa.add_argument(
+        "--turns-per-image", type=int, default=3, help="training questions per image (types balanced 1:1:1)"
+    )
     vqa.add_argument(
         "--distractors",
         choices=["random", "nearby"],
@@ -244,9 +261,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     vqa.add_argument("--views-per-location", type=int, help="keep this many views per training location (Fig. 7)")
     vqa.add_argument("--location-fraction", type=float, help="keep this share of training locations (Fig. 7)")
-    vqa.add_argument("--general-vqa", help="LLaVA-format JSON of general VQA mixed into train (Table 6)")
-    vqa.add_argument("--general-ratio", type=float, default=1.0, help="general rows per training image (Table 6: 5)")
-    vqa.add_argument("--general-image-root", help="folder of the general JSON's images (default: its folder)")
+    vqa.add_argument("--general-vqa-json", help="LLaVA-format JSON of general VQA mixed into train (Table 6)")
+    vqa.add_argument(
+        "--general-vqa-ratio", type=float, default=1.0, help="general rows per training image (Table 6: 5)"
+    )
+    vqa.add_argument("--general-vqa-image-root", help="folder of the general JSON's images (default: its folder)")
+    _old_spellings(vqa, turns_per_image="--turns")
     vqa.add_argument("--image-root", help="folder of relative image paths (default: the table's folder)")
     vqa.add_argument("--column-map", help="YAML/JSON column mapping for tables with other column names")
     vqa.add_argument("--check-images", action="store_true", help="open every image while validating")
@@ -274,9 +294,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     align.add_argument("--location-fraction", type=float, help="keep this share of locations")
     align.add_argument("--cities", nargs="+", help="city name of each metadata table (default: its city column)")
     align.add_argument("--vqa-dataset", help="built VQA set: use only the locations of its train split")
-    align.add_argument("--general-vqa", help="LLaVA-format JSON of general VQA to mix in (Table 6)")
-    align.add_argument("--general-ratio", type=float, default=1.0, help="general rows per alignment row")
-    align.add_argument("--general-image-root", help="folder of the general JSON's images (default: its folder)")
+    align.add_argument("--general-vqa-json", help="LLaVA-format JSON of general VQA to mix in (Table 6)")
+    align.add_argument("--general-vqa-ratio", type=float, default=1.0, help="general rows per alignment row")
+    align.add_argument("--general-vqa-image-root", help="folder of the general JSON's images (default: its folder)")
+    _old_spellings(align)
     align.add_argument("--validation-fraction", type=float, default=0.0, help="share of locations held out")
     align.add_argument("--image-format", choices=["jpg", "png"], default="jpg", help="format of grafted images")
     align.add_argument("--seed", type=int, default=0, help="random seed")

@@ -167,8 +167,7 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--metric-path",
         default=None,
-        help="folder of the address_accuracy metric (default: evaluation/address_accuracy of this "
-        "checkout, or $ADDRESSVLM_METRIC_PATH)",
+        help="folder of another address_accuracy metric (default: $ADDRESSVLM_METRIC_PATH, else the package's own)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 

@@ -11,14 +11,17 @@ from pathlib import Path
 __all__ = ["METRIC_PATH_ENV", "default_metric_path", "load_address_accuracy", "metric_functions"]
 
 METRIC_PATH_ENV = "ADDRESSVLM_METRIC_PATH"
-"""Environment variable that points at the metric folder (overrides the checkout's ``evaluation/address_accuracy``)."""
+"""Environment variable that points at another metric folder (overrides the one shipped in the package)."""
 
 
 def default_metric_path() -> Path:
-    """The metric folder: ``$ADDRESSVLM_METRIC_PATH`` if set, else ``evaluation/address_accuracy`` of this checkout."""
+    """The metric folder: ``$ADDRESSVLM_METRIC_PATH`` if set, else the one shipped in the package
+    (`addressvlm.evaluation.ADDRESS_ACCURACY_DIR`, which a checkout also links as ``evaluation/address_accuracy``)."""
     if os.environ.get(METRIC_PATH_ENV):
         return Path(os.environ[METRIC_PATH_ENV])
-    return Path(__file__).resolve().parents[2] / "evaluation" / "address_accuracy"
+    from addressvlm.evaluation import ADDRESS_ACCURACY_DIR
+
+    return ADDRESS_ACCURACY_DIR
 
 
 @functools.lru_cache(maxsize=4)
@@ -39,7 +42,7 @@ def load_address_accuracy(path: str | os.PathLike | None = None):
     if not script.is_file():
         raise FileNotFoundError(
             f"The address_accuracy metric was not found at {script}. Pass metric_path= (CLI: --metric-path) or set "
-            f"${METRIC_PATH_ENV} to the evaluation/address_accuracy folder of an addressvlm checkout."
+            f"${METRIC_PATH_ENV} to a folder holding address_accuracy.py (unset, the package's own copy is used)."
         )
     return evaluate.load(str(folder.resolve()))
 

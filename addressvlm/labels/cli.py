@@ -35,8 +35,6 @@ from addressvlm.utils.errors import cli_command, run_command
 
 __all__ = ["add_label_arguments", "build_backend", "main", "register", "run_label_command"]
 
-logger = logging.getLogger(__name__)
-
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Show ``(default: X)`` only for options whose default is informative (not None / False)."""
@@ -79,7 +77,9 @@ def add_label_arguments(parser: argparse.ArgumentParser, task: str) -> None:
     )
     model.add_argument("--model", help="model path or Hub id (local), or the request's model name (http)")
     model.add_argument("--adapter", help="local: PEFT adapter to apply on top of --model")
-    model.add_argument("--torch-dtype", help="local: weight dtype, e.g. bfloat16 (default: the loader's choice)")
+    model.add_argument("--dtype", help="local: weight dtype, e.g. bfloat16 (default: the loader's choice)")
+    # The old spelling, hidden: one flag name for the dtype across commands (eval, probe, merge, the recipes).
+    model.add_argument("--torch-dtype", dest="dtype", help=argparse.SUPPRESS)
     model.add_argument(
         "--batch-size",
         type=int,
@@ -200,7 +200,7 @@ def build_backend(args: argparse.Namespace):
     return LocalBackend(
         args.model,
         adapter=args.adapter,
-        torch_dtype=args.torch_dtype,
+        torch_dtype=args.dtype,
         batch_size=args.batch_size or 8,
         device=args.device,
     )
@@ -256,12 +256,9 @@ def run_label_command(args: argparse.Namespace, task: str) -> int:
             report_path=args.report,
             progress=not args.no_progress,
         )
-    except BackendError as err:
-        logger.error("labelling stopped: %s (finished items are cached; fix the problem and re-run)", err)
-        return 1
-    except RuntimeError as err:  # e.g. another labelling run holds the cache
-        logger.error("%s", err)
-        return 1
+    except BackendError as err:  # reported by the one error wrapper (`cli_command`): exit status 1
+        message = f"labelling stopped: {err} (finished items are cached; fix the problem and re-run)"
+        raise RuntimeError(message) from err
     finally:
         if backend is not None:
             backend.close()

@@ -45,9 +45,11 @@ class ModelArguments:
             What the saved adapter records as its base (``base_model_name_or_path``) and the model card names,
             e.g. the Hub id of a base you load from a local copy. Defaults to ``model_name_or_path`` as given: a Hub
             id stays as is, a local folder is recorded relative to the adapter folder.
-        torch_dtype (`str`, *optional*, defaults to `"float32"`):
-            Dtype of the loaded weights: ``float32``, ``bfloat16`` or ``float16``. Keep ``float32`` with ``bf16``
-            mixed precision (DeepSpeed casts the engine's copy itself); ``bfloat16`` halves host memory at load.
+        dtype (`str`, *optional*, defaults to `"float32"`):
+            Dtype of the loaded weights: ``float32``, ``bfloat16`` or ``float16`` (``--dtype`` as in ``addressvlm
+            eval`` and ``merge``; ``--torch_dtype`` and the YAML key ``torch_dtype`` still work, deprecated). Keep
+            ``float32`` with ``bf16`` mixed precision (DeepSpeed casts the engine's copy itself); ``bfloat16`` halves
+            host memory at load.
         attn_implementation (`str`, *optional*, defaults to `"sdpa"`):
             Attention kernel: ``sdpa``, ``eager`` or ``flash_attention_2`` (GPU only).
         pad_image_to_square (`bool`, *optional*):
@@ -67,8 +69,9 @@ class ModelArguments:
         default=None,
         metadata={"help": "Base recorded in adapter_config.json and the model card (default: model_name_or_path)."},
     )
-    torch_dtype: Literal["float32", "bfloat16", "float16"] = field(
-        default="float32", metadata={"help": "Dtype of the loaded weights."}
+    dtype: Literal["float32", "bfloat16", "float16"] = field(
+        default="float32",
+        metadata={"help": "Dtype of the loaded weights (--torch_dtype: deprecated).", "aliases": ["--torch_dtype"]},
     )
     attn_implementation: str = field(default="sdpa", metadata={"help": "sdpa, eager or flash_attention_2."})
     pad_image_to_square: bool | None = field(

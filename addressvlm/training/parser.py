@@ -3,7 +3,8 @@ style).
 
 Precedence, lowest first: the dataclass defaults, each ``--config`` file in the order given (later files override
 earlier ones, so a small ablation file can sit on top of a base config), then the command-line flags. YAML keys are
-the dataclass field names; an unknown key is an error that names it and the file.
+the dataclass field names; an unknown key is an error that names it and the file. A relative ``--config`` that is
+not a file names a config shipped with the package (`find_config`), so an installation needs no checkout.
 """
 
 from __future__ import annotations
@@ -23,19 +24,43 @@ import yaml
 from transformers import HfArgumentParser
 
 
-__all__ = ["load_yaml_config", "parse_args"]
+__all__ = ["find_config", "load_yaml_config", "parse_args"]
+
+
+def find_config(path: str | os.PathLike) -> Path:
+    """The config file ``path`` names: the file itself, else for a relative path the config shipped with the package
+    (`addressvlm.recipes.CONFIGS_DIR`) at that path, or at the part after its last ``configs`` folder (so
+    ``llava_phi3/pitts_stage1.yaml`` and a checkout's ``recipes/configs/llava_phi3/pitts_stage1.yaml`` both work).
+
+    Raises:
+        `FileNotFoundError`: no such file, naming where it was looked for.
+    """
+    path = Path(path)
+    if path.is_file() or path.is_absolute():
+        if not path.is_file():
+            raise FileNotFoundError(f"Config file not found: {path}")
+        return path
+    from addressvlm.recipes import CONFIGS_DIR  # a path constant; the recipes import nothing here
+
+    parts = path.parts
+    tail = parts[len(parts) - parts[::-1].index("configs") :] if "configs" in parts else parts
+    for candidate in (CONFIGS_DIR.joinpath(*parts), CONFIGS_DIR.joinpath(*tail)):
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"Config file not found: {path} (nor among the shipped configs in {CONFIGS_DIR})")
 
 
 def load_yaml_config(path: str | os.PathLike) -> dict[str, Any]:
     """Read a recipe YAML file: a mapping of field names to values (an empty file is an empty mapping).
 
+    Args:
+        path (`str` or `os.PathLike`): the file, or the name of a shipped config (see `find_config`).
+
     Raises:
         `FileNotFoundError`: the file does not exist.
         `ValueError`: the file is not valid YAML (the message gives the line and column) or not a mapping.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"Config file not found: {path}")
+    path = find_config(path)
     try:
         with open(path, encoding="utf-8") as handle:
             values = yaml.safe_load(handle)
@@ -233,15 +258,18 @@ def parse_args(dataclass_types: Sequence[type], argv: Sequence[str] | None = Non
     pre.add_argument("--config", action="append", default=[])
     known, _ = pre.parse_known_args(argv)
     actions = {action.dest: action for action in parser._actions if action.dest != "help"}
+    # A YAML key may be any long option of a field, e.g. the deprecated alias `torch_dtype` of `dtype`.
+    dests = {option[2:]: dest for dest, action in actions.items() for option in action.option_strings}
+    dests.update({dest: dest for dest in actions})
     hints = _field_hints(dataclass_types)
     defaults: dict[str, Any] = {}
     for config in known.config:
         values = load_yaml_config(config)
-        unknown = sorted(set(values) - set(actions) - {"config"})
+        unknown = sorted(set(values) - set(dests) - {"config"})
         if unknown:
             raise ValueError(f"{config}: unknown argument(s) {unknown}; see --help for the valid names")
         for key, value in values.items():
-            defaults[key] = _coerce(actions[key], hints.get(key, Any), value, str(config))
+            defaults[dests[key]] = _coerce(actions[dests[key]], hints.get(dests[key], Any), value, str(config))
     for key in defaults:
         actions[key].required = False  # a value from YAML satisfies a required flag
     parser.set_defaults(**defaults)

@@ -235,7 +235,7 @@ def build_trainer(model, processor, data, training_args, parts, parts_args, writ
     if low and not trainer.is_deepspeed_enabled:
         logger.warning(
             "Trainable weights are %s and the optimizer keeps no float32 master copy, so small updates (lr 1e-5) "
-            "round away: load with --torch_dtype float32 (bf16 autocast still applies) or train under DeepSpeed.",
+            "round away: load with --dtype float32 (bf16 autocast still applies) or train under DeepSpeed.",
             "/".join(sorted(low)),
         )
     if trainer.is_deepspeed_enabled and writer.card is not None:

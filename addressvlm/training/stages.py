@@ -60,7 +60,7 @@ def _load_base(name_or_path: str, model_args):
 
     from addressvlm.models import get_backbone, load_pretrained
 
-    kwargs = {"torch_dtype": getattr(torch, _DTYPES[model_args.torch_dtype])}
+    kwargs = {"torch_dtype": getattr(torch, _DTYPES[model_args.dtype])}
     if model_args.attn_implementation:
         kwargs["attn_implementation"] = model_args.attn_implementation
     if model_args.pad_image_to_square is not None:

@@ -1,4 +1,5 @@
-"""Tests of the `address_accuracy` evaluate module (evaluation/address_accuracy), loaded with `evaluate.load`."""
+"""Tests of the `address_accuracy` evaluate module (addressvlm/evaluation/address_accuracy, linked as
+evaluation/address_accuracy in a checkout), loaded with `evaluate.load`."""
 
 import ast
 import doctest
@@ -11,9 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from addressvlm.evaluation import ADDRESS_ACCURACY_DIR as MODULE_DIR
+
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-MODULE_DIR = REPO_ROOT / "evaluation" / "address_accuracy"
 FEATURES = ("predictions", "references", "levels", "question_types", "options")
 CELLS = ("A_d_G", "A_d_J", "A_d_M", "A_d", "A_s_G", "A_s_J", "A_s_M", "A_s", "A", "A_sd")
 GEOREASONER_KEYS = ("recall", "accuracy_valid", "f1", "recall_sd", "accuracy_valid_sd", "f1_sd")
@@ -522,6 +524,27 @@ def test_per_question_lists_only_when_asked(metric):
     ]
     assert results["valid"] == [True] * 7 + [False, True, True, False, True, False, True, True, False]
     assert sum(results["correct"]) == 9  # 8 in A plus 1 in A_sd
+
+
+def test_one_folder_serves_the_checkout_the_package_and_the_default(monkeypatch):
+    from addressvlm.inference.metric import METRIC_PATH_ENV, default_metric_path
+
+    assert (REPO_ROOT / "evaluation" / "address_accuracy").resolve() == MODULE_DIR  # a link, not a copy
+    assert MODULE_DIR.parts[-3:] == ("addressvlm", "evaluation", "address_accuracy")
+    monkeypatch.delenv(METRIC_PATH_ENV, raising=False)
+    assert default_metric_path() == MODULE_DIR  # `addressvlm eval` reads the package's own copy
+    monkeypatch.setenv(METRIC_PATH_ENV, "/elsewhere/address_accuracy")
+    assert str(default_metric_path()) == "/elsewhere/address_accuracy"
+
+
+def test_importable_scoring_equals_the_loaded_module(metric):
+    from addressvlm.evaluation.address_accuracy import compute_address_accuracy, normalize_address
+
+    columns = [list(column) for column in zip(*MIXED)]
+    assert compute_address_accuracy(*columns, return_per_question=True) == compute(
+        metric, MIXED, return_per_question=True
+    )
+    assert normalize_address("St. Clair Street") == normalize_address("Saint Clair St") == "st clair st"
 
 
 def test_add_batch_streaming_equals_one_shot(metric, fresh_metric):

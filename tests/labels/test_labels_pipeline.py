@@ -135,7 +135,9 @@ def test_option_errors(tmp_path, labels_kit, capsys, extra, code, message):
     assert last.startswith("error: ") and message in last and "Traceback" not in err
 
 
-def test_rejected_credentials_stop_the_run_without_output(tmp_path, labels_kit, chat_server, caplog, monkeypatch):
+def test_rejected_credentials_stop_the_run_without_output(
+    tmp_path, labels_kit, chat_server, caplog, capsys, monkeypatch
+):
     monkeypatch.setenv("LABELS_BAD_KEY", "sk-wrong")
     source = labels_kit.make_stage1_dataset(tmp_path, n=3, validation=0)
     reply = labels_kit.Reply(status=401, body=labels_kit.error_body("invalid key", "invalid_request_error"))
@@ -144,7 +146,9 @@ def test_rejected_credentials_stop_the_run_without_output(tmp_path, labels_kit, 
     args = ["label-alignment", str(source), "-o", str(out), "--backend", "http", "--base-url", server.url]
     args += ["--model", "m", "--api-key-env", "LABELS_BAD_KEY", "--concurrency", "1", "--batch-size", "1"]
     assert main([*args, "--no-progress"]) == 1
-    assert "HTTP 401" in caplog.text and "LABELS_BAD_KEY" in caplog.text and "sk-wrong" not in caplog.text
+    last = capsys.readouterr().err.strip().splitlines()[-1]  # one line, as every command reports a failure
+    assert last.startswith("error: RuntimeError: labelling stopped: ") and "HTTP 401" in last
+    assert "LABELS_BAD_KEY" in last and "sk-wrong" not in last + caplog.text
     assert len(server.hits) == 1  # no retry, no further items
     assert not out.exists()
 

@@ -6,18 +6,18 @@ not depend on the offline-city builder; ``test_e2e_city.py`` runs the real build
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
+from addressvlm.recipes import RECIPES_DIR as RECIPES  # a checkout also links it as recipes/
+
 
 ROOT = Path(__file__).resolve().parents[2]
-RECIPES = ROOT / "recipes"
 TINY_STAGE1 = RECIPES / "configs" / "llava_phi3" / "tiny_cpu_stage1.yaml"
 TINY_STAGE2 = RECIPES / "configs" / "llava_phi3" / "tiny_cpu_stage2.yaml"
 
@@ -99,15 +99,8 @@ def stage1_dataset(tmp_path_factory) -> str:
 
 
 def load_recipe(stage: str):
-    """Import ``recipes/<stage>.py`` as a module (the recipes folder is not a package)."""
-    name = f"addressvlm_recipe_{stage}"
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, RECIPES / f"{stage}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    """The recipe module ``addressvlm.recipes.<stage>`` (``recipes/<stage>.py`` in a checkout)."""
+    return importlib.import_module(f"addressvlm.recipes.{stage}")
 
 
 def quick_args(output_dir, max_steps: int = 6, **overrides) -> list[str]:

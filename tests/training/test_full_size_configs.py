@@ -108,7 +108,7 @@ def test_full_size_config_takes_one_step(
         argv += ["--init_from", tiny_stage1(backbone), "--dataset_paths", vqa_dataset]
     output = tmp_path / "run"
     argv += ["--output_dir", str(output), "--max_steps", "1", "--per_device_train_batch_size", "1"]
-    argv += ["--torch_dtype", "float32", "--bf16", "false", "--use_cpu", "true", "--disable_tqdm", "true"]
+    argv += ["--dtype", "float32", "--bf16", "false", "--use_cpu", "true", "--disable_tqdm", "true"]
 
     trainer = load_recipe(stage).run(argv)
 

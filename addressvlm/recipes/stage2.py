@@ -1,23 +1,27 @@
-"""Stage 1 of AddressVLM: cross-view alignment tuning on grafted satellite + street-view images.
+"""Stage 2 of AddressVLM: address localization tuning on street-view VQA, starting from stage 1.
 
-Trains on a stage-1 set (``addressvlm data build-alignment``, then ``label-alignment``): each row is a grafted
-image and a conversation whose answer is the address plus the generated reason. Table 4's "Ours" (the shipped Pitts
-and SF configs) trains the projector, the vision encoder in full and a LoRA on the language model.
+Trains on the VQA set's ``train`` split (``addressvlm data build-vqa``): street-view images with multi-turn
+district / street questions. ``--init_from`` names the stage-1 output: its LoRA is merged into the base
+(``--init_mode merge``, default) or kept as a frozen adapter under the new one (``--init_mode stack``, GeoReasoner
+style), and its trained projector and vision encoder are carried over. Without ``--init_from`` this is the paper's
+"stage 2 only" baseline.
 
 The paper's setup -- 8x RTX 3090 24 GB, DeepSpeed ZeRO-2, bf16 (see docs/training.md for memory and time)::
 
-    accelerate launch --config_file recipes/accelerate/zero2_8gpu.yaml recipes/stage1.py \\
-        --config recipes/configs/llava_phi3/pitts_stage1.yaml
+    accelerate launch --config_file recipes/accelerate/zero2_8gpu.yaml recipes/stage2.py \\
+        --config recipes/configs/llava_phi3/pitts_stage2.yaml   # init_from: runs/pitts_llava_phi3_stage1
 
 CPU, the tiny offline model and city (minutes; what the quickstart and the tests run)::
 
-    python recipes/stage1.py --config recipes/configs/llava_phi3/tiny_cpu_stage1.yaml \\
-        --model_name_or_path runs/tiny-model --dataset_paths runs/city/alignment --output_dir runs/tiny-stage1
+    python recipes/stage2.py --config recipes/configs/llava_phi3/tiny_cpu_stage2.yaml \\
+        --init_from runs/tiny-stage1 --dataset_paths runs/city/vqa --output_dir runs/tiny-stage2
 
-Any YAML key can be overridden on the command line (``--learning_rate 2e-5``); several ``--config`` files are
-applied in order (``--config base.yaml --config recipes/configs/llava_phi3/table4/stage1_frozen_ve_frozen_llm.yaml``).
-``--resume_from_checkpoint last`` continues an interrupted run; ``--push_to_hub --hub_model_id user/name`` uploads
-the finished output with its model card.
+From an installed package (no checkout): ``addressvlm train stage2 --config llava_phi3/pitts_stage2.yaml`` (one
+process; a ``--config`` that is not a file names a shipped config), or ``addressvlm train configs --copy .`` first,
+which lays out ``recipes/`` and ``ds_configs/`` here so that the commands above run as written.
+
+Any YAML key can be overridden on the command line; ``--resume_from_checkpoint last`` continues an interrupted run;
+``--push_to_hub --hub_model_id user/name`` uploads the finished output (with the stage-1 adapter it builds on).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ from addressvlm.models import get_backbone
 from addressvlm.training.arguments import (
     AddressVLMTrainingArguments,
     DataArguments,
+    InitArguments,
     ModelArguments,
     TrainablePartsArguments,
 )
@@ -54,36 +59,36 @@ from addressvlm.utils.errors import run_command
 
 __all__ = ["main", "run"]
 
-logger = logging.getLogger("addressvlm.recipes.stage1")
+logger = logging.getLogger("addressvlm.recipes.stage2")
 
-STAGE = "stage 1 (cross-view alignment tuning)"
+STAGE = "stage 2 (address localization tuning)"
 
 
 def run(argv: list[str] | None = None):
     """Run the recipe; return the finished `Trainer` (its model is the trained one)."""
-    model_args, parts_args, data_args, training_args = parse_args(
-        (ModelArguments, TrainablePartsArguments, DataArguments, AddressVLMTrainingArguments), argv
+    model_args, init_args, parts_args, data_args, training_args = parse_args(
+        (ModelArguments, InitArguments, TrainablePartsArguments, DataArguments, AddressVLMTrainingArguments), argv
     )
     setup_distributed(training_args)
     setup_logging(training_args)
     resume = checkpoint_to_resume(training_args)
     repo_id = hub_target(training_args)
-    check_training_datasets(data_args, ("alignment", "georeasoner"), "stage-1 training")
+    check_training_datasets(data_args, ("vqa",), "stage-2 training")
     set_seed(training_args.seed)  # LoRA initialisation happens before the Trainer seeds
 
     ###############
-    # Load model
+    # Load model (base + stage 1)
     ###############
-    start = load_starting_point(model_args)
+    start = load_starting_point(model_args, init_args)
     spec = get_backbone(start.model.config)
-    parts = TrainableParts.from_args(parts_args, spec=spec)
+    parts = TrainableParts.from_args(parts_args, carried=start.carried_groups, spec=spec)
     model = apply_trainable_parts(start.model, parts, parts_args, spec, training_args.activation_checkpointing)
     table = log_parameter_table(model, parts, parts_args, training_args, spec)
 
     ###############
     # Load data
     ###############
-    with training_args.main_process_first(desc="loading the stage-1 set"):
+    with training_args.main_process_first(desc="loading the VQA set"):
         data = load_training_data_for(data_args, start.processor, training_args)
 
     ###############
@@ -99,7 +104,7 @@ def run(argv: list[str] | None = None):
     metrics = finish_training(trainer, train_result, writer)
     if repo_id and trainer.is_world_process_zero():
         push_output_to_hub(training_args.output_dir, repo_id, training_args.hub_private_repo, training_args.hub_token)
-    logger.info("Stage 1 done: %s (train loss %.4f)", training_args.output_dir, metrics["train_loss"])
+    logger.info("Stage 2 done: %s (train loss %.4f)", training_args.output_dir, metrics["train_loss"])
     return trainer
 
 
