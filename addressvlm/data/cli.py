@@ -1,4 +1,5 @@
-"""``addressvlm data`` sub-commands: ``synth-city``, ``build-vqa``, ``build-alignment``, ``stats``, ``locatability``.
+"""``addressvlm data`` sub-commands: ``synth-city``, ``build-vqa``, ``build-alignment``, ``stats``, ``locatability``,
+``georeasoner-format``.
 
 `register` adds them to the ``data`` group's sub-parsers; the builders (and their heavy imports) load only when a
 command runs.
@@ -189,8 +190,24 @@ def _locatability(args: argparse.Namespace) -> int:
     return 0
 
 
+@cli_command
+def _georeasoner_format(args: argparse.Namespace) -> int:
+    from .georeasoner import write_georeasoner_set
+
+    record = write_georeasoner_set(args.dataset, args.output, keep_images=args.keep_images, overwrite=args.overwrite)
+    rows = ", ".join(f"{split} {count}" for split, count in record["rows"].items())
+    dropped = (
+        f"; {record['train_rows_dropped']} training rows below the locatability cut left out"
+        if (record["keep_images"])
+        else ""
+    )
+    print(f"{record['kind']}-tuning set: {rows} rows{dropped} -> {args.output}")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``synth-city``, ``build-vqa``, ``build-alignment``, ``stats`` and ``locatability`` to the ``data`` group.
+    """Add ``synth-city``, ``build-vqa``, ``build-alignment``, ``stats``, ``locatability`` and ``georeasoner-format``
+    to the ``data`` group.
 
     Args:
         subparsers (`argparse._SubParsersAction`):
@@ -358,3 +375,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     locatability.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
     locatability.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     locatability.set_defaults(func=_locatability)
+
+    georeasoner = subparsers.add_parser(
+        "georeasoner-format",
+        help="write a GeoReasoner-format copy of a labelled GeoReasoner set (reasoning) or a VQA set (location)",
+        description="GeoReasoner baseline data (docs/baselines.md). A labelled set from label-georeasoner becomes "
+        'the reasoning-tuning set: GeoReasoner\'s prompt -> {"district", "street", "reasons"}. A VQA set '
+        'becomes the location-tuning set: naming questions -> {"district", "street"} in JSON, judgement and '
+        "multiple choice unchanged, test split copied as it is; --keep-images keeps only the training images of a "
+        "locatability-filtered table.",
+        formatter_class=formatter,
+    )
+    georeasoner.add_argument("dataset", help="labelled GeoReasoner set or VQA set folder")
+    georeasoner.add_argument("--output", required=True, help="output dataset folder")
+    georeasoner.add_argument(
+        "--keep-images", help="metadata.csv of `addressvlm data locatability`: keep only these training images"
+    )
+    georeasoner.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    georeasoner.set_defaults(func=_georeasoner_format)
