@@ -177,6 +177,7 @@ def _locatability(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         device=args.device,
         show_progress=not args.no_progress,
+        fractions=args.fractions,
     )
     record = write_locatability(
         scored, info, args.output, top_fraction=args.top_fraction, threshold=threshold, overwrite=args.overwrite
@@ -364,6 +365,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="AutoModelForSemanticSegmentation checkpoint (folder or Hub id) with the 150 ADE20K classes",
     )
     locatability.add_argument("--weights", help="class weights JSON (default: the packaged GeoReasoner weights)")
+    locatability.add_argument(
+        "--fractions",
+        help="known class fractions instead of --model: a CSV with 'image' and one column per class (the offline "
+        "city's class_fractions.csv: what its renderer drew)",
+    )
     keep = locatability.add_mutually_exclusive_group()
     keep.add_argument(
         "--threshold", type=float, help="keep images scoring above this (default 0.4, GeoReasoner's cut)"

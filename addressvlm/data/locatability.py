@@ -40,6 +40,7 @@ __all__ = [
     "filter_by_locatability",
     "load_locatability_weights",
     "locatability_scores",
+    "read_class_fractions",
     "score_images",
     "score_metadata",
     "weights_for_labels",
@@ -199,6 +200,52 @@ def locatability_scores(fractions: np.ndarray, weights: np.ndarray) -> np.ndarra
     return fractions @ np.asarray(weights, dtype=np.float64)
 
 
+def read_class_fractions(path: str | os.PathLike, images: Sequence[str], table: LocatabilityWeights) -> np.ndarray:
+    """Known class fractions (the offline city's ``class_fractions.csv``, or any segmentation done elsewhere).
+
+    Args:
+        path (`str` or `os.PathLike`): a CSV with an ``image`` column (as the metadata table writes it) and one
+            column per class, named by one of the class's names (``road``, ``signboard`` ...); a column
+            ``unlabelled`` (pixels of no class) is ignored.
+        images (`Sequence[str]`): the metadata table's ``image`` values, in its order.
+        table ([`LocatabilityWeights`]): the weights (their class names and order).
+
+    Returns:
+        `np.ndarray`: ``(len(images), num_classes)`` fractions, in the table's class order.
+
+    Raises:
+        `ValueError`: naming the file and the column or image that does not fit.
+    """
+    from .metadata import read_table
+
+    frame = read_table(path)
+    if "image" not in frame.columns:
+        raise ValueError(f"{path}: no 'image' column (found {list(frame.columns)})")
+    lookup = {}
+    for index, names in enumerate(table.names):
+        for name in _synonyms(names):
+            lookup.setdefault(name, index)
+    fractions = np.zeros((len(images), len(table.names)), dtype=np.float64)
+    position = {name: row for row, name in enumerate(frame["image"].astype(str).str.strip())}
+    missing = [name for name in images if name not in position]
+    if missing:
+        raise ValueError(f"{path}: no class fractions for {len(missing)} image(s) of the table, e.g. {missing[0]!r}")
+    rows = [position[name] for name in images]
+    for column in frame.columns:
+        if column in ("image", "unlabelled"):
+            continue
+        index = lookup.get(column.strip().lower())
+        if index is None:
+            raise ValueError(f"{path}: column {column!r} names no class of the locatability weights ({table.source})")
+        values = pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=np.float64)
+        bad = np.flatnonzero(np.isnan(values) | (values < 0) | (values > 1))
+        if len(bad):
+            raise ValueError(f"{path}: row {bad[0] + 1}, column {column!r}: {frame[column].iloc[bad[0]]!r} is not a "
+                             "fraction in [0, 1]")  # fmt: skip
+        fractions[:, index] += values[rows]
+    return fractions
+
+
 def load_segmenter(name_or_path: str, device: str = "cpu"):
     """Load a semantic-segmentation checkpoint and its image processor (``Auto*`` classes), in eval mode."""
     from transformers import AutoImageProcessor, AutoModelForSemanticSegmentation
@@ -273,6 +320,7 @@ def score_metadata(
     batch_size: int = 8,
     device: str = "cpu",
     show_progress: bool = True,
+    fractions: str | os.PathLike | None = None,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Score every street view of a metadata table.
 
@@ -285,6 +333,8 @@ def score_metadata(
         batch_size (`int`, *optional*, defaults to 8): images per forward pass.
         device (`str`, *optional*, defaults to ``"cpu"``): torch device.
         show_progress (`bool`, *optional*, defaults to `True`): a progress bar.
+        fractions (`str` or `os.PathLike`, *optional*): known class fractions instead of a segmentation model
+            (`read_class_fractions`; the offline city's ``class_fractions.csv``).
 
     Returns:
         `tuple[pd.DataFrame, dict]`: the raw table (as in the file, columns renamed) with a ``locatability``
@@ -300,9 +350,14 @@ def score_metadata(
     root = Path(frame.attrs["image_root"])
     images = [str(Path(name) if os.path.isabs(name) else root / name) for name in frame["image"]]
     table = load_locatability_weights(weights_path)
-    segmenter, processor = load_segmenter(model, device)
-    weights = weights_for_labels(segmenter.config.id2label, table, model)
-    scores, _ = score_images(images, segmenter, processor, weights, batch_size, show_progress)
+    if fractions is not None:
+        known = read_class_fractions(fractions, list(frame["image"]), table)
+        scores = locatability_scores(known, table.weights)
+        model = f"class fractions from {Path(fractions).resolve()}"
+    else:
+        segmenter, processor = load_segmenter(model, device)
+        weights = weights_for_labels(segmenter.config.id2label, table, model)
+        scores, _ = score_images(images, segmenter, processor, weights, batch_size, show_progress)
     raw = raw.copy()
     raw[SCORE_COLUMN] = np.round(scores, 6)
     info = {"model": model, "weights": table.source, "image_root": str(root), "table": str(path.resolve())}

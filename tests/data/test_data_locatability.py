@@ -251,3 +251,47 @@ def test_locatability_rejects_a_model_without_ade20k_labels(tmp_path, city_table
     argv = ["data", "locatability", str(city_table), "--output", str(tmp_path / "out"), "--model"]
     assert main([*argv, str(tmp_path / "model"), "--no-progress"]) == 2
     assert "predicts 19 classes" in capsys.readouterr().err
+
+
+def test_city_class_fractions_score_exactly(small_city, tmp_path, capsys):
+    """The offline city writes what it drew where; scoring from those known fractions is the weighted sum."""
+    from pathlib import Path
+
+    city = Path(small_city.output_dir)
+    shares = pd.read_csv(city / "class_fractions.csv")
+    metadata = pd.read_csv(city / "metadata.csv")
+    assert shares["image"].tolist() == metadata["image"].tolist()
+    classes = [*SCENE_CLASSES, "unlabelled"]
+    assert list(shares.columns) == ["image", *classes]
+    assert np.allclose(shares[classes].sum(axis=1), 1.0, atol=1e-5)
+    assert (shares["road"] > 0).all() and (shares["building"] > 0).all()
+    signs = shares["signboard"] > 0
+    assert 0 < signs.sum() < len(shares)  # only some views show a street sign
+
+    output = tmp_path / "loc"
+    argv = ["data", "locatability", str(city / "metadata.csv"), "--output", str(output)]
+    assert main([*argv, "--fractions", str(city / "class_fractions.csv"), "--top-fraction", "0.5"]) == 0
+    scores = pd.read_csv(output / "scores.csv")
+    expected = sum(WEIGHTS.weight(name) * shares[name] for name in SCENE_CLASSES)
+    assert np.allclose(scores["locatability"], expected, atol=2e-6)
+    assert scores["kept"].sum() == math.ceil(len(scores) / 2)
+    assert scores.loc[scores["kept"], "locatability"].min() >= scores.loc[~scores["kept"], "locatability"].max()
+    # a road fills more of the view looking along the street, and it weighs most: those views score higher
+    along = scores["locatability"][shares["road"] > shares["road"].median()].mean()
+    assert along > scores["locatability"][shares["road"] <= shares["road"].median()].mean()
+    assert json.loads((output / "locatability_info.json").read_text())["model"].startswith("class fractions from")
+
+
+def test_fractions_file_errors(city_table, tmp_path, capsys):
+    bad = tmp_path / "fractions.csv"
+    pd.DataFrame({"image": ["images/v0.jpg"], "road": [0.5]}).to_csv(bad, index=False)
+    argv = ["data", "locatability", str(city_table), "--output", str(tmp_path / "o"), "--fractions", str(bad)]
+    assert main(argv) == 2
+    assert "no class fractions for 9 image(s)" in capsys.readouterr().err
+    names = [f"images/v{i}.jpg" for i in range(10)]
+    pd.DataFrame({"image": names, "road": [0.5] * 10, "spaceship": [0.1] * 10}).to_csv(bad, index=False)
+    assert main(argv) == 2
+    assert "column 'spaceship' names no class" in capsys.readouterr().err
+    pd.DataFrame({"image": names, "road": [0.5] * 9 + [1.5]}).to_csv(bad, index=False)
+    assert main(argv) == 2
+    assert "row 10, column 'road': '1.5' is not a fraction" in capsys.readouterr().err
