@@ -89,3 +89,61 @@ def test_stacked_adapters_reload_and_evaluate(tiny_checkpoint, georeasoner_sets,
     assert LOCATION_QUESTION in {
         t["value"] for row in load_address_dataset(loc)["train"] for t in row["conversations"]
     }
+
+
+GEOREASONER_HPARAMS = {
+    "lora_r": 64,
+    "lora_alpha": 16,
+    "lora_dropout": 0.05,
+    "learning_rate": 1e-5,
+    "weight_decay": 0.1,
+    "adam_beta2": 0.95,
+    "warmup_steps": 0.01,
+    "per_device_train_batch_size": 4,
+    "gradient_accumulation_steps": 2,  # x 8 GPUs: GeoReasoner's total batch of 64
+}
+
+
+def _parsed(path, stage):
+    import dataclasses
+
+    from addressvlm.training.arguments import (
+        AddressVLMTrainingArguments,
+        DataArguments,
+        InitArguments,
+        ModelArguments,
+        TrainablePartsArguments,
+    )
+    from addressvlm.training.parser import parse_args
+
+    types = [ModelArguments, TrainablePartsArguments, DataArguments, AddressVLMTrainingArguments]
+    if stage == 2:
+        types.insert(1, InitArguments)
+    parsed = parse_args(types, ["--config", str(path), "--use_cpu", "true"])
+    return {k: v for obj in parsed for k, v in dataclasses.asdict(obj).items()}
+
+
+@pytest.mark.parametrize("dataset", ["pitts", "sf"])
+def test_full_size_configs_carry_georeasoners_hyper_parameters(dataset):
+    reason = _parsed(CONFIGS / f"georeasoner_{dataset}_stage1_reason.yaml", 1)
+    loc = _parsed(CONFIGS / f"georeasoner_{dataset}_stage2_loc.yaml", 2)
+    for merged in (reason, loc):
+        for key, expected in GEOREASONER_HPARAMS.items():
+            assert merged[key] == pytest.approx(expected), key
+        assert getattr(merged["lr_scheduler_type"], "value", merged["lr_scheduler_type"]) == "cosine"
+        assert (merged["vision"], merged["projector"], merged["llm"]) == ("frozen", "frozen", "lora")
+    assert reason["num_train_epochs"] == 5  # finetune_lora_reason.sh
+    assert (loc["init_from"], loc["init_mode"]) == (reason["output_dir"], "stack")
+    assert reason["dataset_paths"] == [f"data/{dataset}/georeasoner_reason"]
+    assert loc["dataset_paths"] == [f"data/{dataset}/georeasoner_loc"]
+
+
+@pytest.mark.parametrize("backbone", ["llava_phi3", "minicpmv"])
+def test_quickstart_configs_of_both_backbones_stack_two_loras(backbone):
+    folder = RECIPES / "configs" / backbone
+    reason = _parsed(folder / "quickstart_cpu_georeasoner_stage1.yaml", 1)
+    loc = _parsed(folder / "quickstart_cpu_georeasoner_stage2.yaml", 2)
+    assert reason["llm"] == loc["llm"] == "lora" and loc["init_mode"] == "stack"
+    assert loc["init_from"] == reason["output_dir"]
+    own = _parsed(folder / "quickstart_cpu_stage1.yaml", 1)
+    assert reason["max_text_length"] == own["max_text_length"]  # the backbone's text budget
