@@ -66,10 +66,11 @@ class GeoReasonerAnswer:
 
 
 def _value(value) -> str | None:
-    if value is None:
+    """A value as one line of text; `None` when it names nothing (empty, or no letter or digit: ``": "``)."""
+    if value is None or isinstance(value, (dict, list)):
         return None
     text = " ".join(str(value).split())
-    return text or None
+    return text if any(character.isalnum() for character in text) else None
 
 
 def _load_object(text: str) -> dict | None:

@@ -36,6 +36,9 @@ from addressvlm.inference.shared_prefix import SharedPrefixAnswerer
         ("Kluuvi", "invalid", None, None),  # a bare name is not the JSON asked for
         ('{"city": "Helsinki", "country": "Finland"}', "invalid", None, None),
         ("{{{ ]]] district street", "invalid", None, None),
+        # what an undertrained model writes: the shape of JSON, no name in it
+        ('{": "Kaartinkaupunki": "street": ": ": ": ": ', "invalid", None, None),
+        ('{"district": ["Kluuvi"], "street": "?!"}', "invalid", None, None),
         ("", "invalid", None, None),
     ],
 )  # fmt: skip
