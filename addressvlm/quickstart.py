@@ -435,8 +435,8 @@ and skips finished steps. Map data © OpenStreetMap contributors (ODbL).
 | `probe/` | Fig. 5 probe of AddressVLM: `probe_counts.json` (streets named in sampled answers), `map_*.png` |
 | `data/locatability/`, `data/georeasoner_*` | with `--georeasoner`: locatability scores and the filtered table, the |
 | | reasoning labels and GeoReasoner's reasoning / location sets (docs/baselines.md) |
-| `runs/georeasoner_reason/`, `runs/georeasoner/` | with `--georeasoner`: the reasoning LoRA, and the location LoRA |
-| | stacked on it; `eval/georeasoner/` evaluated with GeoReasoner's JSON prompt |
+| `runs/georeasoner_reason/`, `runs/georeasoner/` | with `--georeasoner`: reasoning tuning, then location tuning |
+| | from it; `eval/georeasoner/` evaluated with GeoReasoner's JSON prompt |
 | `index/` | retrieval index of the training images (EfficientNet-Lite0, FAISS); `eval/knn/` is the k-NN baseline, |
 | | `eval/*_rag/` the models with retrieval hints (`docs/retrieval.md`) |
 | `data/vqa_rag/` | with `--rag-training`: training questions with retrieval hints; `runs/rag_trained/` was |

@@ -54,10 +54,10 @@ def georeasoner_sets(tmp_path_factory):
 def test_stacked_adapters_reload_and_evaluate(tiny_checkpoint, georeasoner_sets, tmp_path):
     vqa, reason, loc = georeasoner_sets
     stage_a, stage_b = tmp_path / "reason", tmp_path / "loc"
-    argv = ["--config", str(CONFIGS / "quickstart_cpu_georeasoner_stage1.yaml"), "--model_name_or_path"]
+    argv = ["--config", str(CONFIGS / "tiny_cpu_georeasoner_stage1.yaml"), "--model_name_or_path"]
     argv += [str(tiny_checkpoint), "--dataset_paths", str(reason)]
     load_recipe("stage1").run(argv + quick_args(stage_a, max_steps=3, dataloader_num_workers=0))
-    argv = ["--config", str(CONFIGS / "quickstart_cpu_georeasoner_stage2.yaml"), "--init_from", str(stage_a)]
+    argv = ["--config", str(CONFIGS / "tiny_cpu_georeasoner_stage2.yaml"), "--init_from", str(stage_a)]
     argv += ["--dataset_paths", str(loc)]
     trainer = load_recipe("stage2").run(argv + quick_args(stage_b, max_steps=3, dataloader_num_workers=0))
 
@@ -70,7 +70,7 @@ def test_stacked_adapters_reload_and_evaluate(tiny_checkpoint, georeasoner_sets,
         if "lora_" in key:
             torch.testing.assert_close(value, reasoning_lora[key], rtol=0, atol=0)
     config = json.loads((stage_b / "adapter_config.json").read_text())
-    assert config["r"] == 64 and config["lora_alpha"] == 128
+    assert config["r"] == 64 and config["lora_alpha"] == 16
 
     # reloaded from disk it is the same model, and it evaluates with GeoReasoner's prompt
     loaded, processor = load_pretrained(stage_b)
@@ -139,11 +139,19 @@ def test_full_size_configs_carry_georeasoners_hyper_parameters(dataset):
 
 
 @pytest.mark.parametrize("backbone", ["llava_phi3", "minicpmv"])
-def test_quickstart_configs_of_both_backbones_stack_two_loras(backbone):
+def test_cpu_configs_of_both_backbones(backbone):
     folder = RECIPES / "configs" / backbone
+    own = _parsed(folder / "quickstart_cpu_stage1.yaml", 1)
+    # the smoke configs: GeoReasoner's structure, a location LoRA stacked on the reasoning LoRA
+    reason = _parsed(folder / "tiny_cpu_georeasoner_stage1.yaml", 1)
+    loc = _parsed(folder / "tiny_cpu_georeasoner_stage2.yaml", 2)
+    assert reason["llm"] == loc["llm"] == "lora" and loc["init_mode"] == "stack"
+    assert (reason["lora_r"], reason["lora_alpha"], reason["weight_decay"]) == (64, 16, 0.1)
+    assert loc["init_from"] == reason["output_dir"]
+    assert reason["max_text_length"] == own["max_text_length"]  # the backbone's text budget
+    # the quickstart row: the random LLM trained in full in both stages, as the quickstart's other rows
     reason = _parsed(folder / "quickstart_cpu_georeasoner_stage1.yaml", 1)
     loc = _parsed(folder / "quickstart_cpu_georeasoner_stage2.yaml", 2)
-    assert reason["llm"] == loc["llm"] == "lora" and loc["init_mode"] == "stack"
-    assert loc["init_from"] == reason["output_dir"]
-    own = _parsed(folder / "quickstart_cpu_stage1.yaml", 1)
-    assert reason["max_text_length"] == own["max_text_length"]  # the backbone's text budget
+    assert reason["llm"] == loc["llm"] == own["llm"] == "full" and loc["init_from"] == reason["output_dir"]
+    assert (reason["learning_rate"], reason["weight_decay"], reason["adam_beta2"]) == (1e-3, 0.1, 0.95)
+    assert reason["max_text_length"] == own["max_text_length"]
