@@ -494,8 +494,8 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--georeasoner",
         action="store_true",
-        help="also reproduce the GeoReasoner baseline: locatability filter, reasoning LoRA, location LoRA stacked "
-        "on it (docs/baselines.md)",
+        help="also reproduce the GeoReasoner baseline: locatability filter, reasoning tuning, then location tuning, "
+        "evaluated with GeoReasoner's JSON prompt (docs/baselines.md)",
     )
     parser.add_argument(
         "--georeasoner-epochs",
