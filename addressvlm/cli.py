@@ -6,7 +6,8 @@ command functions, so ``addressvlm --help`` stays fast.
 
 Commands::
 
-    addressvlm data synth-city | build-vqa | build-alignment | stats | label-alignment | label-georeasoner
+    addressvlm data synth-city | build-vqa | build-alignment | stats | label-alignment | label-georeasoner |
+                    locatability | georeasoner-format   # the GeoReasoner baseline: docs/baselines.md
     addressvlm eval        # batched evaluation of a model on a built test split
     addressvlm probe       # street-distribution probe (Fig. 5)
     addressvlm index build | add | info | knn | augment   # retrieval: image index, k-NN baseline, hinted data

@@ -13,7 +13,9 @@ Steps (each is skipped when its output already exists, so an interrupted run res
 7. ``baseline``   -- stage 2 only, through ``recipes/stage2.py``;
 8. ``stage1`` and ``addressvlm`` -- ``recipes/stage1.py`` then ``recipes/stage2.py --init_from`` the stage-1 output;
 9. evaluation of both, the Table-2-style comparison (markdown + JSON) and the Fig. 5 probe map;
-10. retrieval (`addressvlm.retrieval.quickstart`): an EfficientNet-Lite0 index of the training images, the k-NN
+10. with ``--georeasoner`` (`addressvlm.quickstart_georeasoner`): the GeoReasoner baseline -- locatability filter,
+    reasoning LoRA, location LoRA stacked on it, evaluated with GeoReasoner's JSON prompt;
+11. retrieval (`addressvlm.retrieval.quickstart`): an EfficientNet-Lite0 index of the training images, the k-NN
     baseline, the three models evaluated with retrieval hints, and with ``--rag-training`` a stage 2 trained on
     hinted questions.
 
@@ -35,7 +37,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 
-__all__ = ["QuickstartOptions", "register", "run_quickstart"]
+__all__ = ["QuickstartOptions", "options_from_args", "register", "run_quickstart"]
 
 ROWS = (("zero_shot", "Zero-shot (tiny random model)"), ("baseline", "Baseline (stage 2 only)"))
 ROWS += (("addressvlm", "AddressVLM (stage 1 + stage 2)"),)
@@ -69,6 +71,10 @@ class QuickstartOptions:
             every process has its own ``threads`` and seed).
         rag_training (`bool`, *optional*, defaults to `False`): also train a stage 2 on questions with retrieval
             hints and evaluate it with them (one more stage-2 run, ~7 minutes).
+        georeasoner (`bool`, *optional*, defaults to `False`): also reproduce the GeoReasoner baseline (the row
+            "GeoReasoner (reason → loc)"; `addressvlm.quickstart_georeasoner`).
+        georeasoner_epochs (`tuple[float, float]`, *optional*, defaults to ``(3, 8)``): epochs of its reasoning and
+            location stages, shrunk from the other rows' 6 + 12 to fit the time budget.
     """
 
     output: Path
@@ -90,6 +96,8 @@ class QuickstartOptions:
     backbone: str = DEFAULT_BACKBONE
     side_by_side: bool = True
     rag_training: bool = False
+    georeasoner: bool = False
+    georeasoner_epochs: tuple[float, float] = (3, 8)
 
 
 class _Steps:
@@ -152,10 +160,18 @@ def _cli(*argv: str) -> None:
         raise RuntimeError(f"`addressvlm {' '.join(map(str, argv))}` failed with exit code {code}")
 
 
-def _recipe(stage: int, log: Path, *overrides: str, backbone: str = DEFAULT_BACKBONE, lane: str = "") -> None:
+def _recipe(
+    stage: int,
+    log: Path,
+    *overrides: str,
+    backbone: str = DEFAULT_BACKBONE,
+    lane: str = "",
+    config: str | None = None,
+) -> None:
     """Launch the stage-N recipe (``addressvlm/recipes/stage{N}.py``, ``recipes/`` in a checkout) in a subprocess
-    with the backbone's tiny CPU config, as a user would, streaming and logging its output (echoed lines start with
-    ``[lane]`` when runs go side by side). Both ship in the package, so a wheel install runs it as a checkout does."""
+    with the backbone's tiny CPU config (``quickstart_cpu_stage{N}.yaml``, or ``config`` of the same folder), as a
+    user would, streaming and logging its output (echoed lines start with ``[lane]`` when runs go side by side).
+    Both ship in the package, so a wheel install runs it as a checkout does."""
     from addressvlm.recipes import CONFIGS_DIR
 
     command = [
@@ -163,7 +179,7 @@ def _recipe(stage: int, log: Path, *overrides: str, backbone: str = DEFAULT_BACK
         "-m",
         f"addressvlm.recipes.stage{stage}",
         "--config",
-        str(CONFIGS_DIR / backbone / f"quickstart_cpu_stage{stage}.yaml"),
+        str(CONFIGS_DIR / backbone / (config or f"quickstart_cpu_stage{stage}.yaml")),
         *map(str, overrides),
     ]
     print("  $ " + " ".join(command), flush=True)
@@ -214,10 +230,11 @@ def _evaluate(options: QuickstartOptions, model: Path, vqa: Path, output: Path, 
 
 def _comparison(out: Path, options: QuickstartOptions, timings: dict) -> str:
     from addressvlm.inference import format_table
+    from addressvlm.quickstart_georeasoner import georeasoner_rows
     from addressvlm.retrieval.quickstart import rag_rows
 
     results = {}
-    for key, title in ROWS + rag_rows(out):
+    for key, title in ROWS + georeasoner_rows(out) + rag_rows(out):
         metrics = json.loads((out / "eval" / key / "metrics.json").read_text())
         results[title] = metrics
     table = format_table(results)
@@ -239,10 +256,26 @@ def _comparison(out: Path, options: QuickstartOptions, timings: dict) -> str:
         + table
         + "\n\nChance level: generation 1/#districts = "
         + f"{chance['district_generation']:.1f} % and 1/#streets = {chance['street_generation']:.1f} %, judgement "
-        + "50 %, multiple choice 25 %.\n\nMap data © OpenStreetMap contributors.\n"
+        + "50 %, multiple choice 25 %.\n"
+        + _georeasoner_note(results, options)
+        + "\nMap data © OpenStreetMap contributors.\n"
     )
     (out / "comparison.md").write_text(text, encoding="utf-8")
     return text
+
+
+def _georeasoner_note(results: dict, options: QuickstartOptions) -> str:
+    from addressvlm.quickstart_georeasoner import GEOREASONER_ROW, TOP_FRACTION
+
+    if GEOREASONER_ROW[1] not in results:
+        return ""
+    reason, loc = options.georeasoner_epochs
+    return (
+        f"\n{GEOREASONER_ROW[1]}: epochs shrunk to {reason:g} (reasoning) + {loc:g} (location) against 6 + 12; "
+        f"locatability from the city's own class fractions, top {TOP_FRACTION:.0%} of the training images kept; "
+        "answers parsed from GeoReasoner's JSON (recall "
+        f"{results[GEOREASONER_ROW[1]].get('recall', float('nan')):.1f} %).\n"
+    )
 
 
 def _chance(out: Path) -> dict:
@@ -321,9 +354,10 @@ def recipe_args(options: QuickstartOptions) -> list[str]:
 
 def run_quickstart(options: QuickstartOptions) -> Path:
     """Run every step and return the output folder; see the module docstring."""
+    from addressvlm.quickstart_georeasoner import georeasoner_step_count, run_georeasoner_row
     from addressvlm.retrieval.quickstart import rag_step_count, run_rag_rows
 
-    steps = _Steps(total=12 + rag_step_count(options.rag_training))
+    steps = _Steps(total=12 + georeasoner_step_count(options.georeasoner) + rag_step_count(options.rag_training))
     space = prepare(options, steps)
     out, vqa, labelled, base, runs = space.out, space.vqa, space.labelled, space.base, space.runs
     steps.run("zero-shot: evaluate the untrained model", out / "eval" / "zero_shot" / "metrics.json",
@@ -360,6 +394,8 @@ def run_quickstart(options: QuickstartOptions) -> Path:
     steps.run("probe: street distribution of AddressVLM (Fig. 5)", out / "probe" / "probe_counts.json",
               _probe, out, vqa, runs / "addressvlm", options)  # fmt: skip
 
+    if options.georeasoner:
+        run_georeasoner_row(options, space, steps)
     run_rag_rows(options, space, steps)
     steps.timings["total (wall)"] = round(time.monotonic() - steps.start, 1)
     table = _comparison(out, options, steps.timings)
@@ -390,6 +426,10 @@ and skips finished steps. Map data © OpenStreetMap contributors (ODbL).
 | `eval/<row>/` | per model: `predictions.jsonl` (one line per test question), `metrics.json`, |
 | | `eval_settings.json` |
 | `probe/` | Fig. 5 probe of AddressVLM: `probe_counts.json` (streets named in sampled answers), `map_*.png` |
+| `data/locatability/`, `data/georeasoner_*` | with `--georeasoner`: locatability scores and the filtered table, the |
+| | reasoning labels and GeoReasoner's reasoning / location sets (docs/baselines.md) |
+| `runs/georeasoner_reason/`, `runs/georeasoner/` | with `--georeasoner`: reasoning tuning, then location tuning |
+| | from it; `eval/georeasoner/` evaluated with GeoReasoner's JSON prompt |
 | `index/` | retrieval index of the training images (EfficientNet-Lite0, FAISS); `eval/knn/` is the k-NN baseline, |
 | | `eval/*_rag/` the models with retrieval hints (`docs/retrieval.md`) |
 | `data/vqa_rag/` | with `--rag-training`: training questions with retrieval hints; `runs/rag_trained/` was |
@@ -444,12 +484,26 @@ def register(subparsers) -> None:
     parser.add_argument(
         "--rag-training", action="store_true", help="also train a stage 2 on questions with retrieval hints (~7 min)"
     )
+    parser.add_argument(
+        "--georeasoner",
+        action="store_true",
+        help="also reproduce the GeoReasoner baseline: locatability filter, reasoning tuning, then location tuning, "
+        "evaluated with GeoReasoner's JSON prompt (docs/baselines.md)",
+    )
+    parser.add_argument(
+        "--georeasoner-epochs",
+        type=float,
+        nargs=2,
+        default=list(defaults.georeasoner_epochs),
+        metavar=("REASON", "LOC"),
+        help="epochs of GeoReasoner's two stages (shrunk from the other rows' 6 + 12 to fit the time budget)",
+    )
     parser.set_defaults(func=_main)
 
 
-def _main(args) -> int:
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    options = QuickstartOptions(
+def options_from_args(args: argparse.Namespace) -> QuickstartOptions:
+    """The `QuickstartOptions` of parsed ``addressvlm quickstart`` arguments."""
+    return QuickstartOptions(
         output=Path(args.output),
         seed=args.seed,
         locations=args.locations,
@@ -465,6 +519,12 @@ def _main(args) -> int:
         backbone=args.backbone,
         side_by_side=not args.one_at_a_time,
         rag_training=args.rag_training,
+        georeasoner=args.georeasoner,
+        georeasoner_epochs=tuple(args.georeasoner_epochs),
     )
-    run_quickstart(options)
+
+
+def _main(args) -> int:
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    run_quickstart(options_from_args(args))
     return 0

@@ -272,8 +272,7 @@ def build_alignment_set(
             "reason": [""] * len(frame),
             "label_source": [""] * len(frame),
             "conversations": [
-                [{"from": "human", "value": q}, {"from": "gpt", "value": a}]
-                for q, a in zip(question_text, answers)
+                [{"from": "human", "value": q}, {"from": "gpt", "value": a}] for q, a in zip(question_text, answers)
             ],
         }
         arguments = {

@@ -12,6 +12,7 @@ street is labelled first, and no label goes into the top-right quarter, which th
       images/<location>_<k>.jpg
       satellite/<location>.jpg            labelled tiles
       satellite_unlabeled/<location>.jpg  the same tiles without labels
+      class_fractions.csv      per street view, the share of pixels the renderer drew in each ADE20K class
       city_info.json           arguments, counts per street / district, colour codes, dropped streets
       README.md                what this is, and the OSM credit
 
@@ -43,7 +44,14 @@ from addressvlm.utils.io import (
 from addressvlm.utils.processes import worker_pool
 
 from .city_osm import OSM_ATTRIBUTION
-from .street_view import assign_street_codes, district_style, heading_is_along, render_street_view
+from .street_view import (
+    SCENE_CLASSES,
+    UNLABELLED,
+    assign_street_codes,
+    district_style,
+    heading_is_along,
+    render_street_view,
+)
 
 
 __all__ = ["SynthCitySummary", "build_synth_city"]
@@ -108,14 +116,25 @@ def _save(image: Image.Image, path: Path, quality: int = 90) -> None:
         image.save(path, pnginfo=info)
 
 
-def _render_views(jobs: list[dict[str, Any]]) -> None:
-    """Render and save a list of street views (runs in worker processes too)."""
+CLASS_FRACTIONS_FILE = "class_fractions.csv"
+"""Per street view, the share of its pixels in each ADE20K class the renderer drew (`SCENE_CLASSES`), and the
+unlabelled rest: the ground truth of a semantic segmentation, e.g. for ``addressvlm data locatability --fractions``."""
+
+
+def _render_views(jobs: list[dict[str, Any]]) -> list[list[float]]:
+    """Render and save a list of street views (runs in worker processes too); return each view's class fractions
+    (`SCENE_CLASSES` order, then the unlabelled share)."""
+    fractions = []
     for job in jobs:
         rng = np.random.default_rng(job["seed"])
-        image = render_street_view(
-            job["street"], job["style"], job["code"], job["along"], job["sign"], rng, size=job["size"]
-        )
+        image, labels = render_street_view(
+            job["street"], job["style"], job["code"], job["along"], job["sign"], rng, size=job["size"],
+            return_labels=True,
+        )  # fmt: skip
         _save(image, Path(job["path"]))
+        counts = np.bincount(labels.reshape(-1), minlength=256) / labels.size
+        fractions.append([float(counts[index]) for index in SCENE_CLASSES.values()] + [float(counts[UNLABELLED])])
+    return fractions
 
 
 def build_synth_city(
@@ -249,15 +268,20 @@ def build_synth_city(
             job["path"] = str(tmp / job.pop("name"))
         chunks = [jobs[i : i + 64] for i in range(0, len(jobs), 64)]
         bar = tqdm(total=len(jobs), desc="street views", unit="img", disable=not progress)
+        fractions: list[list[float]] = []
         if workers > 1:
             with worker_pool(workers) as pool:
-                for chunk, _ in zip(chunks, pool.map(_render_views, chunks)):
+                for chunk, result in zip(chunks, pool.map(_render_views, chunks)):
+                    fractions += result
                     bar.update(len(chunk))
         else:
             for chunk in chunks:
-                _render_views(chunk)
+                fractions += _render_views(chunk)
                 bar.update(len(chunk))
         bar.close()
+        shares = pd.DataFrame(fractions, columns=[*SCENE_CLASSES, "unlabelled"]).round(6)
+        shares.insert(0, "image", [row["image"] for row in rows])
+        atomic_write_text(tmp / CLASS_FRACTIONS_FILE, shares.to_csv(index=False, lineterminator="\n"))
         city_map = render_city_map(layers, metres_per_pixel=tile_ground_m / tile_size, seed=seed)
         lines = streets_from_geodataframe(layers.roads[layers.roads["name"] != ""])
         own_street_labelled = 0
@@ -332,6 +356,8 @@ photographs: each district has its own façade style and each street its own col
 - {summary.streets} streets, {summary.districts} districts
 - `metadata.csv`: one row per street view (docs/data_format.md §1 of addressvlm)
 - `satellite/`, `satellite_unlabeled/`: one tile per location, with and without street names
+- `class_fractions.csv`: per street view, the share of its pixels drawn as each ADE20K class (road, building,
+  sky, signboard, ...): a segmentation's ground truth (`addressvlm data locatability --fractions`)
 - `city_info.json`: counts, colour codes and the build arguments
 
 Rebuild: `addressvlm data synth-city --output <dir> {options}`

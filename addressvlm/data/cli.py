@@ -1,4 +1,5 @@
-"""``addressvlm data`` sub-commands: ``synth-city``, ``build-vqa``, ``build-alignment``, ``stats``.
+"""``addressvlm data`` sub-commands: ``synth-city``, ``build-vqa``, ``build-alignment``, ``stats``, ``locatability``,
+``georeasoner-format``.
 
 `register` adds them to the ``data`` group's sub-parsers; the builders (and their heavy imports) load only when a
 command runs.
@@ -172,8 +173,57 @@ def _old_spellings(parser: argparse.ArgumentParser, **more: str) -> None:
         parser.add_argument(flag, dest=dest, type=types[dest], default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 
+@cli_command
+def _locatability(args: argparse.Namespace) -> int:
+    from addressvlm.utils.io import check_not_an_input, check_output_dir
+
+    from .locatability import DEFAULT_THRESHOLD, score_metadata, write_locatability
+
+    check_output_dir(args.output, args.overwrite)  # before the model loads
+    check_not_an_input(args.output, [args.metadata, Path(args.metadata).parent])
+    threshold = args.threshold
+    if threshold is None and args.top_fraction is None:
+        threshold = DEFAULT_THRESHOLD
+    scored, info = score_metadata(
+        args.metadata,
+        model=args.model,
+        weights_path=args.weights,
+        column_map=_column_map(args.column_map),
+        batch_size=args.batch_size,
+        device=args.device,
+        show_progress=not args.no_progress,
+        fractions=args.fractions,
+    )
+    record = write_locatability(
+        scored, info, args.output, top_fraction=args.top_fraction, threshold=threshold, overwrite=args.overwrite
+    )
+    quantiles = ", ".join(f"q{float(q) * 100:g} {v:.3f}" for q, v in record["score_quantiles"].items())
+    print(f"locatability of {record['n_images']} images: mean {record['score_mean']:.3f}; {quantiles}")
+    print(
+        f"kept {record['n_kept']} of {record['n_images']} (cut {record['filter']['cut']:.3f}) -> "
+        f"{Path(args.output) / 'metadata.csv'} (scores.csv, histogram.png beside it)"
+    )
+    return 0
+
+
+@cli_command
+def _georeasoner_format(args: argparse.Namespace) -> int:
+    from .georeasoner import write_georeasoner_set
+
+    record = write_georeasoner_set(args.dataset, args.output, keep_images=args.keep_images, overwrite=args.overwrite)
+    rows = ", ".join(f"{split} {count}" for split, count in record["rows"].items())
+    dropped = (
+        f"; {record['train_rows_dropped']} training rows below the locatability cut left out"
+        if (record["keep_images"])
+        else ""
+    )
+    print(f"{record['kind']}-tuning set: {rows} rows{dropped} -> {args.output}")
+    return 0
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``synth-city``, ``build-vqa``, ``build-alignment`` and ``stats`` to the ``data`` group.
+    """Add ``synth-city``, ``build-vqa``, ``build-alignment``, ``stats``, ``locatability`` and ``georeasoner-format``
+    to the ``data`` group.
 
     Args:
         subparsers (`argparse._SubParsersAction`):
@@ -318,3 +368,55 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     stats.add_argument("--column-map", help="YAML/JSON column mapping (metadata tables)")
     stats.add_argument("--check-images", action="store_true", help="open every image (metadata tables)")
     stats.set_defaults(func=_stats)
+
+    locatability = subparsers.add_parser(
+        "locatability",
+        help="score street views by locatability (GeoReasoner) and keep the most locatable ones",
+        description="Segment every street view of a metadata table with an ADE20K semantic-segmentation model, score "
+        "it as the sum of class weight x pixel fraction (GeoReasoner's weights: road 1.0, column 0.57, signboard "
+        "0.49, ...) and write scores.csv, the filtered metadata.csv (a valid metadata table), histogram.png and "
+        "locatability_info.json.",
+        formatter_class=formatter,
+    )
+    locatability.add_argument("metadata", help="metadata table (CSV or Parquet, docs/data_format.md §1)")
+    locatability.add_argument("--output", required=True, help="output folder")
+    locatability.add_argument(
+        "--model",
+        default="facebook/maskformer-swin-large-ade",
+        help="AutoModelForSemanticSegmentation checkpoint (folder or Hub id) with the 150 ADE20K classes",
+    )
+    locatability.add_argument("--weights", help="class weights JSON (default: the packaged GeoReasoner weights)")
+    locatability.add_argument(
+        "--fractions",
+        help="known class fractions instead of --model: a CSV with 'image' and one column per class (the offline "
+        "city's class_fractions.csv: what its renderer drew)",
+    )
+    keep = locatability.add_mutually_exclusive_group()
+    keep.add_argument(
+        "--threshold", type=float, help="keep images scoring above this (default 0.4, GeoReasoner's cut)"
+    )
+    keep.add_argument("--top-fraction", type=float, help="keep this share of the images, the highest scores")
+    locatability.add_argument("--batch-size", type=int, default=8, help="images per forward pass")
+    locatability.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1 ...)")
+    locatability.add_argument("--column-map", help="YAML/JSON column mapping for tables with other column names")
+    locatability.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    locatability.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    locatability.set_defaults(func=_locatability)
+
+    georeasoner = subparsers.add_parser(
+        "georeasoner-format",
+        help="write a GeoReasoner-format copy of a labelled GeoReasoner set (reasoning) or a VQA set (location)",
+        description="GeoReasoner baseline data (docs/baselines.md). A labelled set from label-georeasoner becomes "
+        'the reasoning-tuning set: GeoReasoner\'s prompt -> {"district", "street", "reasons"}. A VQA set '
+        'becomes the location-tuning set: naming questions -> {"district", "street"} in JSON, judgement and '
+        "multiple choice unchanged, test split copied as it is; --keep-images keeps only the training images of a "
+        "locatability-filtered table.",
+        formatter_class=formatter,
+    )
+    georeasoner.add_argument("dataset", help="labelled GeoReasoner set or VQA set folder")
+    georeasoner.add_argument("--output", required=True, help="output dataset folder")
+    georeasoner.add_argument(
+        "--keep-images", help="metadata.csv of `addressvlm data locatability`: keep only these training images"
+    )
+    georeasoner.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    georeasoner.set_defaults(func=_georeasoner_format)

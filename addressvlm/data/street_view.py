@@ -35,11 +35,66 @@ __all__ = [
     "StreetCode",
     "assign_street_codes",
     "district_style",
+    "SCENE_CLASSES",
+    "UNLABELLED",
     "heading_is_along",
     "render_street_view",
 ]
 
 RGB = tuple[int, int, int]
+
+SCENE_CLASSES: dict[str, int] = {
+    "building": 1,
+    "sky": 2,
+    "tree": 4,
+    "road": 6,
+    "window": 8,
+    "sidewalk": 11,
+    "person": 12,
+    "door": 14,
+    "car": 20,
+    "signboard": 43,
+    "awning": 86,
+    "pole": 93,
+}
+"""What the renderer draws, as ADE20K class ids (the label set of the locatability weights): façades, roofs and the
+façade band are ``building``, shop fronts and windows ``window``, lamp and sign posts ``pole``, the name plate
+``signboard``, road markings ``road``."""
+
+UNLABELLED = 255
+"""Label-map value of pixels no shape covers."""
+
+
+class _Painter:
+    """An ``ImageDraw`` that also paints every shape, in the class ``label``, into a label map (when one is given).
+
+    Drawing the label map consumes no random numbers, so an image is the same with or without it.
+    """
+
+    def __init__(self, draw: ImageDraw.ImageDraw, labels: ImageDraw.ImageDraw | None = None):
+        self._draw = draw
+        self._labels = labels
+        self.label = UNLABELLED
+
+    def __getattr__(self, name: str):
+        method = getattr(self._draw, name)
+        if self._labels is None:
+            return method
+        shadow = getattr(self._labels, name)
+
+        def both(*args, **kwargs):
+            method(*args, **kwargs)
+            kwargs = {**kwargs, "fill": self.label}
+            if kwargs.get("outline") is not None:
+                kwargs["outline"] = self.label
+            shadow(*args, **kwargs)
+
+        return both
+
+    def mark(self, box: tuple[float, float, float, float], label: int) -> None:
+        """Label a box drawn without this painter (a pasted plate)."""
+        if self._labels is not None:
+            self._labels.rectangle(box, fill=label)
 
 
 @dataclass(frozen=True)
@@ -300,6 +355,7 @@ def _paint_building(
 ) -> None:
     """One building on a wall between ``u0`` and ``u1``; ``top_v`` is its roof line (0 = top of the wall)."""
     facade = _jitter(rng, style.facades[int(rng.integers(len(style.facades)))], 10)
+    draw.label = SCENE_CLASSES["building"]
     draw.polygon(wall.quad(u0, u1, top_v, 1.0), fill=facade)
     span = u1 - u0
     if rng.random() < style.pitched_roofs:
@@ -320,21 +376,26 @@ def _paint_building(
             cu1 = u0 + span * (column + (0.92 if style.tall_windows else 0.75)) / columns
             lit = rng.random() < 0.15
             glass = _shade(style.window, 1.5) if lit else _jitter(rng, style.window, 8)
+            draw.label = SCENE_CLASSES["window"]
             draw.polygon(wall.quad(cu0, cu1, v0, v1), fill=glass, outline=style.frame)
     # street code: the band at first-floor level, awnings and doors on the ground floor
+    draw.label = SCENE_CLASSES["building"]
     draw.polygon(wall.quad(u0, u1, *band), fill=_jitter(rng, code.band, 14))
     shops = int(rng.integers(1, 3))
     for shop in range(shops):
         su0 = u0 + span * (shop + 0.1) / shops
         su1 = u0 + span * (shop + 0.9) / shops
+        draw.label = SCENE_CLASSES["window"]
         draw.polygon(wall.quad(su0, su1, ground_top + 0.07, 0.97), fill=(34, 38, 44))
         if rng.random() < 0.85:
+            draw.label = SCENE_CLASSES["awning"]
             draw.polygon(
                 wall.quad(su0 - 0.01 * span, su1 + 0.01 * span, ground_top, ground_top + 0.065),
                 fill=_jitter(rng, code.awning, 14),
             )
         door_u = su0 + (su1 - su0) * float(rng.uniform(0.05, 0.6))
         door_w = (su1 - su0) * 0.3
+        draw.label = SCENE_CLASSES["door"]
         draw.polygon(wall.quad(door_u, door_u + door_w, ground_top + 0.08, 1.0), fill=_jitter(rng, code.door, 14))
 
 
@@ -345,6 +406,7 @@ def _sky(draw: ImageDraw.ImageDraw, width: int, height: int, horizon: float, rng
         top = np.array([grey, grey, grey + 8])
     bottom = np.minimum(top + 45, 250)
     steps = max(1, int(horizon))
+    draw.label = SCENE_CLASSES["sky"]
     for y in range(steps):
         t = y / steps
         colour = tuple(int(c) for c in top * (1 - t) + bottom * t)
@@ -353,6 +415,7 @@ def _sky(draw: ImageDraw.ImageDraw, width: int, height: int, horizon: float, rng
 
 def _tree(draw, x, ground_y, height, rng) -> None:
     trunk_w = height * 0.07
+    draw.label = SCENE_CLASSES["tree"]
     draw.rectangle((x - trunk_w, ground_y - height * 0.45, x + trunk_w, ground_y), fill=(84, 62, 44))
     green = _jitter(rng, (60, 110, 52), 20)
     for _ in range(4):
@@ -365,6 +428,7 @@ def _tree(draw, x, ground_y, height, rng) -> None:
 def _car(draw, x, ground_y, length, rng) -> None:
     height = length * 0.42
     colour = tuple(int(c) for c in rng.integers(20, 235, size=3))
+    draw.label = SCENE_CLASSES["car"]
     draw.rounded_rectangle(
         (x, ground_y - height * 0.62, x + length, ground_y - height * 0.12), radius=height * 0.15, fill=colour
     )
@@ -394,20 +458,24 @@ def _car(draw, x, ground_y, length, rng) -> None:
 def _pedestrian(draw, x, ground_y, height, rng) -> None:
     colour = tuple(int(c) for c in rng.integers(20, 220, size=3))
     w = height * 0.18
+    draw.label = SCENE_CLASSES["person"]
     draw.rectangle((x - w, ground_y - height * 0.8, x + w, ground_y - height * 0.35), fill=colour)
     draw.rectangle((x - w * 0.8, ground_y - height * 0.35, x + w * 0.8, ground_y), fill=(40, 40, 50))
     r = height * 0.1
     draw.ellipse((x - r, ground_y - height, x + r, ground_y - height * 0.8), fill=(220, 180, 150))
 
 
-def _sign(image: Image.Image, x: float, y: float, name: str, scale: float) -> None:
+def _sign(image: Image.Image, x: float, y: float, name: str, scale: float) -> tuple[int, int, int, int]:
+    """Paste the name plate; return its box (left, top, right, bottom), inclusive."""
     font = _font(max(6, int(round(scale * 0.05))), True)
     left, top, right, bottom = font.getbbox(name)
     pad = max(2, int(scale * 0.012))
     plate = Image.new("RGB", (right - left + 2 * pad, bottom - top + 2 * pad), (22, 70, 160))
     ImageDraw.Draw(plate).rectangle((0, 0, plate.width - 1, plate.height - 1), outline=(240, 240, 240))
     ImageDraw.Draw(plate).text((pad - left, pad - top), name, font=font, fill=(250, 250, 250))
-    image.paste(plate, (int(x - plate.width / 2), int(y)))
+    left, top = int(x - plate.width / 2), int(y)
+    image.paste(plate, (left, top))
+    return left, top, left + plate.width - 1, top + plate.height - 1
 
 
 def _across_view(draw, width, height, style, code, rng):
@@ -422,7 +490,9 @@ def _across_view(draw, width, height, style, code, rng):
         top_v = max(0.02, 0.7 - storeys * 0.095)
         _paint_building(draw, wall, u, u + span, top_v, style, code, rng)
         u += span
+    draw.label = SCENE_CLASSES["sidewalk"]
     draw.rectangle((0, ground_y, width, height * 0.86), fill=_jitter(rng, style.sidewalk, 8))
+    draw.label = SCENE_CLASSES["road"]
     draw.rectangle((0, height * 0.86, width, height), fill=_jitter(rng, style.road, 8))
     for x in np.arange(rng.uniform(0, width * 0.3), width, width * 0.35):
         draw.rectangle((x, height * 0.94, x + width * 0.15, height * 0.955), fill=(228, 228, 220))
@@ -437,20 +507,24 @@ def _along_view(draw, width, height, style, code, rng):
     gap = width * 0.06
     far_half = 0.16 * height / depth * 4
     backdrop = _shade(style.facades[int(rng.integers(len(style.facades)))], 0.8)
+    draw.label = SCENE_CLASSES["building"]
     draw.rectangle((vx - gap * 1.2, vy - far_half * 2.4, vx + gap * 1.2, vy + far_half * 0.7), fill=backdrop)
     for row in range(3):
         y = vy - far_half * (2.1 - row * 0.7)
+        draw.label = SCENE_CLASSES["window"]
         draw.rectangle((vx - gap * 0.9, y, vx + gap * 0.9, y + far_half * 0.3), fill=_shade(style.window, 1.1))
     walls = [
         _Wall(0, -height * 0.25, height * 0.93, vx - gap, vy - far_half * 1.6, vy + far_half * 0.6, depth),
         _Wall(width, -height * 0.25, height * 0.93, vx + gap, vy - far_half * 1.6, vy + far_half * 0.6, depth),
     ]
+    draw.label = SCENE_CLASSES["sidewalk"]
     draw.polygon(
         [(0, height), (width, height), walls[1].point(1, 1), walls[0].point(1, 1)],
         fill=_jitter(rng, style.sidewalk, 8),
     )
     road_left = (width * 0.14, height)
     road_right = (width * 0.86, height)
+    draw.label = SCENE_CLASSES["road"]
     draw.polygon(
         [road_left, road_right, (vx + gap * 0.6, vy + far_half * 0.6), (vx - gap * 0.6, vy + far_half * 0.6)],
         fill=_jitter(rng, style.road, 8),
@@ -481,8 +555,9 @@ def render_street_view(
     rng: np.random.Generator,
     size: tuple[int, int] = (128, 128),
     supersample: int = 2,
-) -> Image.Image:
-    """Draw one street view.
+    return_labels: bool = False,
+) -> Image.Image | tuple[Image.Image, np.ndarray]:
+    """Draw one street view (and, when asked, the class of every pixel: what was drawn where).
 
     Args:
         street (`str`):
@@ -501,15 +576,20 @@ def render_street_view(
             ``(width, height)`` of the output.
         supersample (`int`, *optional*, defaults to 2):
             Draw at this multiple of ``size`` and downsample (anti-aliasing).
+        return_labels (`bool`, *optional*, defaults to `False`):
+            Also return the label map: the ADE20K class id (`SCENE_CLASSES`) of the shape drawn last at each pixel,
+            `UNLABELLED` where none was (downsampled with nearest neighbours). The image is the same either way.
 
     Returns:
-        `PIL.Image.Image`: RGB.
+        `PIL.Image.Image` (RGB), or `(image, label_map)` with ``return_labels``: ``label_map`` is a ``uint8``
+        array of shape ``(height, width)``.
     """
     out_w, out_h = size
     zoom = float(rng.uniform(1.0, 1.15))
     width, height = int(out_w * supersample * zoom), int(out_h * supersample * zoom)
     image = Image.new("RGB", (width, height))
-    draw = ImageDraw.Draw(image)
+    labels = Image.new("L", (width, height), UNLABELLED) if return_labels else None
+    draw = _Painter(ImageDraw.Draw(image), ImageDraw.Draw(labels) if labels is not None else None)
     compose = _along_view if along else _across_view
     ground_y = compose(draw, width, height, style, code, rng)
     for _ in range(int(rng.poisson(style.greenery))):
@@ -530,18 +610,22 @@ def render_street_view(
         )
     if rng.random() < 0.5:
         x = rng.uniform(0.05, 0.95) * width
+        draw.label = SCENE_CLASSES["pole"]
         draw.rectangle(
             (x - width * 0.006, height * 0.25, x + width * 0.006, ground_y + height * 0.04), fill=(50, 54, 58)
         )
     if show_sign:
         x = float(rng.uniform(0.3, 0.7)) * width
         y = float(rng.uniform(0.45, 0.6)) * height
+        draw.label = SCENE_CLASSES["pole"]
         draw.rectangle((x - width * 0.008, y, x + width * 0.008, ground_y + height * 0.03), fill=(60, 64, 68))
-        _sign(image, x, y - height * 0.02, street, min(width, height))
+        draw.mark(_sign(image, x, y - height * 0.02, street, min(width, height)), SCENE_CLASSES["signboard"])
     left = int(rng.integers(0, width - out_w * supersample + 1))
     top = int(rng.integers(0, height - out_h * supersample + 1))
-    image = image.crop((left, top, left + out_w * supersample, top + out_h * supersample))
-    image = image.resize((out_w, out_h), Image.Resampling.LANCZOS)
+    box = (left, top, left + out_w * supersample, top + out_h * supersample)
+    image = image.crop(box).resize((out_w, out_h), Image.Resampling.LANCZOS)
+    if labels is not None:
+        labels = labels.crop(box).resize((out_w, out_h), Image.Resampling.NEAREST)
     if rng.random() < 0.15:
         image = image.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.4, 0.9))))
     array = np.asarray(image, dtype=np.float32)
@@ -555,7 +639,8 @@ def render_street_view(
         ramp = np.clip((np.arange(out_w) - edge) / (0.08 * out_w), -1, 1) * 0.5 + 0.5
         ramp = ramp if rng.random() < 0.5 else 1 - ramp
         array *= (1 - float(rng.uniform(0.1, 0.3)) * ramp)[None, :, None]
-    return Image.fromarray(np.clip(array, 0, 255).astype(np.uint8))
+    image = Image.fromarray(np.clip(array, 0, 255).astype(np.uint8))
+    return (image, np.asarray(labels, dtype=np.uint8)) if labels is not None else image
 
 
 def heading_is_along(heading: float, road_bearing: float) -> bool:

@@ -106,6 +106,8 @@ def run_eval(args: argparse.Namespace) -> int:
     from .tables import format_table_header, format_table_row
 
     check_output_folder(args.output_dir)  # before the model loads
+    if args.rag and args.prompt_style != "plain":
+        raise ValueError("--rag and --prompt-style georeasoner do not combine: GeoReasoner's prompt carries no hints")
     _, dataset = _load_split(args.dataset, args.split)
     dataset, rag = _with_rag(args, dataset)
     model, processor, info = _load_model(args)
@@ -125,6 +127,7 @@ def run_eval(args: argparse.Namespace) -> int:
         metric_path=args.metric_path,
         overwrite=args.overwrite,
         show_progress=not args.no_progress,
+        prompt_style=args.prompt_style,
     )
     name = args.name or Path(args.adapter or args.model).name
     run, timing = metrics["eval"], metrics["timing"]
@@ -138,6 +141,8 @@ def run_eval(args: argparse.Namespace) -> int:
         f"recall {'-' if recall is None else f'{recall:.2f}'}, F1 {'-' if f1 is None else f'{f1:.2f}'} "
         f"-> {args.output_dir}"
     )
+    if "parse_counts" in run:
+        print("GeoReasoner JSON answers: " + ", ".join(f"{k} {v}" for k, v in run["parse_counts"].items()))
     return 1 if run["n_failed"] else 0
 
 
@@ -296,6 +301,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="sampling temperature; 0 is greedy decoding (the paper's inference uses 0.1)",
     )
     evaluate.add_argument("--name", default=None, help="row label of the printed table (default: the model folder)")
+    evaluate.add_argument(
+        "--prompt-style",
+        choices=("plain", "georeasoner"),
+        default="plain",
+        help="georeasoner: ask the naming questions with GeoReasoner's JSON prompt (district, street, reasons) and "
+        "score the parsed fields (refusals and unparseable JSON are invalid); give room for the reasons with "
+        "--max-new-tokens (e.g. 128)",
+    )
     evaluate.add_argument("--overwrite", action="store_true", help="discard earlier outputs instead of resuming")
     add_rag_options(evaluate)
     evaluate.set_defaults(func=run_eval)

@@ -34,7 +34,7 @@ import os
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,7 @@ from .predictions import (
 )
 
 
-__all__ = ["EvalQuestion", "collect_questions", "evaluate_model"]
+__all__ = ["PROMPT_STYLES", "EvalQuestion", "collect_questions", "evaluate_model"]
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +60,9 @@ METRICS_FILE = "metrics.json"
 SETTINGS_FILE = "eval_settings.json"
 # Stored per record and compared on resume: a finished answer only counts for the same question.
 _IDENTITY_FIELDS = ("image", "question", "reference", "level", "type", "options")
+PROMPT_STYLES = ("plain", "georeasoner")
+"""``plain``: the dataset's questions; ``georeasoner``: naming questions asked with GeoReasoner's JSON prompt and
+the answers parsed (`addressvlm.inference.georeasoner`)."""
 
 
 @dataclass(frozen=True)
@@ -231,6 +234,7 @@ def evaluate_model(
     metric_path: str | os.PathLike | None = None,
     overwrite: bool = False,
     show_progress: bool = True,
+    prompt_style: str = "plain",
 ) -> dict[str, Any]:
     """Answer every question of a VQA split, save the predictions and return the scores (resumable).
 
@@ -255,6 +259,10 @@ def evaluate_model(
             `load_address_accuracy`).
         overwrite (`bool`, *optional*, defaults to `False`): discard earlier outputs in ``output_dir``.
         show_progress (`bool`, *optional*, defaults to `True`): a tqdm bar with questions/s.
+        prompt_style (`str`, *optional*, defaults to ``"plain"``): ``"georeasoner"`` asks every naming question
+            (generation, street_district) with GeoReasoner's JSON prompt and scores the parsed district / street;
+            each such record keeps the answer as ``raw_prediction`` and the parse as ``parse`` (``valid``,
+            ``partial``, ``refusal``, ``invalid``), counted in ``metrics["eval"]["parse_counts"]``.
 
     Returns:
         `dict`: the ``address_accuracy`` scores at the top level (``A_d_G`` ... ``A_sd`` in %, ``n_*`` counts,
@@ -265,6 +273,8 @@ def evaluate_model(
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if prompt_style not in PROMPT_STYLES:
+        raise ValueError(f"unknown prompt style {prompt_style!r}; expected one of {PROMPT_STYLES}")
     folder = ensure_output_dir(output_dir)
     predictions_path = folder / PREDICTIONS_FILE
     if overwrite:
@@ -279,6 +289,20 @@ def evaluate_model(
     if not questions:
         raise ValueError("The dataset has no rows to evaluate")
     _check_references(functions, questions)
+    parse, json_keys = None, frozenset()
+    if prompt_style == "georeasoner":
+        from addressvlm.data.georeasoner import REASONING_QUESTION, is_location_question
+
+        from .georeasoner import parse_georeasoner_answer
+
+        def parse(text: str):
+            return parse_georeasoner_answer(text, is_refusal=functions.is_refusal)
+
+        questions = [
+            replace(q, question=REASONING_QUESTION) if is_location_question({"type": q.type, "level": q.level}) else q
+            for q in questions
+        ]
+        json_keys = frozenset(q.key for q in questions if q.question == REASONING_QUESTION)
     sampling = bool(temperature)
     settings = {
         "model": model_name or getattr(getattr(model, "config", None), "name_or_path", None) or type(model).__name__,
@@ -288,6 +312,7 @@ def evaluate_model(
         "seed": seed if sampling else None,
         "max_new_tokens": max_new_tokens,
         "batch_size": batch_size,
+        **({"prompt_style": prompt_style} if prompt_style != "plain" else {}),
         **dict(run_info or {}),
     }
     done, torn = read_predictions(predictions_path, repair=False)
@@ -324,6 +349,11 @@ def evaluate_model(
                 if answer is None:
                     record = question.record("", error=batch.errors[position])
                     failed += 1
+                elif question.key in json_keys:
+                    parsed = parse(answer)
+                    record = question.record(parsed.prediction(question.level), raw_prediction=answer)
+                    record["parse"] = parsed.status
+                    answered += 1
                 else:
                     record = question.record(answer)
                     answered += 1
@@ -359,6 +389,7 @@ def evaluate_model(
             "n_failed": len(failed_records),
             "failed_images": sorted({r["image"] for r in failed_records})[:20],
             "shared_prefix_tokens": answerer.prefix_length,
+            **({"parse_counts": _parse_counts(ordered)} if parse is not None else {}),
         },
         "timing": {
             "questions_answered": answered + failed,
@@ -379,6 +410,17 @@ def evaluate_model(
             failed_records[0]["image"],
         )
     return result
+
+
+def _parse_counts(records: Sequence[Mapping[str, Any]]) -> dict[str, int]:
+    """How the GeoReasoner answers parsed: ``valid`` / ``partial`` / ``refusal`` / ``invalid`` counts."""
+    from .georeasoner import PARSE_STATUSES
+
+    counts = dict.fromkeys(PARSE_STATUSES, 0)
+    for record in records:
+        if "parse" in record:
+            counts[record["parse"]] += 1
+    return counts
 
 
 def _versions() -> dict[str, str]:
