@@ -24,7 +24,14 @@ def _run(parser, *argv) -> int:
 
 def test_every_option_has_help(parser):
     subcommands = parser._subparsers._group_actions[0].choices
-    assert set(subcommands) == {"synth-city", "build-vqa", "build-alignment", "stats"}
+    assert set(subcommands) == {
+        "synth-city",
+        "build-vqa",
+        "build-alignment",
+        "stats",
+        "locatability",
+        "georeasoner-format",
+    }
     for name, sub in subcommands.items():
         for action in sub._actions:
             if isinstance(action, argparse._HelpAction):
