@@ -350,7 +350,8 @@ def compare_quickstarts(folders: list[str | os.PathLike], pairs=QUICKSTART_PAIRS
     seeds = [run["settings"]["seed"] for run in runs]
     if len(set(seeds)) != len(seeds):
         raise ValueError(f"the folders {list(map(str, folders))} repeat a seed ({seeds}): one run per seed")
-    ignore = {"seed", "output", "progress", "side_by_side"}
+    # settings that leave the shared rows unchanged: the seed, where and how it ran, and options that only add rows
+    ignore = {"seed", "output", "progress", "side_by_side", "rag_training", "georeasoner", "georeasoner_epochs"}
     settings = [{k: v for k, v in run["settings"].items() if k not in ignore} for run in runs]
     for folder, other in zip(folders[1:], settings[1:]):
         changed = sorted(k for k in settings[0] if settings[0][k] != other.get(k))

@@ -48,3 +48,8 @@ def test_the_command_writes_the_table(tmp_path, capsys):
     folders = [str(_run(tmp_path / f"s{seed}", seed, 50.0 + seed, 52.0)) for seed in range(3)]
     assert main(["experiment", "--quickstarts", *folders, "--output", str(tmp_path / "seeds.md")]) == 0
     assert (tmp_path / "seeds.md").read_text() == capsys.readouterr().out.rstrip("\n") + "\n"
+
+
+def test_options_that_only_add_rows_do_not_block_the_comparison(tmp_path):
+    folders = [_run(tmp_path / "s0", 0, 50.0, 54.0), _run(tmp_path / "s1", 1, 60.0, 58.0, rag_training=True)]
+    assert "| Baseline (stage 2 only) | 2 |" in compare_quickstarts(folders)
