@@ -218,9 +218,12 @@ def _write_names(city: Path, target: Path) -> None:
     target.write_text("\n".join(names) + "\n", encoding="utf-8")
 
 
-def _evaluate(options: QuickstartOptions, model: Path, vqa: Path, output: Path, name: str, split="test") -> None:
+def _evaluate(
+    options: QuickstartOptions, model: Path, vqa: Path, output: Path, name: str, split="test", *extra
+) -> None:
+    """``addressvlm eval`` of one quickstart row (``extra``: more flags, e.g. retrieval or the prompt style)."""
     argv = ["eval", "--model", model, "--dataset", vqa, "--output-dir", output, "--name", name, "--batch-size", 32]
-    argv += ["--split", split]
+    argv += ["--split", split, *extra]
     if options.eval_limit:
         argv += ["--limit", options.eval_limit]
     if not options.progress:

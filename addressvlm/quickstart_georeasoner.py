@@ -57,24 +57,10 @@ def georeasoner_rows(out: Path) -> tuple[tuple[str, str], ...]:
 
 
 def _evaluate(options, model: Path, vqa: Path, output: Path) -> None:
-    from addressvlm.quickstart import _cli
+    from addressvlm.quickstart import _evaluate as evaluate_row
 
-    argv = ["eval", "--model", model, "--dataset", vqa, "--output-dir", output, "--name", "GeoReasoner"]
-    argv += [
-        "--batch-size",
-        32,
-        "--split",
-        "test",
-        "--prompt-style",
-        "georeasoner",
-        "--max-new-tokens",
-        MAX_NEW_TOKENS,
-    ]
-    if options.eval_limit:
-        argv += ["--limit", options.eval_limit]
-    if not options.progress:
-        argv.append("--no-progress")
-    _cli(*argv)
+    style = ["--prompt-style", "georeasoner", "--max-new-tokens", MAX_NEW_TOKENS]
+    evaluate_row(options, model, vqa, output, "GeoReasoner", "test", *style)
 
 
 def run_georeasoner_row(options, space, steps) -> None:

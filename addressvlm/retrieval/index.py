@@ -244,6 +244,15 @@ def _check_plan(work: Path, plan: dict[str, Any], where: str) -> None:
             )
 
 
+def _embed_resumably(images, encoder, identity, work: Path, what: str, batch_size, shard_size, workers, show_progress,
+                     desc: str = "embed") -> list[Path]:  # fmt: skip
+    """Check (or record) the plan of a resumable embedding in ``work``, then embed ``images`` into its shards."""
+    plan = {"encoder": identity, "images": _digest(images), "n": len(images), "shard_size": shard_size}
+    _check_plan(work, plan, what)
+    return embed_images(images, encoder, work, batch_size=batch_size, shard_size=shard_size, workers=workers,
+                        show_progress=show_progress, desc=desc)  # fmt: skip
+
+
 def _read_shards(shards: Sequence[Path]) -> Iterator[np.ndarray]:
     for path in shards:
         yield np.load(path, mmap_mode="r")
@@ -368,18 +377,8 @@ def build_index(
         encoder = load_encoder(encoder, device=device, image_size=image_size)
     identity = encoder.identity()
     images = rows["image"].tolist()
-    _check_plan(
-        work, {"encoder": identity, "images": _digest(images), "n": len(images), "shard_size": shard_size}, "the build"
-    )
-    shards = embed_images(
-        images,
-        encoder,
-        work,
-        batch_size=batch_size,
-        shard_size=shard_size,
-        workers=workers,
-        show_progress=show_progress,
-    )
+    shards = _embed_resumably(images, encoder, identity, work, "the build", batch_size, shard_size, workers,
+                              show_progress)  # fmt: skip
     index, factory = _make_index(spec, identity["dim"], shards, len(images), seed, show_progress)
     info = {
         "format_version": FORMAT_VERSION,
@@ -447,19 +446,8 @@ def add_to_index(
         return 0
     work = folder / ADD_WORK_DIR
     images = new["image"].tolist()
-    _check_plan(
-        work, {"encoder": identity, "images": _digest(images), "n": len(images), "shard_size": shard_size}, "adding"
-    )
-    shards = embed_images(
-        images,
-        encoder,
-        work,
-        batch_size=batch_size,
-        shard_size=shard_size,
-        workers=workers,
-        show_progress=show_progress,
-        desc="embed (add)",
-    )
+    shards = _embed_resumably(images, encoder, identity, work, "adding", batch_size, shard_size, workers,
+                              show_progress, desc="embed (add)")  # fmt: skip
     for array in _read_shards(shards):
         index.index.add(np.ascontiguousarray(array, dtype=np.float32))
     table = concatenate_datasets([index.rows, Dataset.from_pandas(new, preserve_index=False)])

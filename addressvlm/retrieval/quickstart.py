@@ -46,15 +46,10 @@ def rag_rows(out: Path) -> tuple[tuple[str, str], ...]:
 
 
 def _evaluate_rag(options, model: Path, vqa: Path, index: Path, output: Path, name: str) -> None:
-    from addressvlm.quickstart import _cli
+    from addressvlm.quickstart import _evaluate
 
-    argv = ["eval", "--model", model, "--dataset", vqa, "--output-dir", output, "--name", name, "--batch-size", 32]
-    argv += ["--split", "test", "--rag", index, "--rag-k", RAG_K, "--rag-dissimilar", RAG_DISSIMILAR]
-    if options.eval_limit:
-        argv += ["--limit", options.eval_limit]
-    if not options.progress:
-        argv.append("--no-progress")
-    _cli(*argv)
+    rag = ["--rag", index, "--rag-k", RAG_K, "--rag-dissimilar", RAG_DISSIMILAR]
+    _evaluate(options, model, vqa, output, name, "test", *rag)
 
 
 def run_rag_rows(options, space, steps) -> None:
