@@ -44,3 +44,14 @@ def test_a_finished_step_beside_is_skipped(tmp_path, capsys):
 
 def test_side_by_side_is_the_default():
     assert QuickstartOptions(output=".").side_by_side is True
+
+
+def test_one_at_a_time_flag_reaches_the_options(monkeypatch, tmp_path):
+    import addressvlm.quickstart as quickstart
+    from addressvlm.cli import main
+
+    seen = []
+    monkeypatch.setattr(quickstart, "run_quickstart", lambda options: seen.append(options) or options.output)
+    assert main(["quickstart", "--output", str(tmp_path / "a"), "--one-at-a-time"]) == 0
+    assert main(["quickstart", "--output", str(tmp_path / "b")]) == 0
+    assert [options.side_by_side for options in seen] == [False, True]
