@@ -43,6 +43,12 @@ echo "[wheel] installing into a fresh virtual environment: $TORCH_SPEC, then the
 # shellcheck disable=SC1091
 . "$WORK/venv/bin/activate"
 pip install -q "$TORCH_SPEC"
+if ! python -c "import torch" >/dev/null 2>&1; then
+  # seen once on a loaded machine: a fresh torch failed to load its libraries ("MKL FATAL ERROR: Cannot load
+  # libtorch_cpu.so") and loaded after a reinstall; say so and reinstall once rather than fail the whole check
+  echo "[wheel] torch did not import in the fresh venv; reinstalling it once"
+  pip install -q --force-reinstall --no-deps "$TORCH_SPEC"
+fi
 torch_version="$(python -c 'import torch; print(torch.__version__.split("+")[0])')"
 grep -v '^torch==' "$REPO/.ci/constraints.txt" > "$WORK/constraints.txt"
 pip install -q "$wheel" -c "$WORK/constraints.txt" "torch==$torch_version"
