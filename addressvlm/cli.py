@@ -32,6 +32,7 @@ import logging
 import sys
 
 from addressvlm.utils.errors import run_command
+from addressvlm.utils.options import OptionsParser
 
 
 __all__ = ["build_parser", "main"]
@@ -53,7 +54,7 @@ _GROUP_HELP = {"data": "build datasets: the offline city, VQA sets, stage-1 graf
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OptionsParser(  # every sub-command's parser is an OptionsParser too (options as dataclasses)
         prog="addressvlm",
         description="AddressVLM: cross-view alignment tuning for image address localization.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
