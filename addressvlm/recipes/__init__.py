@@ -1,6 +1,8 @@
 """The training recipes and their configs, shipped inside the package.
 
-- ``stage1.py`` / ``stage2.py``: the two stages, each a readable script with ``run(argv)`` and ``main(argv)``;
+- ``stage1.py`` / ``stage2.py``: the two stages, each a script with its launch commands,
+  ``run(argv)`` and ``main(argv)``
+  (the steps are `addressvlm.training.recipe.run_stage`'s, in order);
 - ``configs/<backbone>/*.yaml``: their configurations (the paper's runs, Table 4's variants, tiny CPU ones);
 - ``accelerate/*.yaml``: `accelerate launch` configurations (DeepSpeed ZeRO-2/3, one GPU, CPU);
 - ``ds_configs/*.json``: the DeepSpeed configurations those name (``ds_configs/zero2.json``, relative to the folder

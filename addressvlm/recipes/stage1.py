@@ -26,85 +26,27 @@ the finished output with its model card.
 
 from __future__ import annotations
 
-import logging
 import sys
 
-from transformers import set_seed
-
-from addressvlm.models import get_backbone
-from addressvlm.training.arguments import (
-    AddressVLMTrainingArguments,
-    DataArguments,
-    ModelArguments,
-    TrainablePartsArguments,
-)
-from addressvlm.training.data import check_training_datasets, load_training_data_for
-from addressvlm.training.hub import push_output_to_hub
-from addressvlm.training.parser import parse_args
-from addressvlm.training.recipe import (
-    build_trainer,
-    build_writer,
-    checkpoint_to_resume,
-    finish_training,
-    hub_target,
-    log_parameter_table,
-    setup_distributed,
-    setup_logging,
-)
-from addressvlm.training.stages import load_starting_point
-from addressvlm.training.trainable_parts import TrainableParts, apply_trainable_parts
+from addressvlm.training.recipe import Stage, run_stage
 from addressvlm.utils.errors import run_command
 
 
-__all__ = ["main", "run"]
+__all__ = ["STAGE", "main", "run"]
 
-logger = logging.getLogger("addressvlm.recipes.stage1")
-
-STAGE = "stage 1 (cross-view alignment tuning)"
+STAGE = Stage(
+    title="stage 1 (cross-view alignment tuning)",
+    dataset_kinds=("alignment", "georeasoner"),
+    dataset_role="stage-1 training",
+    loading="loading the stage-1 set",
+)
 
 
 def run(argv: list[str] | None = None):
-    """Run the recipe; return the finished `Trainer` (its model is the trained one)."""
-    model_args, parts_args, data_args, training_args = parse_args(
-        (ModelArguments, TrainablePartsArguments, DataArguments, AddressVLMTrainingArguments), argv
-    )
-    setup_distributed(training_args)
-    setup_logging(training_args)
-    resume = checkpoint_to_resume(training_args)
-    repo_id = hub_target(training_args)
-    check_training_datasets(data_args, ("alignment", "georeasoner"), "stage-1 training")
-    set_seed(training_args.seed)  # LoRA initialisation happens before the Trainer seeds
-
-    ###############
-    # Load model
-    ###############
-    start = load_starting_point(model_args)
-    spec = get_backbone(start.model.config)
-    parts = TrainableParts.from_args(parts_args, spec=spec)
-    model = apply_trainable_parts(start.model, parts, parts_args, spec, training_args.activation_checkpointing)
-    table = log_parameter_table(model, parts, parts_args, training_args, spec)
-
-    ###############
-    # Load data
-    ###############
-    with training_args.main_process_first(desc="loading the stage-1 set"):
-        data = load_training_data_for(data_args, start.processor, training_args)
-
-    ###############
-    # Train
-    ###############
-    writer = build_writer(start, model, STAGE, training_args, parts_args, model_args, parts, table, data)
-    trainer = build_trainer(model, start.processor, data, training_args, parts, parts_args, writer, spec)
-    train_result = trainer.train(resume_from_checkpoint=resume)
-
-    ###############
-    # Save and push
-    ###############
-    metrics = finish_training(trainer, train_result, writer)
-    if repo_id and trainer.is_world_process_zero():
-        push_output_to_hub(training_args.output_dir, repo_id, training_args.hub_private_repo, training_args.hub_token)
-    logger.info("Stage 1 done: %s (train loss %.4f)", training_args.output_dir, metrics["train_loss"])
-    return trainer
+    """Run the recipe; return the finished `Trainer` (its model is the trained one). The steps, in order, are
+    `addressvlm.training.recipe.run_stage`'s: parse, load the model, set the trainable parts, load the data, train,
+    save, push."""
+    return run_stage(STAGE, argv)
 
 
 def main(argv: list[str] | None = None) -> int:

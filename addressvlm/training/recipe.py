@@ -1,12 +1,14 @@
 """The steps a training recipe runs, one function each: logging, resume, parts table, trainer, final save, push.
 
-``recipes/stage1.py`` and ``recipes/stage2.py`` call these in order; nothing else lives in the recipes.
+`run_stage` calls them in order for one stage; ``recipes/stage1.py`` and ``recipes/stage2.py`` are that flow with
+their `Stage` (which datasets, whether it starts from an earlier stage).
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +25,14 @@ from .trainable_parts import (
 
 
 __all__ = [
+    "Stage",
     "build_trainer",
     "build_writer",
     "checkpoint_to_resume",
     "finish_training",
     "hub_target",
     "log_parameter_table",
+    "run_stage",
     "setup_distributed",
     "setup_logging",
 ]
@@ -260,3 +264,80 @@ def finish_training(trainer, train_result, writer: ArtifactWriter) -> dict[str, 
     trainer.save_metrics("train", metrics)
     trainer.save_state()
     return metrics
+
+
+@dataclass(frozen=True)
+class Stage:
+    """What tells the two training stages apart.
+
+    Args:
+        title (`str`): the stage in logs and the model card, e.g. ``"stage 1 (cross-view alignment tuning)"``.
+        dataset_kinds (`tuple[str, ...]`): the dataset kinds it trains on (``build_info.json``'s ``kind``).
+        dataset_role (`str`): the training data in error messages, e.g. ``"stage-1 training"``.
+        loading (`str`): what the main process loads first, in the wait message of the other processes.
+        starts_from_stage (`bool`, *optional*, defaults to `False`): it takes `InitArguments` (``--init_from`` an
+            earlier stage's output).
+    """
+
+    title: str
+    dataset_kinds: tuple[str, ...]
+    dataset_role: str
+    loading: str
+    starts_from_stage: bool = False
+
+
+def run_stage(stage: Stage, argv: list[str] | None = None):
+    """Parse the arguments, load the model (and an earlier stage), train, save and push: one training stage.
+
+    Returns:
+        `Trainer`: the finished trainer (its model is the trained one).
+    """
+    from transformers import set_seed
+
+    from addressvlm.models import get_backbone
+
+    from .arguments import (
+        AddressVLMTrainingArguments,
+        DataArguments,
+        InitArguments,
+        ModelArguments,
+        TrainablePartsArguments,
+    )
+    from .data import check_training_datasets, load_training_data_for
+    from .hub import push_output_to_hub
+    from .parser import parse_args
+    from .stages import load_starting_point
+    from .trainable_parts import apply_trainable_parts
+
+    init = (InitArguments,) if stage.starts_from_stage else ()
+    parsed = parse_args(
+        (ModelArguments, *init, TrainablePartsArguments, DataArguments, AddressVLMTrainingArguments), argv
+    )
+    model_args, init_args, (parts_args, data_args, training_args) = parsed[0], parsed[1] if init else None, parsed[-3:]
+    setup_distributed(training_args)
+    setup_logging(training_args)
+    resume = checkpoint_to_resume(training_args)
+    repo_id = hub_target(training_args)
+    check_training_datasets(data_args, stage.dataset_kinds, stage.dataset_role)
+    set_seed(training_args.seed)  # LoRA initialisation happens before the Trainer seeds
+
+    # the model: the base, or the base with an earlier stage
+    start = load_starting_point(model_args, init_args)
+    spec = get_backbone(start.model.config)
+    parts = TrainableParts.from_args(parts_args, carried=start.carried_groups, spec=spec)
+    model = apply_trainable_parts(start.model, parts, parts_args, spec, training_args.activation_checkpointing)
+    table = log_parameter_table(model, parts, parts_args, training_args, spec)
+
+    # the data
+    with training_args.main_process_first(desc=stage.loading):
+        data = load_training_data_for(data_args, start.processor, training_args)
+
+    # train, save, push
+    writer = build_writer(start, model, stage.title, training_args, parts_args, model_args, parts, table, data)
+    trainer = build_trainer(model, start.processor, data, training_args, parts, parts_args, writer, spec)
+    train_result = trainer.train(resume_from_checkpoint=resume)
+    metrics = finish_training(trainer, train_result, writer)
+    if repo_id and trainer.is_world_process_zero():
+        push_output_to_hub(training_args.output_dir, repo_id, training_args.hub_private_repo, training_args.hub_token)
+    logger.info("Finished %s: %s (train loss %.4f)", stage.title, training_args.output_dir, metrics["train_loss"])
+    return trainer
