@@ -126,18 +126,18 @@ class _Steps:
             print(f"{header}: done in {self.timings[name]:.0f} s", flush=True)
         return result
 
-    def run_beside(self, name: str, done: Path, function, *args, **kwargs) -> Callable[[], None]:
-        """Start a step in a second lane (a thread; the work is a subprocess) and return the call that waits for it
-        and re-raises its error."""
+    def run_beside(self, function, *args, **kwargs) -> Callable[[], None]:
+        """Start ``function(*args, **kwargs)`` (e.g. `run` of a step, or a lane of several) in a second lane, a
+        thread, and return the call that waits for it and re-raises its error."""
         errors: list[BaseException] = []
 
         def lane():
             try:
-                self.run(name, done, function, *args, **kwargs)
+                function(*args, **kwargs)
             except BaseException as err:  # re-raised in the main lane by wait()
                 errors.append(err)
 
-        thread = threading.Thread(target=lane, name=name.split(":")[0], daemon=True)
+        thread = threading.Thread(target=lane, name="lane", daemon=True)
         thread.start()
 
         def wait() -> None:
@@ -363,17 +363,24 @@ def run_quickstart(options: QuickstartOptions) -> Path:
     steps = _Steps(total=12 + georeasoner_step_count(options.georeasoner) + rag_step_count(options.rag_training))
     space = prepare(options, steps)
     out, vqa, labelled, base, runs = space.out, space.vqa, space.labelled, space.base, space.runs
-    steps.run("zero-shot: evaluate the untrained model", out / "eval" / "zero_shot" / "metrics.json",
-              _evaluate, options, base, vqa, out / "eval" / "zero_shot", "Zero-shot")  # fmt: skip
-
     common = recipe_args(options)
-    baseline = ("baseline: stage 2 only (recipes/stage2.py)", runs / "baseline" / "train_results.json", _recipe, 2,
-                runs / "baseline.log", "--model_name_or_path", base, "--init_from", "", "--dataset_paths", vqa,
-                "--output_dir", runs / "baseline", "--num_train_epochs", options.stage2_epochs, *common)  # fmt: skip
+
+    def baseline_lane():
+        """The Baseline, then every row that does not need AddressVLM (they fill the time stage 1 adds)."""
+        steps.run("baseline: stage 2 only (recipes/stage2.py)", runs / "baseline" / "train_results.json", _recipe, 2,
+                  runs / "baseline.log", "--model_name_or_path", base, "--init_from", "", "--dataset_paths", vqa,
+                  "--output_dir", runs / "baseline", "--num_train_epochs", options.stage2_epochs, *common,
+                  backbone=options.backbone, lane="baseline")  # fmt: skip
+        steps.run("zero-shot: evaluate the untrained model", out / "eval" / "zero_shot" / "metrics.json",
+                  _evaluate, options, base, vqa, out / "eval" / "zero_shot", "Zero-shot")  # fmt: skip
+        steps.run("baseline: evaluate", out / "eval" / "baseline" / "metrics.json",
+                  _evaluate, options, runs / "baseline", vqa, out / "eval" / "baseline", "Baseline")  # fmt: skip
+        run_rag_rows(options, space, steps, part="without-addressvlm")
+
     if options.side_by_side:
-        wait_for_baseline = steps.run_beside(*baseline, backbone=options.backbone, lane="baseline")
+        wait_for_baseline = steps.run_beside(baseline_lane)
     else:
-        steps.run(*baseline, backbone=options.backbone)
+        baseline_lane()
         wait_for_baseline = lambda: None  # noqa: E731
     try:
         steps.run("stage1: cross-view alignment tuning (recipes/stage1.py)", runs / "stage1" / "train_results.json",
@@ -390,16 +397,14 @@ def run_quickstart(options: QuickstartOptions) -> Path:
             process.terminate()
         raise
     wait_for_baseline()
-    steps.run("baseline: evaluate", out / "eval" / "baseline" / "metrics.json",
-              _evaluate, options, runs / "baseline", vqa, out / "eval" / "baseline", "Baseline")  # fmt: skip
     steps.run("addressvlm: evaluate", out / "eval" / "addressvlm" / "metrics.json",
               _evaluate, options, runs / "addressvlm", vqa, out / "eval" / "addressvlm", "AddressVLM")  # fmt: skip
     steps.run("probe: street distribution of AddressVLM (Fig. 5)", out / "probe" / "probe_counts.json",
               _probe, out, vqa, runs / "addressvlm", options)  # fmt: skip
+    run_rag_rows(options, space, steps, part="addressvlm")
 
     if options.georeasoner:
         run_georeasoner_row(options, space, steps)
-    run_rag_rows(options, space, steps)
     steps.timings["total (wall)"] = round(time.monotonic() - steps.start, 1)
     table = _comparison(out, options, steps.timings)
     _write_readme(out)

@@ -52,31 +52,43 @@ def _evaluate_rag(options, model: Path, vqa: Path, index: Path, output: Path, na
     _evaluate(options, model, vqa, output, name, "test", *rag)
 
 
-def run_rag_rows(options, space, steps) -> None:
+def run_rag_rows(options, space, steps, part: str = "all") -> None:
     """Index the training images, answer by k-NN, evaluate zero-shot / Baseline / AddressVLM with retrieval hints
     and, with ``options.rag_training``, train and evaluate a stage 2 on hinted questions.
 
     Args:
         options (`QuickstartOptions`): the run's settings (``eval_limit``, ``progress``, ``rag_training`` ...).
-        space (`Workspace`): its folders; the base model and both trained runs must exist.
+        space (`Workspace`): its folders; the models of the rows run must exist.
         steps (`_Steps`): the quickstart's step runner.
+        part (`str`, *optional*, defaults to `"all"`): ``"without-addressvlm"``: the index, k-NN, zero-shot and
+            Baseline rows (the quickstart runs them beside stage 1); ``"addressvlm"``: the AddressVLM row and the
+            ``--rag-training`` row; ``"all"``: both, in that order.
     """
     from addressvlm.quickstart import _cli, _recipe, recipe_args
 
+    if part not in ("all", "without-addressvlm", "addressvlm"):
+        raise ValueError(f"part must be 'all', 'without-addressvlm' or 'addressvlm', got {part!r}")
     out, vqa, runs = space.out, space.vqa, space.runs
     index, evals = out / "index", out / "eval"
     quiet = [] if options.progress else ["--no-progress"]
-    steps.run(f"index: embed the training images ({ENCODER}) into a FAISS index", index / "index_info.json", _cli,
-              "index", "build", vqa, "--split", "train", "--encoder", ENCODER, "--output", index, *quiet)  # fmt: skip
-    knn = ["index", "knn", index, "--dataset", vqa, "--output-dir", evals / "knn", "--k", RAG_K]
-    knn += ["--limit", options.eval_limit] if options.eval_limit else []
-    steps.run(f"knn: answer by the majority vote of the {RAG_K} nearest training images", evals / "knn" /
-              "metrics.json", _cli, *knn, *quiet)  # fmt: skip
     models = {"zero_shot_rag": space.base, "baseline_rag": runs / "baseline", "addressvlm_rag": runs / "addressvlm"}
+    if part in ("all", "without-addressvlm"):
+        steps.run(f"index: embed the training images ({ENCODER}) into a FAISS index", index / "index_info.json",
+                  _cli, "index", "build", vqa, "--split", "train", "--encoder", ENCODER, "--output", index,
+                  *quiet)  # fmt: skip
+        knn = ["index", "knn", index, "--dataset", vqa, "--output-dir", evals / "knn", "--k", RAG_K]
+        knn += ["--limit", options.eval_limit] if options.eval_limit else []
+        steps.run(f"knn: answer by the majority vote of the {RAG_K} nearest training images", evals / "knn" /
+                  "metrics.json", _cli, *knn, *quiet)  # fmt: skip
+    keys = {"without-addressvlm": ("zero_shot_rag", "baseline_rag"), "addressvlm": ("addressvlm_rag",)}
+    keys = keys.get(part, tuple(models))
     for key, title in RAG_ROWS[1:]:
-        steps.run(f"{key}: evaluate with retrieval hints ({RAG_K} similar, {RAG_DISSIMILAR} dissimilar)",
-                  evals / key / "metrics.json", _evaluate_rag, options, models[key], vqa, index, evals / key,
-                  title)  # fmt: skip
+        if key in keys:
+            steps.run(f"{key}: evaluate with retrieval hints ({RAG_K} similar, {RAG_DISSIMILAR} dissimilar)",
+                      evals / key / "metrics.json", _evaluate_rag, options, models[key], vqa, index, evals / key,
+                      title)  # fmt: skip
+    if part == "without-addressvlm":
+        return
     if not options.rag_training:
         return
     hinted = out / "data" / "vqa_rag"
