@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -36,7 +37,17 @@ from pathlib import Path
 from typing import Any
 
 
-__all__ = ["ArmSpec", "GridSpec", "compare_quickstarts", "load_grid", "register", "run_grid", "run_seed", "summarise"]
+__all__ = [
+    "ArmSpec",
+    "GridSpec",
+    "compare_quickstarts",
+    "judgement_consistency",
+    "load_grid",
+    "register",
+    "run_grid",
+    "run_seed",
+    "summarise",
+]
 
 COLUMNS = ("A_d_G", "A_d_J", "A_d_M", "A_d", "A_s_G", "A_s_J", "A_s_M", "A_s", "A", "A_sd")
 HEADERS = ("A_d^G", "A_d^J", "A_d^M", "Ā_d", "A_s^G", "A_s^J", "A_s^M", "Ā_s", "Ā", "A_sd")
@@ -254,6 +265,30 @@ def _reading(grid: GridSpec, space, options) -> None:
 
 
 # --------------------------------------------------------------------------------------------------- summary
+def judgement_consistency(predictions: str | os.PathLike) -> float | None:
+    """Does a model's Yes/No follow its own answer? The share of Yes when the asked name is the name the model
+    generated for the same image and level, minus the share of Yes when it is another name (in points).
+
+    A model that has learnt judgement says Yes to its own answer and No to others (about +40 to +50 in the
+    miniature); one that answers Yes/No without comparing the name scores near 0 even when it names the place well.
+    `None` when ``predictions`` (an ``addressvlm eval`` ``predictions.jsonl``) has no such pairs.
+    """
+    from addressvlm.data.templates import JUDGEMENT_SUFFIX
+
+    patterns = [re.compile(re.escape(suffix).replace(re.escape("{name}"), "(.+)") + "$")
+                for suffix in JUDGEMENT_SUFFIX.values()]  # fmt: skip
+    records = [json.loads(line) for line in Path(predictions).read_text().splitlines() if line.strip()]
+    own = {(r["id"], r["level"]): r["prediction"].strip() for r in records if r["type"] == "generation"}
+    yes: dict[bool, list[bool]] = {True: [], False: []}
+    for r in records:
+        match = next((m for p in patterns if (m := p.search(r["question"]))), None)
+        if r["type"] == "judgement" and match and (r["id"], r["level"]) in own:
+            yes[match.group(1) == own[(r["id"], r["level"])]].append(r["prediction"].strip().lower() == "yes")
+    if not yes[True] or not yes[False]:
+        return None
+    return 100 * (statistics.fmean(yes[True]) - statistics.fmean(yes[False]))
+
+
 def _mean_sd(values: list[float]) -> str:
     values = [v for v in values if v is not None]
     if not values:
@@ -302,14 +337,20 @@ def summarise(grid: GridSpec, out: str | os.PathLike) -> str:
             paired[arm.name][column] = {"diffs": diffs, "wins": wins}
             cells.append(f"{_mean_sd(diffs)} ({wins}/{len(diffs)})")
         lines.append(f"| {arm.name} | {len(seeds)} | " + " | ".join(cells) + " |")
-    lines += ["", "Per run:", "", "| Arm | seed | " + " | ".join(HEADERS) + " | J learnt |"]
-    lines += ["|---|---:|" + "---:|" * (len(HEADERS) + 1)]
+    lines += ["", "Per run (J consistency: `judgement_consistency` of the run's predictions, in points):", ""]
+    lines += ["| Arm | seed | " + " | ".join(HEADERS) + " | J learnt | J consistency |"]
+    lines += ["|---|---:|" + "---:|" * (len(HEADERS) + 2)]
     for arm in grid.arms:
         for seed in grid.seeds:
             row = by.get((arm.name, seed))
             if row:
                 values = " | ".join("-" if row[c] is None else f"{row[c]:.2f}" for c in COLUMNS)
-                lines.append(f"| {arm.name} | {seed} | {values} | {'yes' if row['judgement_learnt'] else 'no'} |")
+                run = out / "seeds" / str(seed) / "arms" / arm.name
+                predictions = run / f"eval_{grid.split}" / "predictions.jsonl"
+                gap = judgement_consistency(predictions) if predictions.is_file() else None
+                gap = "-" if gap is None else f"{gap:+.0f}"
+                learnt = "yes" if row["judgement_learnt"] else "no"
+                lines.append(f"| {arm.name} | {seed} | {values} | {learnt} | {gap} |")
     text = "\n".join(lines) + "\n"
     atomic_write_text(out / "results.md", text)
     write_json(out / "results.json", {"split": grid.split, "rows": rows, "paired": paired})

@@ -106,3 +106,35 @@ def test_shipped_grids_load(path):
     assert grid.split in ("test", "validation")
     if "tuning" in path.name:
         assert grid.split == "validation" and not set(grid.seeds) & {0, 1, 2, 3, 4}  # never tuned on reported seeds
+
+
+def _judgement_records(own_answer: str, says_yes_to: set[str]) -> list[dict]:
+    """One image: the model generated ``own_answer`` and said Yes to the names in ``says_yes_to``."""
+    from addressvlm.data.templates import JUDGEMENT_SUFFIX
+
+    records = [{"id": "img", "level": "district", "type": "generation", "question": "Which district?",
+                "prediction": own_answer}]  # fmt: skip
+    for name in ("Kluuvi", "Kamppi", "Punavuori"):
+        question = "Where is this? " + JUDGEMENT_SUFFIX["district"].format(name=name)
+        answer = "Yes" if name in says_yes_to else "No"
+        records.append({"id": "img", "level": "district", "type": "judgement", "question": question,
+                        "prediction": answer})  # fmt: skip
+    return records
+
+
+@pytest.mark.parametrize(
+    ("own", "yes", "expected"),
+    [
+        ("Kluuvi", {"Kluuvi"}, 100.0),
+        ("Kluuvi", {"Kamppi", "Punavuori"}, -100.0),
+        ("Kluuvi", {"Kluuvi", "Kamppi"}, 50.0),
+    ],
+)
+def test_judgement_consistency_follows_the_models_own_answer(tmp_path, own, yes, expected):
+    from addressvlm.experiment import judgement_consistency
+
+    path = tmp_path / "predictions.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in _judgement_records(own, yes)) + "\n")
+    assert judgement_consistency(path) == pytest.approx(expected)
+    path.write_text(json.dumps(_judgement_records(own, yes)[0]) + "\n")  # no judgement questions: no value
+    assert judgement_consistency(path) is None
