@@ -8,11 +8,12 @@ import pytest
 
 from addressvlm.data.cli import register
 from addressvlm.data.storage import load_address_dataset
+from addressvlm.utils.options import OptionsParser
 
 
 @pytest.fixture
 def parser():
-    root = argparse.ArgumentParser(prog="addressvlm data")
+    root = OptionsParser(prog="addressvlm data")
     register(root.add_subparsers(dest="subcommand"))
     return root
 
