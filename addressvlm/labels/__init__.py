@@ -35,7 +35,7 @@ _LAZY = {
     "default_cache_path": "addressvlm.labels.pipeline",
     "label_dataset": "addressvlm.labels.pipeline",
     "LabelReport": "addressvlm.labels.report",
-    "GenerationSettings": "addressvlm.labels.runner",
+    "GenerationSettings": "addressvlm.labels.options",
     "LabelItem": "addressvlm.labels.runner",
     "LabelOutcome": "addressvlm.labels.runner",
     "LabelRunner": "addressvlm.labels.runner",
