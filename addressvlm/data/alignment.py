@@ -20,6 +20,7 @@ import json
 import logging
 import os
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,8 +30,9 @@ import pandas as pd
 from addressvlm.utils.io import atomic_output_dir, check_not_an_input, check_output_dir
 from addressvlm.utils.processes import worker_pool
 
-from .graft import DEFAULT_DELTA, DEFAULT_SIZE, inset_size
+from .graft import inset_size
 from .metadata import input_paths
+from .options import AlignmentOptions
 from .splits import split_by_location
 from .storage import load_dataset_dict, write_dataset_files
 from .subsample import subsample_locations, subsample_views
@@ -43,7 +45,7 @@ if TYPE_CHECKING:
     from datasets import DatasetDict
 
 
-__all__ = ["ALIGNMENT_COLUMNS", "build_alignment_set", "graft_files"]
+__all__ = ["ALIGNMENT_COLUMNS", "AlignmentOptions", "build_alignment_set", "graft_files"]
 
 logger = logging.getLogger(__name__)
 
@@ -129,24 +131,11 @@ def _load_tables(metadata, cities, satellite_column):
 def build_alignment_set(
     metadata: str | os.PathLike | pd.DataFrame | Sequence[str | os.PathLike | pd.DataFrame],
     output_dir: str | os.PathLike,
-    delta: float = DEFAULT_DELTA,
-    size: int = DEFAULT_SIZE,
-    satellite: str = "labeled",
-    per: str = "view",
-    views_per_location: int | None = None,
-    location_fraction: float | None = None,
-    cities: Sequence[str] | None = None,
-    vqa_dataset: str | os.PathLike | None = None,
-    general_vqa: str | os.PathLike | None = None,
-    general_ratio: float = 1.0,
-    general_image_root: str | os.PathLike | None = None,
-    validation_fraction: float = 0.0,
+    options: AlignmentOptions | None = None,
+    *,
     questions: Sequence[str] = ALIGNMENT_QUESTIONS,
-    image_format: str = "jpg",
-    seed: int = 0,
-    workers: int = 1,
-    overwrite: bool = False,
     progress: bool = True,
+    **overrides: Any,
 ) -> DatasetDict:
     """Build the stage-1 alignment set and write it (images + splits + ``build_info.json``) to ``output_dir``.
 
@@ -155,105 +144,90 @@ def build_alignment_set(
             Metadata table(s) with a satellite tile column; several tables are merged (Table 5).
         output_dir (`str` or `os.PathLike`):
             Destination folder (written atomically); grafted images go to ``images/`` inside it.
-        delta (`float`, *optional*, defaults to 0.5):
-            Inset size ratio of eq. 3 (``0 < delta <= 1``).
-        size (`int`, *optional*, defaults to 336):
-            Side of the grafted images.
-        satellite (`str`, *optional*, defaults to ``"labeled"``):
-            ``labeled`` (column ``satellite``) or ``unlabeled`` (column ``satellite_unlabeled``).
-        per (`str`, *optional*, defaults to ``"view"``):
-            One grafted image per street view (``view``) or per location (``location``, a seeded random view).
-        views_per_location (`int`, *optional*):
-            Keep at most this many views per location (view density, Fig. 7).
-        location_fraction (`float`, *optional*):
-            Keep this share of locations (location density, Fig. 7).
-        cities (`Sequence[str]`, *optional*):
-            City name of each table (default: the table's ``city`` column, else its folder name).
-        vqa_dataset (`str` or `os.PathLike`, *optional*):
-            A built VQA set: only the locations of its ``train`` split are used (no evaluation leakage).
-        general_vqa (`str` or `os.PathLike`, *optional*):
-            LLaVA-format JSON to mix into the train split (Table 6).
-        general_ratio (`float`, *optional*, defaults to 1.0):
-            General rows per alignment row (Table 6: 5 for 5:1 general:address, 1.0 for 1:1).
-        general_image_root (`str` or `os.PathLike`, *optional*):
-            Folder of the general JSON's images (default: the JSON's folder).
-        validation_fraction (`float`, *optional*, defaults to 0.0):
-            Share of locations held out in a ``validation`` split.
+        options ([`AlignmentOptions`], *optional*):
+            The build options (defaults: ``AlignmentOptions()``).
         questions (`Sequence[str]`, *optional*, defaults to `ALIGNMENT_QUESTIONS`):
             Question templates (one is drawn per row).
-        image_format (`str`, *optional*, defaults to ``"jpg"``):
-            ``jpg`` (quality 95) or ``png`` for the grafted images.
-        seed (`int`, *optional*, defaults to 0):
-            Seed of every random choice.
-        workers (`int`, *optional*, defaults to 1):
-            Processes grafting images (the output does not depend on it).
-        overwrite (`bool`, *optional*, defaults to `False`):
-            Replace an existing ``output_dir``.
         progress (`bool`, *optional*, defaults to `True`):
             Show a progress bar.
+        overrides:
+            Single options by name (``size=224, seed=1``), on top of ``options``.
 
     Returns:
         `DatasetDict`: ``train`` (and ``validation``); paths relative to ``output_dir`` (absolute after
         `load_address_dataset`).
     """
+    options = replace(options or AlignmentOptions(), **overrides)
     import pyarrow as pa
     from datasets import Dataset, DatasetDict
     from datasets.splits import NamedSplit
     from tqdm.auto import tqdm
 
-    inset_size((1, 1), delta, size)  # validates delta and size before any work
-    if satellite not in ("labeled", "unlabeled"):
-        raise ValueError(f"satellite must be 'labeled' or 'unlabeled', got {satellite!r}")
-    if per not in ("view", "location"):
-        raise ValueError(f"per must be 'view' or 'location', got {per!r}")
-    if image_format not in ("jpg", "png"):
-        raise ValueError(f"image_format must be 'jpg' or 'png', got {image_format!r}")
+    inset_size((1, 1), options.delta, options.size)  # validates delta and size before any work
+    if options.satellite not in ("labeled", "unlabeled"):
+        raise ValueError(f"satellite must be 'labeled' or 'unlabeled', got {options.satellite!r}")
+    if options.per not in ("view", "location"):
+        raise ValueError(f"per must be 'view' or 'location', got {options.per!r}")
+    if options.image_format not in ("jpg", "png"):
+        raise ValueError(f"image_format must be 'jpg' or 'png', got {options.image_format!r}")
     if not questions:
         raise ValueError("at least one alignment question is needed")
-    satellite_column = "satellite" if satellite == "labeled" else "satellite_unlabeled"
-    check_output_dir(output_dir, overwrite)
-    check_not_an_input(output_dir, input_paths(metadata, None, vqa_dataset, general_vqa, general_image_root))
-    frame = _load_tables(metadata, cities, satellite_column)
+    satellite_column = "satellite" if options.satellite == "labeled" else "satellite_unlabeled"
+    check_output_dir(output_dir, options.overwrite)
+    check_not_an_input(
+        output_dir,
+        input_paths(metadata, None, options.vqa_dataset, options.general_vqa_json, options.general_vqa_image_root),
+    )
+    frame = _load_tables(metadata, options.cities, satellite_column)
     counts: dict[str, Any] = {"input_rows": len(frame)}
     frame["_key"] = frame["city"] + "\x1f" + frame["location_id"]
-    if vqa_dataset is not None:
-        train_locations = set(load_dataset_dict(vqa_dataset)["train"].unique("location_id"))
+    if options.vqa_dataset is not None:
+        train_locations = set(load_dataset_dict(options.vqa_dataset)["train"].unique("location_id"))
         keep = frame["location_id"].isin(train_locations).to_numpy()
         counts["rows_outside_vqa_train"] = int((~keep).sum())
         frame = frame[keep]
     keyed = frame.rename(columns={"location_id": "_location", "_key": "location_id"})
-    keyed = subsample_locations(keyed, location_fraction, seed)
-    keyed = subsample_views(keyed, 1 if per == "location" else views_per_location, seed)
+    keyed = subsample_locations(keyed, options.location_fraction, options.seed)
+    keyed = subsample_views(keyed, 1 if options.per == "location" else options.views_per_location, options.seed)
     frame = keyed.rename(columns={"location_id": "_key", "_location": "location_id"}).reset_index(drop=True)
     counts["rows_dropped_by_subsampling"] = counts["input_rows"] - counts.get("rows_outside_vqa_train", 0) - len(frame)
     if frame.empty:
         reasons = [f"{counts['input_rows']} rows in the metadata"]
-        if vqa_dataset is not None:
-            reasons.append(f"{counts['rows_outside_vqa_train']} outside the train split of {vqa_dataset}")
-        if location_fraction is not None or views_per_location is not None or per == "location":
+        if options.vqa_dataset is not None:
+            reasons.append(f"{counts['rows_outside_vqa_train']} outside the train split of {options.vqa_dataset}")
+        if (
+            options.location_fraction is not None
+            or options.views_per_location is not None
+            or options.per == "location"
+        ):
             reasons.append(f"{counts['rows_dropped_by_subsampling']} dropped by subsampling")
         raise ValueError(f"no street views left for the stage-1 set: {', '.join(reasons)}")
     split_of_row = split_by_location(
-        frame["_key"].to_numpy(), (1 - validation_fraction, validation_fraction), seed, names=("train", "validation")
+        frame["_key"].to_numpy(),
+        (1 - options.validation_fraction, options.validation_fraction),
+        options.seed,
+        names=("train", "validation"),
     )
-    rng = np.random.default_rng([seed, 31])
+    rng = np.random.default_rng([options.seed, 31])
     question_index = rng.integers(0, len(questions), size=len(frame))
     out = Path(output_dir)
     splits = DatasetDict()
-    with atomic_output_dir(out, overwrite=overwrite) as tmp:
+    with atomic_output_dir(out, overwrite=options.overwrite) as tmp:
         (tmp / "images").mkdir()
-        names = [f"images/{i:07d}.{image_format}" for i in range(len(frame))]
+        names = [f"images/{i:07d}.{options.image_format}" for i in range(len(frame))]
         order = np.argsort(frame["_satellite_abs"].to_numpy(), kind="stable")  # reuse each resized tile
         jobs = [(frame["_satellite_abs"].iat[i], frame["_street_view_abs"].iat[i], str(tmp / names[i])) for i in order]
         chunks = [jobs[i : i + 128] for i in range(0, len(jobs), 128)]
         with tqdm(total=len(jobs), desc="grafting", unit="img", disable=not progress) as bar:  # closed on errors
-            if workers > 1:
-                with worker_pool(workers) as pool:
-                    for written in pool.map(graft_files, chunks, [delta] * len(chunks), [size] * len(chunks)):
+            if options.workers > 1:
+                with worker_pool(options.workers) as pool:
+                    for written in pool.map(
+                        graft_files, chunks, [options.delta] * len(chunks), [options.size] * len(chunks)
+                    ):
                         bar.update(written)
             else:
                 for chunk in chunks:
-                    bar.update(graft_files(chunk, delta, size))
+                    bar.update(graft_files(chunk, options.delta, options.size))
         out_abs = out.resolve()
         question_text = np.asarray(list(questions), dtype=object)[question_index]
         answers = (frame["street"] + ", " + frame["district"]).to_numpy(dtype=object)
@@ -276,30 +250,30 @@ def build_alignment_set(
             ],
         }
         arguments = {
-            "delta": delta,
-            "size": size,
-            "satellite": satellite,
-            "per": per,
-            "views_per_location": views_per_location,
-            "location_fraction": location_fraction,
-            "cities": list(cities) if cities is not None else None,
-            "vqa_dataset": str(vqa_dataset) if vqa_dataset is not None else None,
-            "general_vqa": str(general_vqa) if general_vqa is not None else None,
-            "general_ratio": general_ratio if general_vqa is not None else None,
-            "validation_fraction": validation_fraction,
+            "delta": options.delta,
+            "size": options.size,
+            "satellite": options.satellite,
+            "per": options.per,
+            "views_per_location": options.views_per_location,
+            "location_fraction": options.location_fraction,
+            "cities": list(options.cities) if options.cities is not None else None,
+            "vqa_dataset": str(options.vqa_dataset) if options.vqa_dataset is not None else None,
+            "general_vqa": str(options.general_vqa_json) if options.general_vqa_json is not None else None,
+            "general_ratio": options.general_vqa_ratio if options.general_vqa_json is not None else None,
+            "validation_fraction": options.validation_fraction,
             "questions": list(questions),
-            "image_format": image_format,
-            "seed": seed,
+            "image_format": options.image_format,
+            "seed": options.seed,
         }
         digest = hashlib.sha256(json.dumps([arguments, columns["street_view"]], sort_keys=True).encode()).hexdigest()
         table = pa.table(columns)
         for split in ("train", "validation"):
             mask = split_of_row == split
-            if split == "validation" and validation_fraction <= 0:
+            if split == "validation" and options.validation_fraction <= 0:
                 continue
             part = Dataset(table.filter(pa.array(mask)), split=NamedSplit(split), fingerprint=f"{digest[:12]}-{split}")
-            if split == "train" and general_vqa is not None:
-                part, mix = _mix(part, general_vqa, general_ratio, out, general_image_root, seed, digest)
+            if split == "train" and options.general_vqa_json is not None:
+                part, mix = _mix(part, options, out, digest)
                 counts["general_vqa"] = {"requested": mix.requested, "added": mix.added, "available": mix.available}
             splits[split] = part
             counts[split] = {
@@ -317,12 +291,14 @@ def build_alignment_set(
     return splits
 
 
-def _mix(part, general_vqa, ratio, out, general_image_root, seed, digest):
+def _mix(part, options: AlignmentOptions, out, digest):
     from datasets import Dataset
     from datasets.splits import NamedSplit
 
     from .general_vqa import mix_general_vqa
 
-    mixed, mix = mix_general_vqa(part, general_vqa, ratio, out, image_root=general_image_root, seed=seed)
+    mixed, mix = mix_general_vqa(
+        part, options.general_vqa_json, options.general_vqa_ratio, out, options.general_vqa_image_root, options.seed
+    )
     table = mixed.data.table if hasattr(mixed.data, "table") else mixed.data
     return Dataset(table, split=NamedSplit("train"), fingerprint=f"{digest[:12]}-train-mixed"), mix

@@ -26,7 +26,7 @@ import importlib
 import logging
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,7 @@ from addressvlm.utils.io import (
 from addressvlm.utils.processes import worker_pool
 
 from .city_osm import OSM_ATTRIBUTION
+from .options import SynthCityOptions
 from .street_view import (
     SCENE_CLASSES,
     UNLABELLED,
@@ -54,7 +55,7 @@ from .street_view import (
 )
 
 
-__all__ = ["SynthCitySummary", "build_synth_city"]
+__all__ = ["SynthCityOptions", "SynthCitySummary", "build_synth_city"]
 
 logger = logging.getLogger(__name__)
 
@@ -139,75 +140,42 @@ def _render_views(jobs: list[dict[str, Any]]) -> list[list[float]]:
 
 def build_synth_city(
     output_dir: str | os.PathLike,
-    city: str = "helsinki",
-    n_locations: int = 320,
-    views_per_location: int = 4,
-    image_size: int = 128,
-    tile_size: int = 336,
-    tile_ground_m: float = 200.0,
-    spacing_m: float = 20.0,
-    min_locations_per_street: int = 6,
-    max_streets: int | None = 32,
-    sign_probability: float = 0.25,
-    image_format: str = "jpg",
-    seed: int = 0,
-    workers: int = 1,
-    overwrite: bool = False,
+    options: SynthCityOptions | None = None,
+    *,
     progress: bool = True,
+    **overrides: Any,
 ) -> SynthCitySummary:
     """Build the offline city (see the module docstring for the layout).
 
     Args:
         output_dir (`str` or `os.PathLike`):
             Destination folder (written atomically).
-        city (`str`, *optional*, defaults to ``"helsinki"``):
-            ``helsinki``, ``kotka`` or the path of an ``.osm.pbf`` extract.
-        n_locations (`int`, *optional*, defaults to 320):
-            Capture locations.
-        views_per_location (`int`, *optional*, defaults to 4):
-            Street views per location, at headings ``bearing + 360 k / views`` (+-10 degrees).
-        image_size (`int`, *optional*, defaults to 128):
-            Side of the square street views (at least `MIN_IMAGE_SIDE`).
-        tile_size (`int`, *optional*, defaults to 336):
-            Side of the satellite tiles (the grafting size, so no resize is needed there; at least
-            `MIN_IMAGE_SIDE`).
-        tile_ground_m (`float`, *optional*, defaults to 200.0):
-            Ground side of a tile in metres.
-        spacing_m (`float`, *optional*, defaults to 20.0):
-            Spacing of candidate locations along the streets.
-        min_locations_per_street (`int`, *optional*, defaults to 6):
-            Streets with fewer candidates are dropped; kept streets get at least this many locations.
-        max_streets (`int`, *optional*, defaults to 32):
-            Keep at most this many streets (the longest); `None` for all.
-        sign_probability (`float`, *optional*, defaults to 0.25):
-            Share of views showing a street-name sign, between 0 and 1.
-        image_format (`str`, *optional*, defaults to ``"jpg"``):
-            ``jpg`` or ``png`` for all images.
-        seed (`int`, *optional*, defaults to 0):
-            Seed of every random choice.
-        workers (`int`, *optional*, defaults to 1):
-            Processes rendering street views (the output does not depend on it).
-        overwrite (`bool`, *optional*, defaults to `False`):
-            Replace an existing output folder.
+        options ([`SynthCityOptions`], *optional*):
+            The build options (defaults: ``SynthCityOptions()``).
         progress (`bool`, *optional*, defaults to `True`):
             Show progress bars.
+        overrides:
+            Single options by name (``locations=36, views=2``), on top of ``options``.
 
     Returns:
         `SynthCitySummary`.
     """
+    options = replace(options or SynthCityOptions(), **overrides)
     from tqdm.auto import tqdm
 
-    if image_format not in ("jpg", "png"):
-        raise ValueError(f"image_format must be 'jpg' or 'png', got {image_format!r}")
-    if views_per_location < 1:
-        raise ValueError(f"views_per_location must be >= 1, got {views_per_location}")
-    for name, value in (("image_size", image_size), ("tile_size", tile_size)):
+    if options.image_format not in ("jpg", "png"):
+        raise ValueError(f"image_format must be 'jpg' or 'png', got {options.image_format!r}")
+    if options.views < 1:
+        raise ValueError(f"views must be >= 1, got {options.views}")
+    for name, value in (("image_size", options.image_size), ("tile_size", options.tile_size)):
         if value < MIN_IMAGE_SIDE:
             raise ValueError(f"{name} must be at least {MIN_IMAGE_SIDE} pixels, got {value}")
-    if not 0 <= sign_probability <= 1:
-        raise ValueError(f"sign_probability must be between 0 and 1, got {sign_probability}")
-    check_output_dir(output_dir, overwrite)
-    check_not_an_input(output_dir, [city if str(city).endswith(".pbf") else None])
+    if options.max_streets is not None and options.max_streets < 0:
+        raise ValueError(f"max_streets must be >= 0 (0 or None: all), got {options.max_streets}")
+    if not 0 <= options.sign_probability <= 1:
+        raise ValueError(f"sign_probability must be between 0 and 1, got {options.sign_probability}")
+    check_output_dir(output_dir, options.overwrite)
+    check_not_an_input(output_dir, [options.city if str(options.city).endswith(".pbf") else None])
     try:
         for module in DATA_EXTRA_MODULES:  # imported lazily deep inside; check them before any work
             importlib.import_module(module)
@@ -222,28 +190,30 @@ def build_synth_city(
             name=err.name,
         ) from err
     start = time.perf_counter()
-    layers = load_city_layers(city)
-    sample = sample_locations(layers, n_locations, spacing_m, min_locations_per_street, max_streets)
+    layers = load_city_layers(options.city)
+    sample = sample_locations(
+        layers, options.locations, options.spacing_m, options.min_locations_per_street, options.max_streets
+    )
     locations = sample.locations
     streets = sorted(locations["street"].unique())
     districts = sorted(locations["district"].unique())
-    codes = assign_street_codes(streets, seed)
+    codes = assign_street_codes(streets, options.seed)
     styles = {name: district_style(i) for i, name in enumerate(sorted(layers.districts["name"]))}
-    rng = np.random.default_rng([seed, 1])
+    rng = np.random.default_rng([options.seed, 1])
     jobs, rows = [], []
     for index, location in enumerate(locations.itertuples(index=False)):
-        for view in range(views_per_location):
-            heading = (location.bearing + 360.0 * view / views_per_location + rng.uniform(-10, 10)) % 360
-            name = f"images/{location.location_id}_{view}.{image_format}"
+        for view in range(options.views):
+            heading = (location.bearing + 360.0 * view / options.views + rng.uniform(-10, 10)) % 360
+            name = f"images/{location.location_id}_{view}.{options.image_format}"
             jobs.append(
                 {
                     "street": location.street,
                     "style": styles[location.district],
                     "code": codes[location.street],
                     "along": heading_is_along(heading, location.bearing),
-                    "sign": bool(rng.random() < sign_probability),
-                    "seed": [seed, 2, index, view],
-                    "size": (image_size, image_size),
+                    "sign": bool(rng.random() < options.sign_probability),
+                    "seed": [options.seed, 2, index, view],
+                    "size": (options.image_size, options.image_size),
                     "name": name,
                 }
             )
@@ -256,12 +226,12 @@ def build_synth_city(
                     "street": location.street,
                     "district": location.district,
                     "heading": round(float(heading), 1),
-                    "satellite": f"satellite/{location.location_id}.{image_format}",
-                    "satellite_unlabeled": f"satellite_unlabeled/{location.location_id}.{image_format}",
+                    "satellite": f"satellite/{location.location_id}.{options.image_format}",
+                    "satellite_unlabeled": f"satellite_unlabeled/{location.location_id}.{options.image_format}",
                     "city": layers.name,
                 }
             )
-    with atomic_output_dir(output_dir, overwrite=overwrite) as tmp:
+    with atomic_output_dir(output_dir, overwrite=options.overwrite) as tmp:
         for folder in ("images", "satellite", "satellite_unlabeled"):
             (tmp / folder).mkdir()
         for job in jobs:
@@ -269,8 +239,8 @@ def build_synth_city(
         chunks = [jobs[i : i + 64] for i in range(0, len(jobs), 64)]
         bar = tqdm(total=len(jobs), desc="street views", unit="img", disable=not progress)
         fractions: list[list[float]] = []
-        if workers > 1:
-            with worker_pool(workers) as pool:
+        if options.workers > 1:
+            with worker_pool(options.workers) as pool:
                 for chunk, result in zip(chunks, pool.map(_render_views, chunks)):
                     fractions += result
                     bar.update(len(chunk))
@@ -282,7 +252,9 @@ def build_synth_city(
         shares = pd.DataFrame(fractions, columns=[*SCENE_CLASSES, "unlabelled"]).round(6)
         shares.insert(0, "image", [row["image"] for row in rows])
         atomic_write_text(tmp / CLASS_FRACTIONS_FILE, shares.to_csv(index=False, lineterminator="\n"))
-        city_map = render_city_map(layers, metres_per_pixel=tile_ground_m / tile_size, seed=seed)
+        city_map = render_city_map(
+            layers, metres_per_pixel=options.tile_ground_m / options.tile_size, seed=options.seed
+        )
         lines = streets_from_geodataframe(layers.roads[layers.roads["name"] != ""])
         own_street_labelled = 0
         for location in tqdm(
@@ -292,12 +264,12 @@ def build_synth_city(
             unit="tile",
             disable=not progress,
         ):
-            frame = TileFrame(float(location.lat), float(location.lon), tile_ground_m, tile_size)
-            plain = cut_tile(city_map, frame.lat, frame.lon, tile_ground_m, tile_size)
+            frame = TileFrame(float(location.lat), float(location.lon), options.tile_ground_m, options.tile_size)
+            plain = cut_tile(city_map, frame.lat, frame.lon, options.tile_ground_m, options.tile_size)
             labelled, written = label_tile(plain, frame, lines, prefer=(location.street,), avoid=_INSET_QUARTER)
             own_street_labelled += location.street in written
-            _save(labelled, tmp / "satellite" / f"{location.location_id}.{image_format}")
-            _save(plain, tmp / "satellite_unlabeled" / f"{location.location_id}.{image_format}")
+            _save(labelled, tmp / "satellite" / f"{location.location_id}.{options.image_format}")
+            _save(plain, tmp / "satellite_unlabeled" / f"{location.location_id}.{options.image_format}")
         metadata = pd.DataFrame(rows)
         atomic_write_text(tmp / "metadata.csv", metadata.to_csv(index=False, lineterminator="\n"))
         summary = SynthCitySummary(
@@ -313,20 +285,8 @@ def build_synth_city(
             locations_per_district={k: int(v) for k, v in locations["district"].value_counts().sort_index().items()},
             dropped_streets=sample.dropped_streets,
         )
-        arguments = {
-            "city": city,
-            "n_locations": n_locations,
-            "views_per_location": views_per_location,
-            "image_size": image_size,
-            "tile_size": tile_size,
-            "tile_ground_m": tile_ground_m,
-            "spacing_m": spacing_m,
-            "min_locations_per_street": min_locations_per_street,
-            "max_streets": max_streets,
-            "sign_probability": sign_probability,
-            "image_format": image_format,
-            "seed": seed,
-        }
+        skip = ("workers", "overwrite")
+        arguments = {f.name: getattr(options, f.name) for f in fields(SynthCityOptions) if f.name not in skip}
         info = {
             "attribution": f"Map data {OSM_ATTRIBUTION}, Open Database License (ODbL)",
             "source": Path(layers.source).name,

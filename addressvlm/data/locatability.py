@@ -10,10 +10,10 @@ Any Hugging Face semantic-segmentation checkpoint with the ADE20K label set work
 (``AutoModelForSemanticSegmentation`` + its image processor's ``post_process_semantic_segmentation``: MaskFormer,
 Mask2Former, SegFormer, UperNet ...); GeoReasoner used MaskFormer, the default here.
 
-`score_metadata` scores a metadata table; `filter_by_locatability` keeps a top fraction or the images above a
-threshold; `write_locatability` writes ``scores.csv`` (every row with its score), ``metadata.csv`` (the kept rows,
-image paths rewritten for the new folder), ``histogram.png`` and ``locatability_info.json``
-(``addressvlm data locatability``).
+`build_locatability` runs both steps (``addressvlm data locatability``): `score_metadata` scores a metadata table;
+`filter_by_locatability` keeps a top fraction or the images above a threshold; `write_locatability` writes
+``scores.csv`` (every row with its score), ``metadata.csv`` (the kept rows, image paths rewritten for the new
+folder), ``histogram.png`` and ``locatability_info.json``.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import logging
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -31,11 +31,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .options import DEFAULT_SEGMENTATION_MODEL, LocatabilityOptions
+
 
 __all__ = [
     "DEFAULT_SEGMENTATION_MODEL",
     "DEFAULT_THRESHOLD",
+    "LocatabilityOptions",
     "LocatabilityWeights",
+    "build_locatability",
     "class_fractions",
     "filter_by_locatability",
     "load_locatability_weights",
@@ -48,9 +52,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_SEGMENTATION_MODEL = "facebook/maskformer-swin-large-ade"
-"""MaskFormer (Swin-L) trained on ADE20K, as GeoReasoner's locatability code; any ADE20K segmenter works."""
 
 DEFAULT_THRESHOLD = 0.4
 """GeoReasoner keeps images with locatability above 0.4 (SPEC §8)."""
@@ -313,51 +314,40 @@ def score_images(
 
 
 def score_metadata(
-    metadata: str | os.PathLike,
-    model: str = DEFAULT_SEGMENTATION_MODEL,
-    weights_path: str | os.PathLike | None = None,
-    column_map: Mapping[str, str] | None = None,
-    batch_size: int = 8,
-    device: str = "cpu",
-    show_progress: bool = True,
-    fractions: str | os.PathLike | None = None,
+    metadata: str | os.PathLike, options: LocatabilityOptions | None = None, *, progress: bool = True, **overrides
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Score every street view of a metadata table.
 
     Args:
         metadata (`str` or `os.PathLike`): CSV or Parquet table (``docs/data_format.md`` §1), validated first.
-        model (`str`, *optional*, defaults to `DEFAULT_SEGMENTATION_MODEL`): segmentation checkpoint (folder or
-            Hub id) with the ADE20K label set.
-        weights_path (`str` or `os.PathLike`, *optional*): a weights file; defaults to the packaged one.
-        column_map (`Mapping[str, str]`, *optional*): column renames for tables with other column names.
-        batch_size (`int`, *optional*, defaults to 8): images per forward pass.
-        device (`str`, *optional*, defaults to ``"cpu"``): torch device.
-        show_progress (`bool`, *optional*, defaults to `True`): a progress bar.
-        fractions (`str` or `os.PathLike`, *optional*): known class fractions instead of a segmentation model
-            (`read_class_fractions`; the offline city's ``class_fractions.csv``).
+        options ([`LocatabilityOptions`], *optional*): ``model``, ``weights``, ``fractions``, ``batch_size``,
+            ``device`` and ``column_map`` are used; ``overrides`` set single ones by name.
+        progress (`bool`, *optional*, defaults to `True`): a progress bar.
 
     Returns:
         `tuple[pd.DataFrame, dict]`: the raw table (as in the file, columns renamed) with a ``locatability``
         column, and a record of the settings (model, weights source, image root).
     """
-    from .metadata import read_metadata, read_table
+    options = replace(options or LocatabilityOptions(), **overrides)
+    from .metadata import column_renames, read_metadata, read_table
 
     path = Path(metadata)
-    frame = read_metadata(path, column_map=column_map)  # validates: every problem with file, row and column
+    frame = read_metadata(path, column_map=options.column_map)  # validates: every problem with file, row, column
     raw = read_table(path)
-    if column_map:
-        raw = raw.rename(columns=dict(column_map))
+    if options.column_map:
+        raw = raw.rename(columns=column_renames(options.column_map))
     root = Path(frame.attrs["image_root"])
     images = [str(Path(name) if os.path.isabs(name) else root / name) for name in frame["image"]]
-    table = load_locatability_weights(weights_path)
-    if fractions is not None:
-        known = read_class_fractions(fractions, list(frame["image"]), table)
+    table = load_locatability_weights(options.weights)
+    model = options.model
+    if options.fractions is not None:
+        known = read_class_fractions(options.fractions, list(frame["image"]), table)
         scores = locatability_scores(known, table.weights)
-        model = f"class fractions from {Path(fractions).resolve()}"
+        model = f"class fractions from {Path(options.fractions).resolve()}"
     else:
-        segmenter, processor = load_segmenter(model, device)
+        segmenter, processor = load_segmenter(model, options.device)
         weights = weights_for_labels(segmenter.config.id2label, table, model)
-        scores, _ = score_images(images, segmenter, processor, weights, batch_size, show_progress)
+        scores, _ = score_images(images, segmenter, processor, weights, options.batch_size, progress)
     raw = raw.copy()
     raw[SCORE_COLUMN] = np.round(scores, 6)
     info = {"model": model, "weights": table.source, "image_root": str(root), "table": str(path.resolve())}
@@ -435,9 +425,8 @@ def write_locatability(
     scored: pd.DataFrame,
     info: Mapping[str, Any],
     output: str | os.PathLike,
-    top_fraction: float | None = None,
-    threshold: float | None = None,
-    overwrite: bool = False,
+    options: LocatabilityOptions | None = None,
+    **overrides,
 ) -> dict[str, Any]:
     """Filter a scored table and write the output folder atomically.
 
@@ -449,13 +438,18 @@ def write_locatability(
         scored (`pd.DataFrame`): a table from `score_metadata` (``info["image_root"]`` is its image folder).
         info (`Mapping`): the record `score_metadata` returned.
         output (`str` or `os.PathLike`): the output folder.
-        top_fraction (`float`, *optional*), threshold (`float`, *optional*): see `filter_by_locatability`.
-        overwrite (`bool`, *optional*, defaults to `False`): replace an existing output folder.
+        options ([`LocatabilityOptions`], *optional*): ``threshold``, ``top_fraction`` and ``overwrite`` are used;
+            ``overrides`` set single ones by name.
 
     Returns:
         `dict`: the ``locatability_info.json`` record.
     """
     from addressvlm.utils.io import atomic_output_dir, atomic_write_json
+
+    options = replace(options or LocatabilityOptions(), **overrides)
+    top_fraction, threshold = options.top_fraction, options.threshold
+    if threshold is None and top_fraction is None:
+        threshold = DEFAULT_THRESHOLD
 
     scores = scored[SCORE_COLUMN].to_numpy(dtype=np.float64)
     keep = filter_by_locatability(scores, top_fraction, threshold)
@@ -477,7 +471,7 @@ def write_locatability(
     if "location_id" in scored.columns:
         record["n_locations"] = int(scored["location_id"].nunique())
         record["n_locations_kept"] = int(scored.loc[keep, "location_id"].nunique())
-    with atomic_output_dir(final, overwrite=overwrite) as tmp:
+    with atomic_output_dir(final, overwrite=options.overwrite) as tmp:
         moved = _relocate_paths(scored, Path(info["image_root"]), final)
         moved.assign(kept=keep).to_csv(tmp / "scores.csv", index=False)
         moved.loc[keep].drop(columns=[SCORE_COLUMN]).to_csv(tmp / "metadata.csv", index=False)
@@ -485,3 +479,33 @@ def write_locatability(
         _histogram(tmp / "histogram.png", scores, cut, record["n_kept"], title)
         atomic_write_json(tmp / "locatability_info.json", record)
     return record
+
+
+def build_locatability(
+    metadata: str | os.PathLike,
+    output: str | os.PathLike,
+    options: LocatabilityOptions | None = None,
+    *,
+    progress: bool = True,
+    **overrides,
+) -> dict[str, Any]:
+    """Score the street views of a metadata table and write the filtered table ([`score_metadata`], then
+    [`write_locatability`]); the output folder is checked before any model loads.
+
+    Args:
+        metadata (`str` or `os.PathLike`): CSV or Parquet table (``docs/data_format.md`` §1).
+        output (`str` or `os.PathLike`): the output folder.
+        options ([`LocatabilityOptions`], *optional*): the options (defaults: ``LocatabilityOptions()``).
+        progress (`bool`, *optional*, defaults to `True`): a progress bar.
+        overrides: single options by name (``top_fraction=0.5``), on top of ``options``.
+
+    Returns:
+        `dict`: the ``locatability_info.json`` record.
+    """
+    from addressvlm.utils.io import check_not_an_input, check_output_dir
+
+    options = replace(options or LocatabilityOptions(), **overrides)
+    check_output_dir(output, options.overwrite)
+    check_not_an_input(output, [metadata, Path(metadata).parent])
+    scored, info = score_metadata(metadata, options, progress=progress)
+    return write_locatability(scored, info, output, options)

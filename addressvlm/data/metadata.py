@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,6 +29,7 @@ __all__ = [
     "REQUIRED_COLUMNS",
     "SPLIT_ALIASES",
     "check_image_files",
+    "column_renames",
     "input_paths",
     "normalise_metadata",
     "read_metadata",
@@ -125,6 +127,14 @@ def _encoding_error(path: Path) -> str:
     return f"{path}: not UTF-8 text; save the table as UTF-8"
 
 
+def column_renames(column_map: Mapping[str, Any] | str | os.PathLike) -> dict[str, str]:
+    """The column renames of ``column_map``: a mapping, or the path of a YAML/JSON mapping file
+    (`addressvlm.data.adapters.load_column_mapping`)."""
+    from .adapters import load_column_mapping
+
+    return dict(load_column_mapping(column_map)["columns"])
+
+
 def read_metadata(
     path: str | os.PathLike,
     column_map: Mapping[str, str] | None = None,
@@ -136,8 +146,9 @@ def read_metadata(
     Args:
         path (`str` or `os.PathLike`):
             CSV or Parquet table (``docs/data_format.md`` §1).
-        column_map (`Mapping[str, str]`, *optional*):
-            ``{name in the file: name in the schema}`` for tables with other column names.
+        column_map (`Mapping[str, str]`, `str` or `os.PathLike`, *optional*):
+            ``{name in the file: name in the schema}`` for tables with other column names, or the YAML/JSON file
+            holding it (see [`column_renames`]).
         check_images (`bool`, *optional*, defaults to `False`):
             Also open and decode every image (and satellite tile) and report missing, unreadable or truncated
             files.
@@ -154,7 +165,7 @@ def read_metadata(
     path = Path(path)
     raw = read_table(path)
     if column_map:
-        raw = raw.rename(columns=dict(column_map))
+        raw = raw.rename(columns=column_renames(column_map))
     if validate:
         report = validate_metadata(raw, source=str(path), image_root=path.parent, check_images=check_images)
         report.raise_if_errors()

@@ -18,7 +18,8 @@ import hashlib
 import json
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +28,8 @@ import pandas as pd
 
 from addressvlm.utils.io import atomic_output_dir, check_not_an_input, check_output_dir
 
-from .metadata import input_paths, normalise_metadata, read_metadata, validate_metadata
+from .metadata import column_renames, input_paths, normalise_metadata, read_metadata, validate_metadata
+from .options import VQAOptions
 from .splits import SPLIT_NAMES, split_by_location
 from .storage import write_dataset_files
 from .subsample import subsample_locations, subsample_views
@@ -49,7 +51,7 @@ if TYPE_CHECKING:
     from datasets import DatasetDict
 
 
-__all__ = ["build_vqa", "load_metadata_frame", "vqa_question_counts", "vqa_stats"]
+__all__ = ["VQAOptions", "build_vqa", "load_metadata_frame", "vqa_question_counts", "vqa_stats"]
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +72,8 @@ def load_metadata_frame(
         image_root (`str` or `os.PathLike`, *optional*):
             Folder of relative image paths; defaults to the table's folder (or ``frame.attrs["image_root"]``,
             or the current folder).
-        column_map (`Mapping[str, str]`, *optional*):
-            Column renames applied when reading a file.
+        column_map (`Mapping[str, str]`, `str` or `os.PathLike`, *optional*):
+            Column renames, or the YAML/JSON file holding them.
         check_images (`bool`, *optional*, defaults to `False`):
             Open every image and report missing / unreadable files.
 
@@ -85,7 +87,7 @@ def load_metadata_frame(
         root = Path(image_root or metadata.attrs.get("image_root", ".")).resolve()
         source = metadata.attrs.get("source", "<DataFrame>")
         if column_map:
-            metadata = metadata.rename(columns=dict(column_map))
+            metadata = metadata.rename(columns=column_renames(column_map))
         validate_metadata(metadata, source=source, image_root=root, check_images=check_images).raise_if_errors()
         return normalise_metadata(metadata), root, source
     frame = read_metadata(metadata, column_map=column_map, check_images=check_images)
@@ -178,23 +180,8 @@ def _arrow_split_table(frame: pd.DataFrame, rows: np.ndarray, plan: QuestionPlan
 def build_vqa(
     metadata: str | os.PathLike | pd.DataFrame,
     output_dir: str | os.PathLike | None = None,
-    seed: int = 0,
-    split_ratios: Sequence[float] | None = None,
-    turns_per_image: int = 3,
-    distractors: str = "random",
-    nearby_pool: int = 8,
-    mc_answer: str = "letter",
-    generation_prompts: str = "templates",
-    views_per_location: int | None = None,
-    location_fraction: float | None = None,
-    general_vqa: str | os.PathLike | None = None,
-    general_ratio: float = 1.0,
-    general_image_root: str | os.PathLike | None = None,
-    image_root: str | os.PathLike | None = None,
-    column_map: Mapping[str, str] | None = None,
-    check_images: bool = False,
-    overwrite: bool = False,
-    use_split_column: bool | None = None,
+    options: VQAOptions | None = None,
+    **overrides: Any,
 ) -> DatasetDict:
     """Build the street-view VQA `DatasetDict` (train / validation / test) from a metadata table.
 
@@ -203,88 +190,51 @@ def build_vqa(
             Metadata table (``docs/data_format.md`` §1). With a ``city`` column, distractors stay in each city.
         output_dir (`str` or `os.PathLike`, *optional*):
             Write the splits and ``build_info.json`` here (atomically). Without it nothing is written.
-        seed (`int`, *optional*, defaults to 0):
-            Seed of the split and of every random choice.
-        split_ratios (`Sequence[float]`, *optional*, defaults to ``(0.7, 0.2, 0.1)``):
-            Share of *locations* in train / validation / test, drawn with ``seed``. Not allowed when the table's
-            ``split`` column is used (the splits are then given).
-        turns_per_image (`int`, *optional*, defaults to 3):
-            Training questions per image (Table B2: 3.0); the three types are balanced 1:1:1.
-        distractors (`str`, *optional*, defaults to ``"random"``):
-            How judgement-No names and multiple-choice options are drawn: ``random`` (other names of the same
-            city) or ``nearby`` (among the ``nearby_pool`` names with the nearest centroids).
-        nearby_pool (`int`, *optional*, defaults to 8):
-            Pool size of ``nearby`` distractors.
-        mc_answer (`str`, *optional*, defaults to ``"letter"``):
-            Training target of multiple-choice turns: ``letter`` or ``letter_text``.
-        generation_prompts (`str`, *optional*, defaults to ``"templates"``):
-            Evaluation-split generation questions from the B4 stems (``templates``) or Fig. 10 (``fig10``).
-        views_per_location (`int`, *optional*):
-            Keep only this many views per training location (Fig. 7 "View-k/N"); evaluation splits are whole.
-        location_fraction (`float`, *optional*):
-            Keep this share of training locations (Fig. 7 "Location-k/N").
-        general_vqa (`str` or `os.PathLike`, *optional*):
-            LLaVA-format JSON of general VQA mixed into the training split (Table 6, stage 2); see
-            `addressvlm.data.general_vqa`. General rows have ``id`` ``general-*``, empty address fields and no
-            ``questions``.
-        general_ratio (`float`, *optional*, defaults to 1.0):
-            General rows per training image (Table 6: 5 for 5:1 general:address, 1.0 for 1:1).
-        general_image_root (`str` or `os.PathLike`, *optional*):
-            Folder of the general JSON's images (default: the JSON's folder).
-        image_root (`str` or `os.PathLike`, *optional*):
-            Folder of relative image paths (defaults to the table's folder).
-        column_map (`Mapping[str, str]`, *optional*):
-            Column renames for tables with other column names.
-        check_images (`bool`, *optional*, defaults to `False`):
-            Open every image while validating.
-        overwrite (`bool`, *optional*, defaults to `False`):
-            Replace an existing ``output_dir``.
-        use_split_column (`bool`, *optional*):
-            Take each row's split from the table's ``split`` column (a dataset's official train / validation /
-            test, e.g. Pitts-IAL's 19,152 test images) instead of drawing one. Defaults to using the column when
-            the table has one; `False` re-draws by ``split_ratios``.
+        options ([`VQAOptions`], *optional*):
+            The build options (defaults: ``VQAOptions()``).
+        overrides:
+            Single options by name (``seed=1, turns_per_image=7``), on top of ``options``.
 
     Returns:
         `DatasetDict`: splits ``train``, ``validation``, ``test``; ``image`` paths are relative to the image
         root (use `load_address_dataset` on the saved folder for absolute paths).
     """
+    options = replace(options or VQAOptions(), **overrides)
     from datasets import Dataset, DatasetDict
     from datasets.splits import NamedSplit
 
-    if distractors not in ("random", "nearby"):
-        raise ValueError(f"distractors must be 'random' or 'nearby', got {distractors!r}")
+    if options.distractors not in ("random", "nearby"):
+        raise ValueError(f"distractors must be 'random' or 'nearby', got {options.distractors!r}")
     if output_dir is not None:
-        check_output_dir(output_dir, overwrite)
-        check_not_an_input(output_dir, input_paths(metadata, image_root, general_vqa, general_image_root))
-    frame, root, source = load_metadata_frame(metadata, image_root, column_map, check_images)
-    has_column = "split" in frame.columns
-    if use_split_column is None:
-        use_split_column = has_column
-    if use_split_column and not has_column:
-        raise ValueError(f"{source}: use_split_column is set but the table has no 'split' column")
-    if use_split_column and split_ratios is not None:
+        check_output_dir(output_dir, options.overwrite)
+        check_not_an_input(
+            output_dir,
+            input_paths(metadata, options.image_root, options.general_vqa_json, options.general_vqa_image_root),
+        )
+    frame, root, source = load_metadata_frame(metadata, options.image_root, options.column_map, options.check_images)
+    use_split_column = "split" in frame.columns and not options.ignore_split_column
+    if use_split_column and options.split_ratios is not None:
         raise ValueError(
             f"{source} has a 'split' column (its official train / validation / test), so split ratios "
-            f"{list(split_ratios)} would be ignored: drop them to use the column, or re-draw the splits on purpose "
-            "with use_split_column=False (--ignore-split-column)"
+            f"{list(options.split_ratios)} would be ignored: drop them to use the column, or re-draw the splits on "
+            "purpose with ignore_split_column=True (--ignore-split-column)"
         )
-    if split_ratios is None:
-        split_ratios = (0.7, 0.2, 0.1)
+    split_ratios = options.split_ratios or (0.7, 0.2, 0.1)
     if len(split_ratios) != 3:
         raise ValueError(f"split_ratios needs 3 values (train, validation, test), got {list(split_ratios)}")
     arguments = {
-        "seed": seed,
+        "seed": options.seed,
         "split_source": "column" if use_split_column else "drawn",
         "split_ratios": None if use_split_column else [float(r) for r in split_ratios],
-        "turns_per_image": turns_per_image,
-        "distractors": distractors,
-        "nearby_pool": nearby_pool,
-        "mc_answer": mc_answer,
-        "generation_prompts": generation_prompts,
-        "views_per_location": views_per_location,
-        "location_fraction": location_fraction,
-        "general_vqa": str(general_vqa) if general_vqa is not None else None,
-        "general_ratio": general_ratio if general_vqa is not None else None,
+        "turns_per_image": options.turns_per_image,
+        "distractors": options.distractors,
+        "nearby_pool": options.nearby_pool,
+        "mc_answer": options.mc_answer,
+        "generation_prompts": options.generation_prompts,
+        "views_per_location": options.views_per_location,
+        "location_fraction": options.location_fraction,
+        "general_vqa": str(options.general_vqa_json) if options.general_vqa_json is not None else None,
+        "general_ratio": options.general_vqa_ratio if options.general_vqa_json is not None else None,
     }
     digest = _frame_digest(frame)
     codes = _address_codes(frame)
@@ -292,19 +242,19 @@ def build_vqa(
         split_of_row = frame["split"].to_numpy(dtype=object)
         logger.info("Splits from the table's 'split' column: %s", frame["split"].value_counts().to_dict())
     else:
-        split_of_row = split_by_location(frame["location_id"].to_numpy(), split_ratios, seed)
+        split_of_row = split_by_location(frame["location_id"].to_numpy(), split_ratios, options.seed)
     splits = DatasetDict()
     counts: dict[str, Any] = {}
     for split in SPLIT_NAMES:
-        rng = np.random.default_rng([seed, _STREAM[split]])
+        rng = np.random.default_rng([options.seed, _STREAM[split]])
         rows = np.flatnonzero(split_of_row == split)
         dropped_by_subsampling = 0
-        if split == "train" and (views_per_location is not None or location_fraction is not None):
-            part = subsample_locations(frame.iloc[rows], location_fraction, seed)
-            part = subsample_views(part, views_per_location, seed)
+        if split == "train" and (options.views_per_location is not None or options.location_fraction is not None):
+            part = subsample_locations(frame.iloc[rows], options.location_fraction, options.seed)
+            part = subsample_views(part, options.views_per_location, options.seed)
             dropped_by_subsampling = len(rows) - len(part)
             rows = rows[np.isin(rows, part.index.to_numpy())]
-        plan = plan_training(rows, turns_per_image, rng) if split == "train" else plan_evaluation(rows)
+        plan = plan_training(rows, options.turns_per_image, rng) if split == "train" else plan_evaluation(rows)
         ok = feasible(plan, codes)
         skipped = plan.select(~ok)
         plan = plan.select(ok)
@@ -312,19 +262,24 @@ def build_vqa(
             plan,
             codes,
             rng,
-            distractors=distractors,
-            nearby_pool=nearby_pool,
-            mc_answer=mc_answer,
-            generation_prompts="templates" if split == "train" else generation_prompts,
+            distractors=options.distractors,
+            nearby_pool=options.nearby_pool,
+            mc_answer=options.mc_answer,
+            generation_prompts="templates" if split == "train" else options.generation_prompts,
         )
         table = _arrow_split_table(frame, rows, plan, rendered, split)
         fingerprint = hashlib.sha256(json.dumps([arguments, split, digest], sort_keys=True).encode()).hexdigest()[:16]
         counts[split] = _split_counts(table, rows, skipped, dropped_by_subsampling)
-        if split == "train" and general_vqa is not None:
+        if split == "train" and options.general_vqa_json is not None:
             from .general_vqa import mix_general_vqa
 
             mixed, mix = mix_general_vqa(
-                Dataset(table), general_vqa, general_ratio, root, image_root=general_image_root, seed=seed
+                Dataset(table),
+                options.general_vqa_json,
+                options.general_vqa_ratio,
+                root,
+                image_root=options.general_vqa_image_root,
+                seed=options.seed,
             )
             table = mixed.data.table if hasattr(mixed.data, "table") else mixed.data
             counts[split]["general_vqa"] = {"requested": mix.requested, "added": mix.added, "available": mix.available}
@@ -345,7 +300,7 @@ def build_vqa(
             "counts": counts,
             "path_columns": ["image"],
         }
-        with atomic_output_dir(output_dir, overwrite=overwrite) as tmp:
+        with atomic_output_dir(output_dir, overwrite=options.overwrite) as tmp:
             write_dataset_files(splits, tmp, info, image_root=root, final_dir=output_dir)
     return splits
 

@@ -14,14 +14,15 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from addressvlm.labels.backends.base import LabelBackend
 from addressvlm.labels.cache import LabelCache
+from addressvlm.labels.options import GenerationSettings, LabelRunOptions
 from addressvlm.labels.report import LabelReport
-from addressvlm.labels.runner import GenerationSettings, LabelOutcome, LabelRunner
+from addressvlm.labels.runner import LabelOutcome, LabelRunner
 from addressvlm.labels.tasks import DEFAULT_CITY, TASKS, LabelTask, city_names, labelled_fields
 from addressvlm.labels.templates import TaskTemplates, load_task_templates
 from addressvlm.labels.validation import LabelValidator
@@ -183,18 +184,13 @@ def label_dataset(
     dataset_path: str | os.PathLike,
     output_dir: str | os.PathLike,
     backend: LabelBackend | None,
+    options: LabelRunOptions | None = None,
     *,
     templates: TaskTemplates | None = None,
     settings: GenerationSettings | None = None,
-    cache_path: str | os.PathLike | None = None,
-    splits: Sequence[str] | None = None,
-    limit: int | None = None,
-    city: str | None = None,
     override_question: bool = False,
-    image_key_mode: str = "content",
-    overwrite: bool = False,
-    report_path: str | os.PathLike | None = None,
     progress: bool = True,
+    **overrides: Any,
 ) -> LabelReport:
     """Label a saved dataset and write the completed stage-1 dataset.
 
@@ -211,25 +207,15 @@ def label_dataset(
             Prompt, question, fallback and target templates; defaults to the task's packaged files.
         settings ([`GenerationSettings`], *optional*):
             Generation and retry settings.
-        cache_path (`str` or `os.PathLike`, *optional*):
-            The JSONL cache; defaults to [`default_cache_path`]. Unused without a backend.
-        splits (`Sequence[str]`, *optional*):
-            Splits to label; defaults to every split (alignment) or ``["train"]`` (georeasoner).
-        limit (`int`, *optional*):
-            Label (and write) only the first `limit` rows, over the splits in order.
-        city (`str`, *optional*):
-            City name for ``{city}``; defaults to the row's ``city``, then ``build_info["city"]``, then
-            ``"the city"``.
+        options ([`~addressvlm.labels.options.LabelRunOptions`], *optional*):
+            What to label and where results go: ``cache``, ``image_key``, ``limit``, ``splits``, ``city``,
+            ``report``, ``overwrite``.
         override_question (`bool`, *optional*, defaults to `False`):
             Replace the rows' own ``question`` by the question template (alignment sets).
-        image_key_mode (`str`, *optional*, defaults to `"content"`):
-            ``content`` or ``stat`` (see [`~addressvlm.labels.keys.image_fingerprint`]).
-        overwrite (`bool`, *optional*, defaults to `False`):
-            Replace an existing, non-empty `output_dir`.
-        report_path (`str` or `os.PathLike`, *optional*):
-            Where to write the JSON report; defaults to ``<output_dir>/label_report.json``.
         progress (`bool`, *optional*, defaults to `True`):
             Show progress bars.
+        overrides:
+            Single options by name (``overwrite=True, limit=10``), on top of ``options``.
 
     Returns:
         [`LabelReport`]: the run's counts.
@@ -241,6 +227,9 @@ def label_dataset(
     """
     from addressvlm.data.storage import check_dataset_kind, save_dataset_dict
 
+    options = replace(options or LabelRunOptions(), **overrides)
+    splits = options.splits.split(",") if isinstance(options.splits, str) else options.splits
+    cache_path, report_path, limit, city = options.cache, options.report, options.limit, options.city
     task = TASKS[task] if isinstance(task, str) else task
     templates = templates or load_task_templates(task.name)
     settings = settings or GenerationSettings()
@@ -250,7 +239,7 @@ def label_dataset(
     check_dataset_kind(dataset_path, _INPUT_KINDS[task.name], f"{task.name} labelling")
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
-    if output_dir.is_dir() and any(output_dir.iterdir()) and not overwrite:
+    if output_dir.is_dir() and any(output_dir.iterdir()) and not options.overwrite:
         raise FileExistsError(f"{output_dir} exists and is not empty; pass --overwrite to replace it")
 
     info, raw, selected, skipped = _read_input(task, dataset_path, splits, limit, progress)
@@ -270,7 +259,7 @@ def label_dataset(
 
     cache = LabelCache(cache_path or default_cache_path(output_dir)).open() if backend is not None else None
     try:
-        runner = LabelRunner(backend, validators, settings, cache, image_key_mode=image_key_mode, progress=progress)
+        runner = LabelRunner(backend, validators, settings, cache, image_key_mode=options.image_key, progress=progress)
         outcomes, report = runner.run(items)
     finally:
         if cache is not None:
@@ -288,7 +277,7 @@ def label_dataset(
         "templates": _templates_info(templates),
         "label_format": templates.target.text,
         "settings": asdict(settings),
-        "image_key_mode": image_key_mode,
+        "image_key_mode": options.image_key,
         "cache": str(cache.path) if cache is not None else None,
         "counts": {
             **{k: getattr(report, k) for k in ("total", "model", "fallen_back", "template_only", "failed")},
@@ -296,7 +285,7 @@ def label_dataset(
         },
     }
     with _datasets_progress(progress):
-        save_dataset_dict(output, output_dir, build_info, _image_root(dataset_path, info), overwrite=overwrite)
+        save_dataset_dict(output, output_dir, build_info, _image_root(dataset_path, info), overwrite=options.overwrite)
     atomic_write_json(report_path or output_dir / REPORT_FILE, report.to_dict())
     return report
 

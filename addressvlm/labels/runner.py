@@ -16,11 +16,11 @@ import time
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from addressvlm.labels.backends.base import LabelBackend, LabelRequest, LabelResult
 from addressvlm.labels.cache import LabelCache
 from addressvlm.labels.keys import image_fingerprint, item_key
+from addressvlm.labels.options import GenerationSettings
 from addressvlm.labels.report import LabelReport
 from addressvlm.labels.validation import LabelValidator, clean_label_text
 
@@ -50,52 +50,6 @@ class LabelItem:
     reference: Mapping[str, str]
     fallback: str
     city: str = ""
-
-
-@dataclass(frozen=True)
-class GenerationSettings:
-    """Generation and retry settings of a labelling run.
-
-    Args:
-        max_new_tokens (`int`, *optional*, defaults to 160): length limit of one label.
-        temperature (`float`, *optional*, defaults to 0.0): temperature of the first attempt (0 = greedy).
-        top_p (`float`, *optional*): nucleus sampling threshold; `None` keeps the backend default.
-        seed (`int`, *optional*, defaults to 0): seed of the first attempt; attempt ``k`` uses ``seed + k``.
-        label_retries (`int`, *optional*, defaults to 2): extra attempts for labels that fail validation.
-        retry_temperature (`float`, *optional*, defaults to 0.7): minimum temperature of the extra attempts.
-    """
-
-    max_new_tokens: int = 160
-    temperature: float = 0.0
-    top_p: float | None = None
-    seed: int = 0
-    label_retries: int = 2
-    retry_temperature: float = 0.7
-
-    def __post_init__(self):
-        if self.max_new_tokens < 1 or self.label_retries < 0 or self.temperature < 0 or self.retry_temperature < 0:
-            raise ValueError(f"invalid generation settings: {self}")
-
-    @property
-    def max_attempts(self) -> int:
-        """`int`: attempts per item, ``1 + label_retries``."""
-        return 1 + self.label_retries
-
-    def for_attempt(self, attempt: int) -> tuple[float, int]:
-        """Return ``(temperature, seed)`` of attempt number `attempt` (0-based)."""
-        if attempt == 0:
-            return self.temperature, self.seed
-        return max(self.temperature, self.retry_temperature), self.seed + attempt
-
-    def key_fields(self) -> dict[str, Any]:
-        """`dict`: the settings that change the generated text (they go into cache keys)."""
-        return {
-            "max_new_tokens": self.max_new_tokens,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "seed": self.seed,
-            "retry_temperature": self.retry_temperature,
-        }
 
 
 @dataclass(frozen=True)

@@ -65,8 +65,8 @@ def image_table(tmp_path):
 
 SMALL_CITY = {
     "city": "helsinki",
-    "n_locations": 36,
-    "views_per_location": 2,
+    "locations": 36,
+    "views": 2,
     "image_size": 48,
     "tile_size": 160,
     "tile_ground_m": 160.0,

@@ -120,7 +120,12 @@ def test_general_vqa_mixed_at_ratio(image_table, tmp_path):
     ]
     (general_dir / "mix.json").write_text(json.dumps(records))
     dataset = build_alignment_set(
-        image_table, tmp_path / "s", size=32, general_vqa=general_dir / "mix.json", general_ratio=0.5, progress=False
+        image_table,
+        tmp_path / "s",
+        size=32,
+        general_vqa_json=general_dir / "mix.json",
+        general_vqa_ratio=0.5,
+        progress=False,
     )
     train = dataset["train"].to_pandas()
     assert (train["source"] == "general").sum() == 12 and (train["source"] == "alignment").sum() == 24
@@ -138,7 +143,9 @@ def test_malformed_general_json_names_the_record(image_table, tmp_path):
         json.dumps([{"conversations": [{"from": "human", "value": "x"}]}, {"image": "a"}])
     )
     with pytest.raises(ValueError, match="record 2"):
-        build_alignment_set(image_table, tmp_path / "s", size=32, general_vqa=tmp_path / "bad.json", progress=False)
+        build_alignment_set(
+            image_table, tmp_path / "s", size=32, general_vqa_json=tmp_path / "bad.json", progress=False
+        )
 
 
 def test_city_to_alignment(small_city, tmp_path):

@@ -147,7 +147,7 @@ def test_synth_city_rejects_degenerate_options(tmp_path, option, message):
     from addressvlm.data.city import build_synth_city
 
     with pytest.raises(ValueError, match=message):
-        build_synth_city(tmp_path / "city", n_locations=6, views_per_location=1, progress=False, **option)
+        build_synth_city(tmp_path / "city", locations=6, views=1, progress=False, **option)
     assert not (tmp_path / "city").exists()
 
 
@@ -158,4 +158,4 @@ def test_synth_city_without_the_data_extra_says_what_to_install(tmp_path, monkey
 
     monkeypatch.setitem(sys.modules, "geopandas", None)  # as if the [data] extra were not installed
     with pytest.raises(ModuleNotFoundError, match=r"pip install 'addressvlm\[data\]'"):
-        build_synth_city(tmp_path / "city", n_locations=6, views_per_location=1, progress=False)
+        build_synth_city(tmp_path / "city", locations=6, views=1, progress=False)

@@ -7,12 +7,14 @@ import argparse
 import pytest
 
 from addressvlm.data.cli import register
+from addressvlm.data.options import AlignmentOptions, LocatabilityOptions, SynthCityOptions, VQAOptions
 from addressvlm.data.storage import load_address_dataset
+from addressvlm.utils.options import OptionsParser, options_from
 
 
 @pytest.fixture
 def parser():
-    root = argparse.ArgumentParser(prog="addressvlm data")
+    root = OptionsParser(prog="addressvlm data")
     register(root.add_subparsers(dest="subcommand"))
     return root
 
@@ -38,6 +40,19 @@ def test_every_option_has_help(parser):
                 continue
             assert action.help, f"{name} {action.option_strings or action.dest} has no help"
         assert sub.format_help()
+
+
+@pytest.mark.parametrize(
+    ("command", "options"),
+    [
+        (["synth-city", "--output", "o"], SynthCityOptions),
+        (["build-vqa", "m.csv", "--output", "o"], VQAOptions),
+        (["build-alignment", "m.csv", "--output", "o"], AlignmentOptions),
+        (["locatability", "m.csv", "--output", "o"], LocatabilityOptions),
+    ],
+)
+def test_command_defaults_are_the_builders_defaults(parser, command, options):
+    assert options_from(parser.parse_args(command), options) == options()
 
 
 def test_city_to_vqa_to_alignment(parser, tmp_path, capsys):
@@ -68,6 +83,10 @@ def test_city_to_vqa_to_alignment(parser, tmp_path, capsys):
         == 0
     )
     assert "24 locations, 48 images, 6 streets" in capsys.readouterr().out
+    assert (
+        "synth-city --output <dir> --city kotka --locations 24 --views 2 --image-size 40"
+        in (city / "README.md").read_text()
+    )  # the rebuild line names the command's own flags
     assert _run(parser, "build-vqa", city / "metadata.csv", "--output", tmp_path / "vqa", "--seed", 1) == 0
     out = capsys.readouterr().out
     assert "questions/image" in out and "train" in out

@@ -35,7 +35,7 @@ def test_split_column_is_used_as_given(metadata_factory, tmp_path):
 
 def test_split_column_can_be_ignored_on_purpose(metadata_factory, tmp_path):
     frame, _ = _official(metadata_factory)
-    dataset = build_vqa(frame, seed=0, use_split_column=False)
+    dataset = build_vqa(frame, seed=0, ignore_split_column=True)
     assert [len(set(dataset[s]["location_id"])) for s in ("train", "validation", "test")] == [28, 8, 4]
 
 

@@ -244,8 +244,8 @@ def test_general_vqa_mixed_into_training(tmp_path, metadata_factory):
     dataset = build_vqa(
         metadata_factory(n_locations=40),
         tmp_path / "set",
-        general_vqa=tmp_path / "mix.json",
-        general_ratio=0.2,
+        general_vqa_json=tmp_path / "mix.json",
+        general_vqa_ratio=0.2,
         image_root=tmp_path,
     )
     train = dataset["train"].to_pandas()

@@ -13,8 +13,8 @@ from PIL import Image, ImageDraw
 
 CITY = {
     "city": "helsinki",
-    "n_locations": 24,
-    "views_per_location": 2,
+    "locations": 24,
+    "views": 2,
     "image_size": 48,
     "tile_size": 160,
     "tile_ground_m": 160.0,

@@ -184,3 +184,19 @@ def test_the_wrong_kind_of_dataset_is_refused(tmp_path, capsys):
         assert main([command, str(source), "-o", str(tmp_path / "out"), "--fallback-only", "--no-progress"]) == 2
         assert "labelling needs a" in capsys.readouterr().err
         assert not (tmp_path / "out").exists()
+
+
+def test_label_command_defaults_are_the_library_defaults():
+    from addressvlm.labels.cli import register
+    from addressvlm.labels.options import BackendOptions, GenerationSettings, LabelRunOptions, TemplateFiles
+    from addressvlm.utils.options import OptionsParser, options_from
+
+    root = OptionsParser(prog="t")
+    register(root.add_subparsers(dest="command"))
+    args = root.parse_args(["label-georeasoner", "vqa", "-o", "out", "--torch-dtype", "bfloat16", "--splits", "a,b"])
+    for options in (GenerationSettings, TemplateFiles):
+        assert options_from(args, options) == options()
+    assert options_from(args, BackendOptions) == BackendOptions(dtype="bfloat16")
+    assert options_from(args, LabelRunOptions) == LabelRunOptions(splits="a,b")
+    with pytest.raises(ValueError, match="--extra-body must be a JSON object"):
+        BackendOptions(model="m", backend="http", base_url="http://x", extra_body="[1]").build()
