@@ -23,10 +23,8 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from transformers import HfArgumentParser
 
-
-__all__ = ["OptionsParser", "add_command", "option", "options_from"]
+__all__ = ["OptionsParser", "add_command", "option", "options_from"]  # noqa: F822 (OptionsParser: see __getattr__)
 
 T = TypeVar("T")
 
@@ -48,31 +46,46 @@ def option(default: Any = dataclasses.MISSING, *, help: str, positional: bool = 
     return dataclasses.field(default=default, metadata=metadata)
 
 
-class OptionsParser(HfArgumentParser):
-    """`HfArgumentParser` that also knows positional fields and spells flags with dashes first.
+def _options_parser_class() -> type:
+    from transformers import HfArgumentParser
 
-    Used as the parser class of every ``addressvlm`` sub-command, so ``add_parser(name, dataclass_types=[...])``
-    builds a sub-command from dataclasses; without ``dataclass_types`` it is a plain `argparse.ArgumentParser`.
-    """
+    class OptionsParser(HfArgumentParser):
+        """`HfArgumentParser` that also knows positional fields and spells flags with dashes first.
 
-    @staticmethod
-    def _parse_dataclass_field(parser: argparse.ArgumentParser, field: dataclasses.Field):
-        metadata = dict(field.metadata)
-        if metadata.pop("positional", False):
-            if field.default is not dataclasses.MISSING:
-                metadata.setdefault("nargs", "?")
-                metadata.setdefault("default", field.default)
-            parser.add_argument(field.name, **metadata)
-            return
-        dashed = f"--{field.name.replace('_', '-')}"
-        if field.type is bool and field.default is False:  # a switch: --overwrite, not --overwrite [OVERWRITE]
-            parser.add_argument(dashed, dest=field.name, action="store_true", **metadata)
-            if "_" in field.name:
-                parser._option_string_actions[f"--{field.name}"] = parser._option_string_actions[dashed]
-            return
-        HfArgumentParser._parse_dataclass_field(parser, field)
-        if "_" in field.name:  # one spelling in help and errors (--image-size); --image_size still parses
-            parser._option_string_actions[f"--{field.name}"].option_strings.remove(f"--{field.name}")
+        Used as the parser class of every ``addressvlm`` sub-command, so ``add_parser(name, dataclass_types=[...])``
+        builds a sub-command from dataclasses; without ``dataclass_types`` it is a plain `argparse.ArgumentParser`.
+        """
+
+        @staticmethod
+        def _parse_dataclass_field(parser: argparse.ArgumentParser, field: dataclasses.Field):
+            metadata = dict(field.metadata)
+            if metadata.pop("positional", False):
+                if field.default is not dataclasses.MISSING:
+                    metadata.setdefault("nargs", "?")
+                    metadata.setdefault("default", field.default)
+                parser.add_argument(field.name, **metadata)
+                return
+            dashed = f"--{field.name.replace('_', '-')}"
+            if field.type is bool and field.default is False:  # a switch: --overwrite, not --overwrite [OVERWRITE]
+                parser.add_argument(dashed, dest=field.name, action="store_true", **metadata)
+                if "_" in field.name:
+                    parser._option_string_actions[f"--{field.name}"] = parser._option_string_actions[dashed]
+                return
+            HfArgumentParser._parse_dataclass_field(parser, field)
+            if "_" in field.name:  # one spelling in help and errors (--image-size); --image_size still parses
+                parser._option_string_actions[f"--{field.name}"].option_strings.remove(f"--{field.name}")
+
+    OptionsParser.__module__, OptionsParser.__qualname__ = __name__, "OptionsParser"
+    return OptionsParser
+
+
+def __getattr__(name: str):
+    # `OptionsParser` subclasses transformers' HfArgumentParser; building it on first use keeps `option` (imported
+    # by every options dataclass, e.g. ``addressvlm.data.options``) free of the transformers import.
+    if name == "OptionsParser":
+        globals()[name] = _options_parser_class()
+        return globals()[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def add_command(
@@ -106,6 +119,8 @@ def add_command(
         **parser_kwargs,
     )
     if options is not None:
+        from transformers import HfArgumentParser
+
         if not isinstance(parser, HfArgumentParser):
             raise TypeError(f"'{name}' needs sub-parsers made with parser_class=OptionsParser")
         parser._add_dataclass_arguments(options)
