@@ -17,6 +17,8 @@ __all__ = [
     "check_tokenizer_fits",
     "has_saved_processor",
     "load_pretrained",
+    "load_safetensors_folder",
+    "model_from_state_dict",
     "processor_settings",
     "read_config",
     "resolve_checkpoint_dir",
@@ -45,6 +47,44 @@ def resolve_checkpoint_dir(name_or_path: str | os.PathLike) -> Path:
             f"Cannot find checkpoint {name_or_path!r}: not a local folder, and the Hub copy is unavailable ({err}). "
             "Download it first (huggingface-cli download ...) or pass a local path."
         ) from err
+
+
+def load_safetensors_folder(path: str | os.PathLike) -> dict:
+    """All tensors of a safetensors checkpoint folder, sharded (``model.safetensors.index.json``) or not."""
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    index = path / "model.safetensors.index.json"
+    if index.exists():
+        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+    elif (path / "model.safetensors").exists():
+        shards = ["model.safetensors"]
+    else:
+        raise FileNotFoundError(f"No model.safetensors or model.safetensors.index.json in {path}")
+    state = {}
+    for shard in shards:
+        state.update(load_file(path / shard))
+    return state
+
+
+def model_from_state_dict(model_class, config, state: dict, path, attn_implementation=None, torch_dtype=None):
+    """A ``model_class(config)`` holding exactly the tensors of ``state`` (a converted published checkpoint).
+
+    Raises:
+        `KeyError`: keys missing from ``state`` or not in the model (names the first few and ``path``).
+    """
+    from accelerate import init_empty_weights
+
+    if attn_implementation:
+        config._attn_implementation = attn_implementation
+    with init_empty_weights():
+        model = model_class(config)
+    missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
+    if missing or unexpected:
+        raise KeyError(f"Loading {path}: missing keys {missing[:8]}, unexpected keys {unexpected[:8]}")
+    if torch_dtype is not None:
+        cast_parameters(model, torch_dtype)
+    return model.eval()
 
 
 def read_config(path: str | os.PathLike) -> dict:

@@ -5,10 +5,55 @@ from __future__ import annotations
 import torch
 
 
-__all__ = ["IGNORE_INDEX", "new_truncation_stats", "truncate_text"]
+__all__ = ["IGNORE_INDEX", "ChatPromptMixin", "new_truncation_stats", "truncate_text"]
 
 IGNORE_INDEX = -100
 """Label of positions the loss ignores (prompt, image tokens, padding)."""
+
+
+class ChatPromptMixin:
+    """Generation prompts and stop ids from the processor's chat template and its ``stop_tokens``."""
+
+    stop_tokens: tuple[str, ...] = ()
+    """Tokens that end an answer (besides the tokenizer's eos)."""
+
+    @property
+    def stop_token_ids(self) -> list[int]:
+        """Ids of ``stop_tokens`` and eos that the tokenizer knows, without repeats."""
+        ids = []
+        for token in (*self.stop_tokens, self.tokenizer.eos_token):
+            if token is None:
+                continue
+            token_id = self.tokenizer.convert_tokens_to_ids(token)
+            if token_id is not None and token_id != self.tokenizer.unk_token_id and token_id not in ids:
+                ids.append(token_id)
+        return ids
+
+    def build_prompt(self, question: str, with_image: bool = True) -> str:
+        """The generation prompt of one question (with the image placeholder first), from the chat template."""
+        content = ([{"type": "image"}] if with_image else []) + [{"type": "text", "text": question}]
+        return self.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True)
+
+
+    def _tokenize_conversation(self, conversation, images: list | None) -> tuple[dict, torch.Tensor, torch.Tensor]:
+        """Tokenize a conversation with the chat template; return its output, ``input_ids`` and the labels (the
+        assistant tokens; the rest is `IGNORE_INDEX`)."""
+        from .conversation import to_messages
+
+        messages = to_messages(conversation, with_image=images is not None)
+        processor_kwargs = {"return_tensors": "pt"}
+        if images is not None:
+            processor_kwargs["images"] = images
+        out = self.apply_chat_template(
+            messages,
+            tokenize=True,
+            return_dict=True,
+            return_assistant_tokens_mask=True,
+            processor_kwargs=processor_kwargs,
+        )
+        input_ids = out["input_ids"][0]
+        mask = torch.as_tensor(out["assistant_masks"][0], dtype=torch.bool)
+        return out, input_ids, input_ids.masked_fill(~mask, IGNORE_INDEX)
 
 
 def new_truncation_stats() -> dict[str, int]:

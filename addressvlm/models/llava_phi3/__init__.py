@@ -63,6 +63,6 @@ SPEC = BackboneSpec(
     default_image_size=336,
     supports_prefix_cache=True,
     card_tags=("llava", "phi3"),
-    stop_tokens=("<|end|>", "<|endoftext|>"),
+    stop_tokens=LlavaPhi3Processor.stop_tokens,
 )
 register_backbone(SPEC)

@@ -10,10 +10,8 @@ is identical between our layout and the current stock one.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 
@@ -25,7 +23,6 @@ __all__ = [
     "llama_text_config_to_phi3",
     "llava_config_to_llava_phi3",
     "llava_phi3_config_to_llava",
-    "load_state_dict_from_dir",
     "normalize_legacy_keys",
     "ours_to_stock_state_dict",
     "stock_to_ours_state_dict",
@@ -242,21 +239,3 @@ def llava_phi3_config_to_llava(config):
     )
     stock.architectures = ["LlavaForConditionalGeneration"]
     return stock
-
-
-def load_state_dict_from_dir(path: str | Path) -> dict[str, torch.Tensor]:
-    """All tensors of a (possibly sharded) safetensors checkpoint folder."""
-    from safetensors.torch import load_file
-
-    path = Path(path)
-    index = path / "model.safetensors.index.json"
-    if index.exists():
-        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-    elif (path / "model.safetensors").exists():
-        shards = ["model.safetensors"]
-    else:
-        raise FileNotFoundError(f"No model.safetensors or model.safetensors.index.json in {path}")
-    state = {}
-    for shard in shards:
-        state.update(load_file(path / shard))
-    return state

@@ -7,7 +7,14 @@ import logging
 import os
 from pathlib import Path
 
-from ..loading import cast_parameters, check_tokenizer_fits, has_saved_processor, read_config, resolve_checkpoint_dir
+from ..loading import (
+    check_tokenizer_fits,
+    has_saved_processor,
+    load_safetensors_folder,
+    model_from_state_dict,
+    read_config,
+    resolve_checkpoint_dir,
+)
 
 
 __all__ = ["export_llava_hf", "load_llava_phi3"]
@@ -66,12 +73,10 @@ def load_llava_phi3(
     Returns:
         `tuple(LlavaPhi3ForConditionalGeneration, LlavaPhi3Processor)`
     """
-    from accelerate import init_empty_weights
     from transformers import AutoConfig, GenerationConfig
 
     from .conversion_llava_phi3 import (
         llava_config_to_llava_phi3,
-        load_state_dict_from_dir,
         stock_to_ours_state_dict,
     )
     from .modeling_llava_phi3 import LlavaPhi3ForConditionalGeneration
@@ -86,17 +91,10 @@ def load_llava_phi3(
     elif model_type == "llava":
         stock_config = AutoConfig.from_pretrained(path)
         config = llava_config_to_llava_phi3(stock_config)
-        if attn_implementation:
-            config._attn_implementation = attn_implementation
-        state = stock_to_ours_state_dict(load_state_dict_from_dir(path))
-        with init_empty_weights():
-            model = LlavaPhi3ForConditionalGeneration(config)
-        missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
-        if missing or unexpected:
-            raise KeyError(f"Converting {path}: missing keys {missing[:8]}, unexpected keys {unexpected[:8]}")
-        if torch_dtype is not None:
-            cast_parameters(model, torch_dtype)
-        model.eval()
+        state = stock_to_ours_state_dict(load_safetensors_folder(path))
+        model = model_from_state_dict(
+            LlavaPhi3ForConditionalGeneration, config, state, path, attn_implementation, torch_dtype
+        )
     else:
         raise ValueError(f"{path}: model_type {model_type!r} is not a LLaVA-Phi-3 checkpoint")
     processor = _processor_for(Path(processor_path or path), model.config, pad_image_to_square)

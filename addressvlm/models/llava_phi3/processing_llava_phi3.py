@@ -12,8 +12,7 @@ from transformers import LlavaProcessor
 
 from addressvlm.utils.images import load_rgb
 
-from ..conversation import to_messages
-from ..processing_common import IGNORE_INDEX, new_truncation_stats, truncate_text
+from ..processing_common import IGNORE_INDEX, ChatPromptMixin, new_truncation_stats, truncate_text
 
 
 __all__ = ["IGNORE_INDEX", "LlavaPhi3Processor", "PHI3_CHAT_TEMPLATE", "image_processor_class"]
@@ -42,6 +41,7 @@ PHI3_CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}"
 )
 
+
 def image_processor_class():
     """The CLIP image processor to use: the torchvision one where torchvision imports, else the PIL one."""
     try:  # torchvision raises RuntimeError (not ImportError) on CPU-only machines with its CUDA wheel.
@@ -66,7 +66,7 @@ def expand_to_square(image: Image.Image, fill: tuple[int, int, int]) -> Image.Im
     return canvas
 
 
-class LlavaPhi3Processor(LlavaProcessor):
+class LlavaPhi3Processor(ChatPromptMixin, LlavaProcessor):
     r"""
     A [`~transformers.LlavaProcessor`] configured for LLaVA-Phi-3, plus training-side helpers.
 
@@ -90,6 +90,9 @@ class LlavaPhi3Processor(LlavaProcessor):
             Budget of text tokens per training example (image tokens not counted): 2048 - 576 as in the paper.
             Longer examples are truncated after the image and counted in ``truncation_stats``.
     """
+
+    stop_tokens = ("<|end|>", "<|endoftext|>")
+    """Generation ends at ``<|end|>`` (prompt: ``<s><|user|>\\n<image>\\n{question}<|end|>\\n<|assistant|>\\n``)."""
 
     def __init__(
         self,
@@ -167,23 +170,6 @@ class LlavaPhi3Processor(LlavaProcessor):
         return super().__call__(images=self.prepare_images(images), text=text, **kwargs)
 
     # ------------------------------------------------------------------ prompts
-    @property
-    def stop_token_ids(self) -> list[int]:
-        """Ids that end an answer: ``<|end|>`` (and ``<|endoftext|>`` / eos when the tokenizer has them)."""
-        ids = []
-        for token in ("<|end|>", "<|endoftext|>", self.tokenizer.eos_token):
-            if token is None:
-                continue
-            token_id = self.tokenizer.convert_tokens_to_ids(token)
-            if token_id is not None and token_id != self.tokenizer.unk_token_id and token_id not in ids:
-                ids.append(token_id)
-        return ids
-
-    def build_prompt(self, question: str, with_image: bool = True) -> str:
-        """The generation prompt for one question: ``<s><|user|>\\n<image>\\n{question}<|end|>\\n<|assistant|>\\n``."""
-        content = ([{"type": "image"}] if with_image else []) + [{"type": "text", "text": question}]
-        return self.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True)
-
     # ------------------------------------------------------------------ training examples
     def build_training_example(self, conversation: Sequence[dict[str, Any]], image=None) -> dict[str, Any]:
         """Tokenize one (multi-turn) conversation with its image and build the label mask.
@@ -201,20 +187,8 @@ class LlavaPhi3Processor(LlavaProcessor):
             `dict` with ``input_ids`` and ``labels`` (1-D `torch.LongTensor`) and ``pixel_values`` (3-D tensor or
             `None`).
         """
-        messages = to_messages(conversation, with_image=image is not None)
-        processor_kwargs = {"return_tensors": "pt"}
-        if image is not None:
-            processor_kwargs["images"] = self.prepare_images([image])
-        out = self.apply_chat_template(
-            messages,
-            tokenize=True,
-            return_dict=True,
-            return_assistant_tokens_mask=True,
-            processor_kwargs=processor_kwargs,
-        )
-        input_ids = out["input_ids"][0]
-        mask = torch.as_tensor(out["assistant_masks"][0], dtype=torch.bool)
-        labels = input_ids.masked_fill(~mask, IGNORE_INDEX)
+        images = None if image is None else self.prepare_images([image])
+        out, input_ids, labels = self._tokenize_conversation(conversation, images)
         is_image = input_ids == self.image_token_id
         input_ids, labels = truncate_text(input_ids, labels, is_image, self.max_text_length, self.truncation_stats)
         example = {"input_ids": input_ids, "labels": labels}

@@ -8,10 +8,10 @@ import logging
 import os
 from pathlib import Path
 
-from ..loading import cast_parameters, check_tokenizer_fits, has_saved_processor, read_config, resolve_checkpoint_dir
+from .. import loading
 
 
-__all__ = ["export_minicpmv_hf", "load_minicpmv", "load_published_state_dict", "published_processor"]
+__all__ = ["export_minicpmv_hf", "load_minicpmv", "published_processor"]
 
 logger = logging.getLogger(__name__)
 
@@ -20,23 +20,6 @@ _PROCESSOR_REMOTE = {
     "AutoImageProcessor": "image_processing_minicpmv.MiniCPMVImageProcessor",
 }
 _TOKENIZER_REMOTE = "tokenization_minicpmv_fast.MiniCPMVTokenizerFast"
-
-
-def load_published_state_dict(path: Path) -> dict:
-    """All tensors of a checkpoint folder (sharded or not)."""
-    from safetensors.torch import load_file
-
-    index = path / "model.safetensors.index.json"
-    if index.exists():
-        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
-    elif (path / "model.safetensors").exists():
-        shards = ["model.safetensors"]
-    else:
-        raise FileNotFoundError(f"No model.safetensors or model.safetensors.index.json in {path}")
-    state = {}
-    for shard in shards:
-        state.update(load_file(path / shard))
-    return state
 
 
 def published_processor(path: Path, max_text_length: int | None = None):
@@ -60,20 +43,11 @@ def published_processor(path: Path, max_text_length: int | None = None):
 
 
 def load_minicpmv(
-    path: str | os.PathLike,
-    torch_dtype=None,
-    attn_implementation: str | None = "sdpa",
-    processor_path: str | os.PathLike | None = None,
-    **kwargs,
+    path: str | os.PathLike, torch_dtype=None, attn_implementation="sdpa", processor_path=None, **kwargs
 ):
-    """Load a MiniCPM-V 2.6 checkpoint in our layout or the published one.
-
-    Args:
-        path (`str`): the checkpoint folder or Hub id.
-        torch_dtype (`torch.dtype`, *optional*): cast the parameters.
-        attn_implementation (`str`, *optional*, defaults to `"sdpa"`): the attention implementation.
-        processor_path (`str`, *optional*): read the processor from this folder (a training output's: its settings
-            are the ones training used).
+    """Load a MiniCPM-V 2.6 checkpoint in our layout or the published one (the `BackboneSpec.loader` interface:
+    ``path`` a folder or Hub id, ``torch_dtype`` casts, ``processor_path`` a training output's processor, whose
+    settings are the ones training used).
 
     Returns:
         `tuple(MiniCPMVForConditionalGeneration, MiniCPMVProcessor)`
@@ -81,7 +55,6 @@ def load_minicpmv(
     Raises:
         `KeyError`: a published checkpoint whose keys do not match the architecture (names the first few).
     """
-    from accelerate import init_empty_weights
     from transformers import GenerationConfig
 
     from .conversion_minicpmv import published_to_ours_config
@@ -93,10 +66,10 @@ def load_minicpmv(
         raise TypeError(f"MiniCPM-V loader: unexpected option(s) {unexpected_options}")
     if kwargs.get("pad_image_to_square"):
         raise ValueError("pad_image_to_square does not apply to MiniCPM-V, which slices images at their own shape")
-    path = resolve_checkpoint_dir(path)
-    model_type = read_config(path).get("model_type")
+    path = loading.resolve_checkpoint_dir(path)
+    model_type = loading.read_config(path).get("model_type")
     source = Path(processor_path or path)
-    if has_saved_processor(source):
+    if loading.has_saved_processor(source):
         processor = MiniCPMVProcessor.from_pretrained(source)
     elif (source / "preprocessor_config.json").exists():
         processor = published_processor(source)
@@ -107,18 +80,11 @@ def load_minicpmv(
             path, dtype=torch_dtype, attn_implementation=attn_implementation
         )
     elif model_type == "minicpmv":
-        config = published_to_ours_config(read_config(path), processor.feature_token_id)
-        if attn_implementation:
-            config._attn_implementation = attn_implementation
-        with init_empty_weights():
-            model = MiniCPMVForConditionalGeneration(config)
-        state = load_published_state_dict(path)
-        missing, unexpected = model.load_state_dict(state, strict=False, assign=True)
-        if missing or unexpected:
-            raise KeyError(f"Loading {path}: missing keys {missing[:8]}, unexpected keys {unexpected[:8]}")
-        if torch_dtype is not None:
-            cast_parameters(model, torch_dtype)
-        model.eval()
+        config = published_to_ours_config(loading.read_config(path), processor.feature_token_id)
+        state = loading.load_safetensors_folder(path)
+        model = loading.model_from_state_dict(
+            MiniCPMVForConditionalGeneration, config, state, path, attn_implementation, torch_dtype
+        )
     else:
         raise ValueError(f"{path}: model_type {model_type!r} is not a MiniCPM-V 2.6 checkpoint")
     if model.config.image_token_id != processor.feature_token_id:
@@ -131,7 +97,7 @@ def load_minicpmv(
             f"The processor expands each slice to {processor.image_processor.image_feature_size} tokens but the "
             f"model's resampler gives {model.config.query_num} in {path}"
         )
-    check_tokenizer_fits(processor.tokenizer, model.config.text_config.vocab_size, path)
+    loading.check_tokenizer_fits(processor.tokenizer, model.config.text_config.vocab_size, path)
     try:
         model.generation_config = GenerationConfig.from_pretrained(path)
     except OSError:

@@ -23,8 +23,7 @@ from transformers import BatchFeature, ProcessorMixin
 
 from addressvlm.utils.images import load_rgb
 
-from ..conversation import to_messages
-from ..processing_common import IGNORE_INDEX, new_truncation_stats, truncate_text
+from ..processing_common import ChatPromptMixin, new_truncation_stats, truncate_text
 from .image_processing_minicpmv import slice_sizes
 
 
@@ -63,7 +62,7 @@ _TOKENIZER_KWARGS = (
 )
 
 
-class MiniCPMVProcessor(ProcessorMixin):
+class MiniCPMVProcessor(ChatPromptMixin, ProcessorMixin):
     r"""
     MiniCPM-V 2.6's processor, implementing `addressvlm.models.BackboneProcessor`.
 
@@ -229,23 +228,6 @@ class MiniCPMVProcessor(ProcessorMixin):
         }
 
     # ------------------------------------------------------------------ prompts
-    @property
-    def stop_token_ids(self) -> list[int]:
-        """Ids that end an answer: ``<|im_end|>`` and ``<|endoftext|>`` (and eos when it differs)."""
-        ids = []
-        for token in (*self.stop_tokens, self.tokenizer.eos_token):
-            if token is None:
-                continue
-            token_id = self.tokenizer.convert_tokens_to_ids(token)
-            if token_id is not None and token_id != self.tokenizer.unk_token_id and token_id not in ids:
-                ids.append(token_id)
-        return ids
-
-    def build_prompt(self, question: str, with_image: bool = True) -> str:
-        """``<|im_start|>user\\n<image>\\n{question}<|im_end|>\\n<|im_start|>assistant\\n`` (before expansion)."""
-        content = ([{"type": "image"}] if with_image else []) + [{"type": "text", "text": question}]
-        return self.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True)
-
     # ------------------------------------------------------------------ training examples
     def build_training_example(self, conversation: Sequence[dict[str, Any]], image=None) -> dict[str, Any]:
         """Tokenize one conversation with its image and build the label mask.
@@ -262,20 +244,8 @@ class MiniCPMVProcessor(ProcessorMixin):
             `dict` with ``input_ids`` and ``labels`` (1-D) and, with an image, ``pixel_values`` `(slices, 3, H, W)`,
             ``pixel_attention_mask`` and ``tgt_sizes``.
         """
-        messages = to_messages(conversation, with_image=image is not None)
-        processor_kwargs = {"return_tensors": "pt"}
-        if image is not None:
-            processor_kwargs["images"] = [self.prepare_images(image)]
-        out = self.apply_chat_template(
-            messages,
-            tokenize=True,
-            return_dict=True,
-            return_assistant_tokens_mask=True,
-            processor_kwargs=processor_kwargs,
-        )
-        input_ids = out["input_ids"][0]
-        mask = torch.as_tensor(out["assistant_masks"][0], dtype=torch.bool)
-        labels = input_ids.masked_fill(~mask, IGNORE_INDEX)
+        images = None if image is None else [self.prepare_images(image)]
+        out, input_ids, labels = self._tokenize_conversation(conversation, images)
         grids = out["image_grids"].tolist() if "image_grids" in out else []
         is_image = self._image_positions(input_ids, grids)
         input_ids, labels = truncate_text(input_ids, labels, is_image, self.max_text_length, self.truncation_stats)
