@@ -41,7 +41,6 @@ _EXPORTS: dict[str, str] = {
     # grafting, tiles and the stage-1 set
     "inset_box": "graft",
     "inset_size": "graft",
-    "graft_tensors": "graft_torch",
     "GeoImage": "tiles",
     "StreetLines": "tiles",
     "TileFrame": "tiles",
@@ -75,7 +74,6 @@ __all__ = [
     "build_vqa",
     "cut_tile",
     "graft",
-    "graft_tensors",
     "inset_box",
     "inset_size",
     "label_tile",
@@ -128,7 +126,6 @@ if TYPE_CHECKING:
     from .city import SynthCitySummary, build_synth_city
     from .general_vqa import mix_general_vqa, read_llava_json
     from .graft import graft, inset_box, inset_size
-    from .graft_torch import graft_tensors
     from .metadata import OPTIONAL_COLUMNS, REQUIRED_COLUMNS, read_metadata, validate_metadata
     from .splits import split_by_location
     from .storage import load_address_dataset, read_build_info
