@@ -28,14 +28,7 @@ import urllib.parse
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from addressvlm.labels.backends.base import (
-    BackendError,
-    BackendStats,
-    LabelBackend,
-    LabelRequest,
-    LabelResult,
-    ResultCallback,
-)
+from addressvlm.labels.backends.base import BackendError, LabelBackend, LabelRequest, LabelResult, ResultCallback
 from addressvlm.labels.backends.images import image_data_url
 
 
@@ -106,9 +99,12 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
-def _counting_transport(stats: BackendStats, max_retry_after: float):
-    """An `httpx2.AsyncHTTPTransport` that counts every attempt the SDK makes (its retries happen inside it)."""
+def _counting_transport(backend: OpenAIChatBackend):
+    """An `httpx2.AsyncHTTPTransport` counting every attempt the SDK makes in ``backend.stats`` (the SDK retries
+    inside it), and marking a 429 whose ``Retry-After`` exceeds ``backend.max_retry_after`` as not to be retried."""
     import httpx2
+
+    stats, max_retry_after = backend.stats, backend.max_retry_after
 
     class CountingTransport(httpx2.AsyncHTTPTransport):
         async def handle_async_request(self, request):
@@ -259,9 +255,7 @@ class OpenAIChatBackend(LabelBackend):
             api_key=os.environ.get(self.api_key_env) or "unused",  # without a key, each request omits the header
             max_retries=self.max_retries,
             timeout=self.timeout,
-            http_client=openai.DefaultAsyncHttpxClient(
-                transport=_counting_transport(self.stats, self.max_retry_after)
-            ),
+            http_client=openai.DefaultAsyncHttpxClient(transport=_counting_transport(self)),
         )
 
     async def _request(self, client, request: LabelRequest) -> LabelResult:
