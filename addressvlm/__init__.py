@@ -6,27 +6,23 @@ e.g. ``addressvlm.load_pretrained``) registers the model classes with transforme
 
 from __future__ import annotations
 
-import importlib
+import lazy_loader
 
 
 __version__ = "0.1.0.dev0"
 
-_LAZY = {
-    "load_pretrained": "addressvlm.models",
-    "get_backbone": "addressvlm.models",
-    "list_backbones": "addressvlm.models",
-    "generate_answers": "addressvlm.inference",
-    "evaluate_model": "addressvlm.inference",
-    "format_table": "addressvlm.inference",
-    "format_table_row": "addressvlm.inference",
-    "probe_street_distribution": "addressvlm.inference",
-    "load_address_dataset": "addressvlm.data",
-}
-
-__all__ = ["__version__", *sorted(_LAZY)]
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'addressvlm' has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "models": ["load_pretrained", "get_backbone", "list_backbones"],
+        "inference": [
+            "generate_answers",
+            "evaluate_model",
+            "format_table",
+            "format_table_row",
+            "probe_street_distribution",
+        ],
+        "data": ["load_address_dataset"],
+    },
+)
+__all__ = ["__version__", *__all__]

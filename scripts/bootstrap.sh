@@ -21,7 +21,7 @@ fi
 
 has_gpu=0
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then has_gpu=1; fi
-extras="train,data,retrieval,dev,demo"
+extras="train,data,labels,retrieval,dev,demo"
 [ "$has_gpu" = 1 ] && extras="$extras,gpu"
 
 stamp_src="$(cat pyproject.toml "$CONSTRAINTS" 2>/dev/null; echo "$TORCH_SPEC $extras")"

@@ -30,7 +30,7 @@ import pandas as pd
 from addressvlm.utils.io import atomic_output_dir, check_not_an_input, check_output_dir
 from addressvlm.utils.processes import worker_pool
 
-from .graft import inset_size
+from .graft import fit, graft, inset_size
 from .metadata import input_paths
 from .options import AlignmentOptions
 from .splits import split_by_location
@@ -69,7 +69,7 @@ ALIGNMENT_COLUMNS: tuple[str, ...] = (
 
 
 def graft_files(jobs: list[tuple[str, str, str]], delta: float, size: int, quality: int = 95) -> int:
-    """Graft ``(satellite, street view, output)`` path triples and save them (used by worker processes too).
+    """Graft ``(satellite, street view, output)`` path triples with `graft` and save them (in worker processes too).
 
     Consecutive jobs with the same satellite reuse its resized copy.
 
@@ -78,19 +78,11 @@ def graft_files(jobs: list[tuple[str, str, str]], delta: float, size: int, quali
     """
     from addressvlm.utils.images import open_rgb
 
-    from .graft import RESAMPLE
-
     cached_path, cached = None, None
     for satellite_path, street_path, output in jobs:
         if satellite_path != cached_path:
-            satellite = open_rgb(satellite_path)  # errors name the file
-            cached = satellite if satellite.size == (size, size) else satellite.resize((size, size), RESAMPLE)
-            cached_path = satellite_path
-        street = open_rgb(street_path)
-        w, h = inset_size(street.size, delta, size)
-        inset = street if street.size == (w, h) else street.resize((w, h), RESAMPLE, reducing_gap=None)
-        grafted = cached.copy()
-        grafted.paste(inset, (size - w, 0))
+            cached, cached_path = fit(open_rgb(satellite_path), (size, size)), satellite_path  # errors name the file
+        grafted = graft(cached, open_rgb(street_path), delta, size)
         if output.lower().endswith((".jpg", ".jpeg")):
             grafted.save(output, quality=quality)
         else:

@@ -11,7 +11,8 @@ pixel-exact with ``image.resize((w, h), BICUBIC)`` of each input; an input alrea
 used unchanged. Images are turned upright (EXIF orientation) and converted to 8-bit RGB first
 (`addressvlm.utils.images.to_rgb`: 16-bit images are scaled, not clipped).
 
-`addressvlm.data.graft_torch.graft_tensors` is a batched variant on uint8 tensors (optional torch).
+The stage-1 builder (`addressvlm.data.alignment.graft_files`) grafts with `graft`, resizing a satellite tile shared
+by consecutive views once (`fit`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from PIL import Image
 from addressvlm.utils.images import to_rgb
 
 
-__all__ = ["DEFAULT_DELTA", "DEFAULT_SIZE", "RESAMPLE", "graft", "inset_box", "inset_size"]
+__all__ = ["DEFAULT_DELTA", "DEFAULT_SIZE", "RESAMPLE", "fit", "graft", "inset_box", "inset_size"]
 
 DEFAULT_SIZE = 336
 """Side of the grafted image: the paper's 336 px (one image of its backbone). Processors resize what they get; for a
@@ -81,7 +82,8 @@ def inset_box(street_size: tuple[int, int], delta: float = DEFAULT_DELTA, size: 
     return size - w, 0, size, h
 
 
-def _resized(image: Image.Image, target: tuple[int, int]) -> Image.Image:
+def fit(image: Image.Image, target: tuple[int, int]) -> Image.Image:
+    """``image`` in 8-bit RGB at ``target`` ``(width, height)``: resized with `RESAMPLE`, or as is when it fits."""
     image = to_rgb(image)
     return image if image.size == target else image.resize(target, RESAMPLE, reducing_gap=None)
 
@@ -111,7 +113,7 @@ def graft(
         `ValueError`: for ``delta`` outside ``(0, 1]`` or a non-positive ``size``.
     """
     w, h = inset_size(street_view.size, delta, size)
-    canvas = _resized(satellite, (size, size))
+    canvas = fit(satellite, (size, size))
     canvas = canvas.copy() if canvas is satellite else canvas
-    canvas.paste(_resized(street_view, (w, h)), (size - w, 0))
+    canvas.paste(fit(street_view, (w, h)), (size - w, 0))
     return canvas

@@ -9,31 +9,17 @@
 Submodules load lazily so the ``addressvlm`` command line starts without importing torch or Gradio.
 """
 
-import importlib
+import lazy_loader
 
 
-_LAZY = {
-    "AddressAnswerer": "answerer",
-    "Answer": "answerer",
-    "DemoCity": "city",
-    "DemoHandlers": "app",
-    "ModelLoader": "backend",
-    "Neighbour": "retrieval",
-    "Retriever": "retrieval",
-    "STANDARD_QUESTIONS": "questions",
-    "build_demo": "app",
-    "check_model": "answerer",
-    "judgement_question": "questions",
-    "launch_demo": "app",
-    "load_images": "answerer",
-    "load_retriever": "retrieval",
-    "multiple_choice_question": "questions",
-}
-
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "answerer": ["AddressAnswerer", "Answer", "check_model", "load_images"],
+        "city": ["DemoCity"],
+        "app": ["DemoHandlers", "build_demo", "launch_demo"],
+        "backend": ["ModelLoader"],
+        "retrieval": ["Neighbour", "Retriever", "load_retriever"],
+        "questions": ["STANDARD_QUESTIONS", "judgement_question", "multiple_choice_question"],
+    },
+)

@@ -318,8 +318,6 @@ def evaluate_model(
     done, torn = read_predictions(predictions_path, repair=False)
     _check_settings(folder / SETTINGS_FILE, settings, resuming=bool(done))
     _check_resumed(done, questions, folder)
-    if torn:
-        read_predictions(predictions_path, repair=True)  # cut the torn line before appending
     finished = {key for key, record in done.items() if "error" not in record}
     n_resumed = sum(q.key in finished for q in questions)
     if n_resumed:
@@ -331,7 +329,7 @@ def evaluate_model(
     bar = tqdm(
         total=len(questions), initial=n_resumed, unit="q", desc="eval", disable=not show_progress, dynamic_ncols=True
     )
-    with PredictionWriter(predictions_path) as writer:
+    with PredictionWriter(predictions_path) as writer:  # cuts a torn last line before appending
         batches = answerer.iter_batches(
             images,
             [q.image_index for q in questions],

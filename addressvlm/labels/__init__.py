@@ -17,51 +17,29 @@ transformers and datasets load only when a backend or the pipeline runs.
 
 from __future__ import annotations
 
-import importlib
+import lazy_loader
 
 
-_LAZY = {
-    "BackendError": "addressvlm.labels.backends",
-    "LabelBackend": "addressvlm.labels.backends",
-    "LabelRequest": "addressvlm.labels.backends",
-    "LabelResult": "addressvlm.labels.backends",
-    "LocalBackend": "addressvlm.labels.backends",
-    "OpenAIChatBackend": "addressvlm.labels.backends",
-    "LabelCache": "addressvlm.labels.cache",
-    "image_fingerprint": "addressvlm.labels.keys",
-    "item_key": "addressvlm.labels.keys",
-    "NameMatcher": "addressvlm.labels.names",
-    "normalize_name": "addressvlm.labels.names",
-    "default_cache_path": "addressvlm.labels.pipeline",
-    "label_dataset": "addressvlm.labels.pipeline",
-    "LabelReport": "addressvlm.labels.report",
-    "BackendOptions": "addressvlm.labels.options",
-    "GenerationSettings": "addressvlm.labels.options",
-    "LabelRunOptions": "addressvlm.labels.options",
-    "TemplateFiles": "addressvlm.labels.options",
-    "LabelItem": "addressvlm.labels.runner",
-    "LabelOutcome": "addressvlm.labels.runner",
-    "LabelRunner": "addressvlm.labels.runner",
-    "ALIGNMENT": "addressvlm.labels.tasks",
-    "GEOREASONER": "addressvlm.labels.tasks",
-    "LabelTask": "addressvlm.labels.tasks",
-    "PromptTemplate": "addressvlm.labels.templates",
-    "TaskTemplates": "addressvlm.labels.templates",
-    "default_template_path": "addressvlm.labels.templates",
-    "load_task_templates": "addressvlm.labels.templates",
-    "LabelValidator": "addressvlm.labels.validation",
-    "ValidationResult": "addressvlm.labels.validation",
-    "clean_label_text": "addressvlm.labels.validation",
-}
-
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'addressvlm.labels' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "backends": [
+            "BackendError",
+            "LabelBackend",
+            "LabelRequest",
+            "LabelResult",
+            "LocalBackend",
+            "OpenAIChatBackend",
+        ],
+        "cache": ["LabelCache"],
+        "keys": ["image_fingerprint", "item_key"],
+        "names": ["NameMatcher", "normalize_name"],
+        "pipeline": ["default_cache_path", "label_dataset"],
+        "report": ["LabelReport"],
+        "options": ["BackendOptions", "GenerationSettings", "LabelRunOptions", "TemplateFiles"],
+        "runner": ["LabelItem", "LabelOutcome", "LabelRunner"],
+        "tasks": ["ALIGNMENT", "GEOREASONER", "LabelTask"],
+        "templates": ["PromptTemplate", "TaskTemplates", "default_template_path", "load_task_templates"],
+        "validation": ["LabelValidator", "ValidationResult", "clean_label_text"],
+    },
+)

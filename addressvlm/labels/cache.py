@@ -9,7 +9,7 @@ killed run loses nothing that was already returned. Two record kinds share the f
 
 A torn last line (the process was killed mid-write) is detected when the file is opened and cut off; complete
 lines that are not valid records are skipped and counted. The file is locked (``flock``) while open, so two runs
-cannot append to the same cache.
+cannot append to the same cache. The file handling is `addressvlm.utils.jsonl.JsonlAppender`.
 """
 
 from __future__ import annotations
@@ -20,11 +20,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from addressvlm.utils.jsonl import FileInUseError, JsonlAppender
 
-try:  # POSIX only; elsewhere the lock is skipped.
-    import fcntl
-except ImportError:  # pragma: no cover
-    fcntl = None
 
 __all__ = ["LabelCache"]
 
@@ -61,7 +58,7 @@ class LabelCache:
         self.duplicate_finals = 0
         self._finals: dict[str, dict[str, Any]] = {}
         self._attempts: dict[str, list[dict[str, Any]]] = {}
-        self._handle = None
+        self._file = JsonlAppender(self.path, fsync=fsync, lock=True)
 
     def __enter__(self) -> LabelCache:
         return self.open()
@@ -81,30 +78,14 @@ class LabelCache:
         Raises:
             `RuntimeError`: if another process holds the file.
         """
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+b")  # noqa: SIM115 -- closed in close()
-        if fcntl is not None:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                handle.close()
-                raise RuntimeError(f"{self.path}: another labelling run is using this cache file") from None
-        handle.seek(0)
-        data = handle.read()
-        end = data.rfind(b"\n") + 1
-        if end < len(data):
-            self.torn_lines = 1
-            logger.warning(
-                "%s: cutting off a torn last line (%d bytes) left by an interrupted run", self.path, len(data) - end
-            )
-            handle.truncate(end)
-            handle.flush()
-            os.fsync(handle.fileno())
-        for number, line in enumerate(data[:end].splitlines(), start=1):
+        try:
+            lines = self._file.open()
+        except FileInUseError:
+            raise RuntimeError(f"{self.path}: another labelling run is using this cache file") from None
+        self.torn_lines = int(self._file.torn_bytes > 0)
+        for number, line in enumerate(lines, start=1):
             if line.strip():
                 self._load_line(line, number)
-        handle.seek(0, os.SEEK_END)
-        self._handle = handle
         return self
 
     def _load_line(self, line: bytes, number: int) -> None:
@@ -129,9 +110,7 @@ class LabelCache:
 
     def close(self) -> None:
         """Release the lock and close the file."""
-        if self._handle is not None:
-            self._handle.close()  # closing the descriptor releases the flock
-            self._handle = None
+        self._file.close()  # closing the descriptor releases the flock
 
     def final(self, key: str) -> dict[str, Any] | None:
         """Return the final record of an item, or `None` if it is not finished.
@@ -162,11 +141,5 @@ class LabelCache:
         """
         if record.get("kind") not in _KINDS or not isinstance(record.get("key"), str):
             raise ValueError(f"a cache record needs kind in {_KINDS} and a string key, got {record!r:.200}")
-        if self._handle is None:
-            raise RuntimeError(f"{self.path}: the cache is not open")
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
-        self._handle.write(line.encode("utf-8"))
-        self._handle.flush()
-        if self.fsync:
-            os.fsync(self._handle.fileno())
+        self._file.append([record], compact=True)
         self._remember(record)

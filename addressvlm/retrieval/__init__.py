@@ -13,44 +13,27 @@ and the k-NN baseline.
 Submodules load lazily: ``import addressvlm.retrieval`` imports neither faiss nor torch. See ``docs/retrieval.md``.
 """
 
-import importlib
+import lazy_loader
 
 
-_LAZY = {
-    "AddressIndex": "index",
-    "IndexSpec": "index",
-    "add_to_index": "index",
-    "build_index": "index",
-    "embed_images": "index",
-    "DEFAULT_ENCODER": "encoders",
-    "OFFLINE_ENCODER": "encoders",
-    "ImageEncoder": "encoders",
-    "load_encoder": "encoders",
-    "parse_encoder_spec": "encoders",
-    "LeakError": "augment",
-    "check_no_leak": "augment",
-    "evaluate_with_rag": "augment",
-    "generate_with_rag": "augment",
-    "rag_settings": "augment",
-    "rag_split": "augment",
-    "retrieve": "augment",
-    "retrieval_hints": "augment",
-    "write_rag_dataset": "augment",
-    "rag_question": "prompts",
-    "retrieval_hint": "prompts",
-    "evaluate_knn": "knn",
-    "knn_answer": "knn",
-    "read_source_rows": "sources",
-}
-
-__all__ = sorted(_LAZY)
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "index": ["AddressIndex", "IndexSpec", "add_to_index", "build_index", "embed_images"],
+        "encoders": ["DEFAULT_ENCODER", "OFFLINE_ENCODER", "ImageEncoder", "load_encoder", "parse_encoder_spec"],
+        "augment": [
+            "LeakError",
+            "check_no_leak",
+            "evaluate_with_rag",
+            "generate_with_rag",
+            "rag_settings",
+            "rag_split",
+            "retrieve",
+            "retrieval_hints",
+            "write_rag_dataset",
+        ],
+        "prompts": ["rag_question", "retrieval_hint"],
+        "knn": ["evaluate_knn", "knn_answer"],
+        "sources": ["read_source_rows"],
+    },
+)

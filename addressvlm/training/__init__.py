@@ -5,43 +5,27 @@ Public names load lazily, so ``import addressvlm.training`` (and ``addressvlm --
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+import lazy_loader
 
 
-_EXPORTS: dict[str, str] = {
-    "AddressVLMTrainingArguments": "arguments",
-    "DataArguments": "arguments",
-    "InitArguments": "arguments",
-    "ModelArguments": "arguments",
-    "TrainablePartsArguments": "arguments",
-    "parse_args": "parser",
-    "TrainableParts": "trainable_parts",
-    "apply_trainable_parts": "trainable_parts",
-    "parameter_table": "trainable_parts",
-    "StartingPoint": "stages",
-    "load_starting_point": "stages",
-    "TrainingData": "data",
-    "load_training_data": "data",
-    "AddressVLMTrainer": "trainer",
-    "ArtifactWriter": "artifacts",
-    "check_saved_tensors": "artifacts",
-    "build_model_card": "model_card",
-    "merge_adapter": "merge",
-    "push_output_to_hub": "hub",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__, __all__ = lazy_loader.attach(
+    __name__,
+    submod_attrs={
+        "arguments": [
+            "AddressVLMTrainingArguments",
+            "DataArguments",
+            "InitArguments",
+            "ModelArguments",
+            "TrainablePartsArguments",
+        ],
+        "parser": ["parse_args"],
+        "trainable_parts": ["TrainableParts", "apply_trainable_parts", "parameter_table"],
+        "stages": ["StartingPoint", "load_starting_point"],
+        "data": ["TrainingData", "load_training_data"],
+        "trainer": ["AddressVLMTrainer"],
+        "artifacts": ["ArtifactWriter", "check_saved_tensors"],
+        "model_card": ["build_model_card"],
+        "merge": ["merge_adapter"],
+        "hub": ["push_output_to_hub"],
+    },
+)

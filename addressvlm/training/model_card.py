@@ -1,4 +1,4 @@
-"""The model card (``README.md``) written into every output and pushed with it."""
+"""The model card (``README.md``) written into every output and pushed with it: a `huggingface_hub.ModelCard`."""
 
 from __future__ import annotations
 
@@ -9,10 +9,6 @@ from typing import Any
 __all__ = ["build_model_card"]
 
 _PAPER = "https://arxiv.org/abs/2508.10667"
-
-
-def _yaml_list(key: str, values: Sequence[str]) -> list[str]:
-    return [f"{key}:", *(f"- {value}" for value in values)] if values else []
 
 
 def _fmt(value: Any) -> str:
@@ -54,28 +50,29 @@ def build_model_card(
         base_is_local (`bool`, *optional*): whether ``base_model`` is a local path; guessed from its form if unset.
         backbone (`Mapping`, *optional*): ``{"name", "tags", "layouts": [(layout, description)]}`` of the model
             family (from its `BackboneSpec`): its tags and the serving layouts ``addressvlm merge`` writes.
+
+    Returns:
+        `str`: the ``README.md`` text; its front matter is `ModelCardData` (the Hub's metadata fields).
     """
+    from huggingface_hub import ModelCard, ModelCardData
+
     backbone = dict(backbone or {})
     if base_is_local is None:
         base_is_local = "/" not in base_model or base_model.startswith((".", "/"))
     hub_base = None if base_is_local else base_model
-    front = ["---"]
-    if hub_base:
-        front.append(f"base_model: {hub_base}")
-    if is_adapter:
-        front.append("library_name: peft")
-    front += ["pipeline_tag: image-text-to-text", "license: apache-2.0"]
-    tags = ["addressvlm", *backbone.get("tags", ()), "lora" if is_adapter else "full-fine-tune", "geolocalization"]
-    front += _yaml_list("tags", tags)
     hub_datasets = [
         str(d["name"]) for d in datasets if "/" in str(d.get("name", "")) and str(d["name"])[0] not in "./"
     ]
-    front += _yaml_list("datasets", hub_datasets)
-    front.append("---")
+    card_data = ModelCardData(
+        base_model=hub_base,
+        library_name="peft" if is_adapter else None,
+        pipeline_tag="image-text-to-text",
+        license="apache-2.0",
+        tags=["addressvlm", *backbone.get("tags", ()), "lora" if is_adapter else "full-fine-tune", "geolocalization"],
+        datasets=hub_datasets or None,
+    )
 
     lines = [
-        *front,
-        "",
         f"# AddressVLM {stage}",
         "",
         f"Image address localization (street and district of a street-view photo) in the style of AddressVLM "
@@ -83,7 +80,8 @@ def build_model_card(
         "",
         "## Base model",
         "",
-        f"`{base_model}`" + ("" if hub_base else " (a local path, relative to this folder)")
+        f"`{base_model}`"
+        + ("" if hub_base else " (a local path, relative to this folder)")
         + (f", a {backbone['name']}" if backbone.get("name") else ""),
     ]
     if parents:
@@ -142,4 +140,4 @@ def build_model_card(
             + (f" (serving layouts: {layouts})." if layouts else "."),
             "",
         ]
-    return "\n".join(lines)
+    return str(ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n" + "\n".join(lines)))

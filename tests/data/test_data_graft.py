@@ -58,29 +58,3 @@ def test_inputs_at_target_size_are_used_unchanged():
     np.testing.assert_array_equal(out[:126, 168:], np.asarray(street))
     np.testing.assert_array_equal(out[126:], before[126:])
     np.testing.assert_array_equal(np.asarray(satellite), before)  # the input is not modified
-
-
-def test_graft_tensors_matches_pil_geometry():
-    torch = pytest.importorskip("torch")
-    from addressvlm.data.graft_torch import graft_tensors
-
-    rng = np.random.default_rng(2)
-    satellites = [_random_image(rng, 400, 400) for _ in range(3)]
-    streets = [_random_image(rng, 320, 240) for _ in range(3)]
-    batch = graft_tensors(
-        torch.from_numpy(np.stack([np.asarray(s) for s in satellites])).permute(0, 3, 1, 2),
-        torch.from_numpy(np.stack([np.asarray(s) for s in streets])).permute(0, 3, 1, 2),
-        delta=0.5,
-        size=336,
-    )
-    assert batch.shape == (3, 3, 336, 336) and batch.dtype == torch.uint8
-    for index in range(3):
-        reference = np.asarray(graft(satellites[index], streets[index])).astype(int)
-        got = batch[index].permute(1, 2, 0).numpy().astype(int)
-        assert np.abs(got - reference).max() <= 1  # bicubic kernels of torch and PIL agree to one level
-    ragged = graft_tensors(
-        torch.zeros(2, 3, 336, 336, dtype=torch.uint8),
-        [torch.full((3, 50, 100), 255, dtype=torch.uint8), torch.full((3, 100, 50), 255, dtype=torch.uint8)],
-    )
-    assert ragged[0, 0, :84, 168:].min() == 255 and ragged[0, 0, 84:].max() == 0
-    assert ragged[1, 0, :168, 252:].min() == 255 and ragged[1, 0, :, :252].max() == 0

@@ -41,6 +41,16 @@ def test_torn_last_line_is_dropped_and_repaired(tmp_path):
     assert list(read_predictions(path)[0]) == ["a:0", "a:1", "a:2"]
 
 
+def test_the_writer_cuts_a_torn_last_line_before_appending(tmp_path):
+    path = tmp_path / "predictions.jsonl"
+    atomic_write_jsonl(path, _records("a:0"))
+    path.write_bytes(path.read_bytes() + b'{"key": "a:1", "pre')
+    with PredictionWriter(path) as writer:
+        assert writer.torn_bytes == len(b'{"key": "a:1", "pre')
+        writer.write_batch(_records("a:1"))
+    assert read_predictions(path) == ({r["key"]: r for r in _records("a:0", "a:1")}, 0)
+
+
 def test_later_line_replaces_earlier_one(tmp_path):
     path = tmp_path / "predictions.jsonl"
     atomic_write_jsonl(path, [{"key": "a:0", "error": "missing"}, {"key": "a:0", "prediction": "Kluuvi"}])

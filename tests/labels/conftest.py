@@ -215,7 +215,7 @@ class Hit:
     """One request the server received."""
 
     path: str
-    headers: dict[str, str]
+    headers: dict[str, str]  # names lower-cased (HTTP header names are case-insensitive)
     body: dict
 
     @property
@@ -258,7 +258,8 @@ class ChatServer:
                 raw = self.rfile.read(length)
                 with server._lock:
                     index = len(server.hits)
-                    server.hits.append(Hit(self.path, dict(self.headers.items()), json.loads(raw)))
+                    headers = {key.lower(): value for key, value in self.headers.items()}
+                    server.hits.append(Hit(self.path, headers, json.loads(raw)))
                 if index >= server.max_requests:
                     threading.Thread(target=server.stop, daemon=True).start()
                     reply = Reply(status=503, body=error_body("request budget of the test server spent", "test"))

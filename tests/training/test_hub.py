@@ -1,4 +1,4 @@
-"""Model card content and ``--push_to_hub`` with the Hub client mocked (no network)."""
+"""Model card content and ``--push_to_hub`` with the network calls of the Hub client mocked."""
 
 from __future__ import annotations
 
@@ -45,51 +45,54 @@ def test_model_card_for_a_local_base_has_no_hub_base():
     assert "a local path, relative to this folder" in card and "Not evaluated yet" in card
 
 
-def test_push_uploads_the_output_without_checkpoints(stage1_output, tmp_path):
-    """huggingface_hub's own folder upload runs for real (its file filtering included); only the network calls are
-    replaced: the server-side README check, the repo creation and the commit."""
-    import shutil
+# A finished stage-2 output as the Trainer, the artefact writer and TensorBoard leave it: file -> pushed?
+OUTPUT_FILES = {
+    "README.md": True,
+    "adapter_config.json": True,
+    "adapter_model.safetensors": True,
+    "adapter_chain.json": True,
+    "chat_template.jinja": True,
+    "generation_config.json": True,
+    "processor_config.json": True,
+    "tokenizer.json": True,
+    "tokenizer_config.json": True,
+    "all_results.json": True,
+    "parents/stage1/adapter_config.json": True,
+    "parents/stage1/adapter_model.safetensors": True,
+    "training_args.bin": False,
+    "checkpoint-6/adapter_model.safetensors": False,
+    "checkpoint-6/optimizer.pt": False,
+    "checkpoint-6/scheduler.pt": False,
+    "checkpoint-6/rng_state.pth": False,
+    "checkpoint-6/trainer_state.json": False,
+    "checkpoint-12/global_step12/mp_rank_00_model_states.pt": False,
+    "checkpoint-12/README.md": False,
+    "runs/Dec01_12-00-00_host/events.out.tfevents.1733054400.host.1.0": False,
+    ".final-staging/adapter_model.safetensors": False,
+    ".cache/huggingface/upload/README.md.metadata": False,
+}
 
+
+def test_push_uploads_the_output_without_checkpoints(tmp_path):
+    """The ignore patterns push_output_to_hub hands to upload_folder, run through huggingface_hub's own matcher on
+    a folder laid out as a real output: exactly the finished artefact survives. Only the network calls are mocked."""
     from huggingface_hub import HfApi
+    from huggingface_hub.utils import filter_repo_objects
 
-    output, _ = stage1_output
     folder = tmp_path / "output"
-    shutil.copytree(output, folder)
-    (folder / "runs" / "events").mkdir(parents=True)
-    (folder / "runs" / "events" / "events.out.tfevents.1").write_bytes(b"x")
-    (folder / ".final-staging").mkdir()
-    (folder / ".final-staging" / "adapter_model.safetensors").write_bytes(b"x")
-    (folder / "training_args.bin").write_bytes(b"x")
-    assert list(folder.glob("checkpoint-*/optimizer.pt"))  # there is training state to leave behind
-
-    committed = {}
-
-    def create_commit(self, repo_id, operations, **kwargs):
-        committed["repo_id"] = repo_id
-        committed["paths"] = sorted(op.path_in_repo for op in operations)
-        return mock.Mock(commit_url="https://hub/commit/1")
-
-    with (
-        mock.patch.object(HfApi, "create_repo") as create_repo,
-        mock.patch.object(HfApi, "_validate_yaml"),
-        mock.patch("huggingface_hub.hf_api.is_xet_available", return_value=False),  # the single-commit path
-        mock.patch.object(HfApi, "create_commit", create_commit),
-    ):
-        url = push_output_to_hub(folder, "me/addressvlm-tiny", private=True, token="t")
-    assert url == "https://hub/commit/1"
+    for name in OUTPUT_FILES:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text("{}" if name.endswith(".json") else "x")
+    with mock.patch.object(HfApi, "create_repo") as create_repo, mock.patch.object(HfApi, "upload_folder") as upload:
+        upload.return_value = mock.Mock(commit_url="https://hub/commit/1")
+        assert push_output_to_hub(folder, "me/addressvlm-tiny", private=True, token="t") == "https://hub/commit/1"
     create_repo.assert_called_once_with("me/addressvlm-tiny", private=True, exist_ok=True, repo_type="model")
-    paths = committed["paths"]
-    expected = sorted(
-        str(p.relative_to(output))
-        for p in output.rglob("*")
-        if p.is_file()
-        and not p.relative_to(output).parts[0].startswith(("checkpoint-", "runs", "."))
-        and p.suffix not in (".bin", ".pt", ".pth")
-    )
-    assert (folder / "training_args.bin").is_file() and len(expected) > 8
-    assert paths == expected  # every file of the finished output but the training state
-    assert "adapter_model.safetensors" in paths and "README.md" in paths
-    assert not [p for p in paths if p.startswith(("checkpoint-", "runs/", ".")) or p.endswith((".bin", ".pt"))]
+    sent = upload.call_args.kwargs
+    assert (sent["folder_path"], sent["repo_id"]) == (str(folder), "me/addressvlm-tiny")
+
+    files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+    pushed = set(filter_repo_objects(files, ignore_patterns=sent["ignore_patterns"]))
+    assert pushed == {name for name, kept in OUTPUT_FILES.items() if kept}
 
 
 def test_recipe_push_sends_the_finished_output_with_its_card(run_stage1, tmp_path):

@@ -1,33 +1,31 @@
 """Labelling through an OpenAI-compatible chat-completions endpoint (vLLM, SGLang, LM Studio, hosted APIs).
 
 Each request is ``POST {base_url}/chat/completions`` with one user message whose content is a text part and an
-``image_url`` part holding the image as a base64 ``data:`` URL. Requests run in a thread pool (``concurrency``
-at a time). Failures are retried with exponential backoff and jitter:
+``image_url`` part holding the image as a base64 ``data:`` URL. The ``openai`` SDK (the ``[labels]`` extra) does the
+HTTP: `openai.AsyncOpenAI` with ``concurrency`` requests in flight (an `asyncio.Semaphore`). Retries:
 
-- HTTP 429: wait for ``Retry-After`` (seconds or an HTTP date), else back off; a server asking to wait longer than
-  ``max_retry_after`` (``--max-retry-wait``) stops the run like a 401 (waits of 10 s or more are logged);
-- HTTP 5xx, 408, timeouts, connection errors and malformed bodies: back off and retry;
+- HTTP 408, 409, 429, 5xx, timeouts and connection errors: the SDK retries with exponential backoff and jitter
+  (0.5 s doubling to 8 s) and honours ``Retry-After``; a server asking to wait longer than ``max_retry_after``
+  (``--max-retry-wait``) stops the run like a 401 (the SDK never waits more than 120 s);
+- a 2xx body that is not a chat completion: retried here, with the same backoff and the same retry budget;
 - other HTTP 4xx: the request fails at once (401, 403 and 404 stop the whole run: no retry can fix them).
 
-A request that still fails after ``max_retries`` retries is returned as a failed result and counted.
-The API key is read from an environment variable and is never logged or recorded.
+A request that still fails after ``max_retries`` retries is returned as a failed result and counted. Every HTTP
+attempt is counted in `stats` by a wrapper around the SDK's transport. The API key is read from an environment
+variable and is never logged or recorded.
 """
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
-import http.client
+import importlib.util
 import json
 import logging
 import os
-import random
-import threading
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
 from addressvlm.labels.backends.base import BackendError, LabelBackend, LabelRequest, LabelResult, ResultCallback
@@ -38,21 +36,11 @@ __all__ = ["MalformedResponseError", "OpenAIChatBackend", "parse_chat_completion
 
 logger = logging.getLogger(__name__)
 _FATAL_STATUS = {401: "authentication failed", 403: "access denied", 404: "endpoint or model not found"}
+_CANCELLED = "cancelled: the backend was closed"
 
 
 class MalformedResponseError(ValueError):
     """The server answered 2xx with a body that is not a chat completion."""
-
-
-class _Failed(Exception):
-    """A non-retryable per-request failure (HTTP 4xx other than 401/403/404/408/429)."""
-
-
-class _Retryable(Exception):
-    def __init__(self, kind: str, detail: str, retry_after: float | None = None):
-        super().__init__(detail)
-        self.kind = kind
-        self.retry_after = retry_after
 
 
 def parse_chat_completion(body: bytes) -> str:
@@ -111,6 +99,39 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
     return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
+def _counting_transport(backend: OpenAIChatBackend):
+    """An `httpx2.AsyncHTTPTransport` counting every attempt the SDK makes in ``backend.stats`` (the SDK retries
+    inside it), and marking a 429 whose ``Retry-After`` exceeds ``backend.max_retry_after`` as not to be retried."""
+    import httpx2
+
+    stats, max_retry_after = backend.stats, backend.max_retry_after
+
+    class CountingTransport(httpx2.AsyncHTTPTransport):
+        async def handle_async_request(self, request):
+            stats.add("requests")
+            if request.headers.get("x-stainless-retry-count", "0") != "0":
+                stats.add("retries")
+            try:
+                response = await super().handle_async_request(request)
+            except httpx2.TimeoutException:
+                stats.add("timeouts")
+                raise
+            except httpx2.TransportError:
+                stats.add("connection_errors")
+                raise
+            status = response.status_code
+            if status == 429:
+                stats.add("rate_limited")
+                wait = parse_retry_after(response.headers.get("Retry-After"))
+                if wait is not None and wait > max_retry_after:
+                    response.headers["x-should-retry"] = "false"  # the SDK raises at once; the backend stops
+            elif status >= 500 or status in (408, 409):
+                stats.add("server_errors")
+            return response
+
+    return CountingTransport()
+
+
 class OpenAIChatBackend(LabelBackend):
     """Labelling backend for an OpenAI-compatible ``/chat/completions`` endpoint.
 
@@ -125,13 +146,9 @@ class OpenAIChatBackend(LabelBackend):
         concurrency (`int`, *optional*, defaults to 8):
             Requests in flight at once.
         timeout (`float`, *optional*, defaults to 120.0):
-            Per-request socket timeout in seconds (connect and each read).
+            Per-request timeout in seconds (connect and each read).
         max_retries (`int`, *optional*, defaults to 5):
             Retries per request after the first try.
-        backoff_base (`float`, *optional*, defaults to 1.0):
-            First backoff delay in seconds; doubles per retry, with "equal jitter" (half fixed, half random).
-        backoff_max (`float`, *optional*, defaults to 60.0):
-            Cap of one backoff delay.
         max_retry_after (`float`, *optional*, defaults to 60.0):
             Longest server-requested ``Retry-After`` wait. A server asking for more stops the labelling with a
             [`BackendError`] (finished labels are cached) instead of stalling every request.
@@ -139,8 +156,6 @@ class OpenAIChatBackend(LabelBackend):
             Extra JSON fields merged into every request body (e.g. ``{"stop": ["<|end|>"]}``).
         batch_size (`int`, *optional*):
             Requests handed over per `generate` call by the runner; defaults to ``4 * concurrency``.
-        seed (`int`, *optional*):
-            Seed of the jitter generator (tests).
     """
 
     name = "http"
@@ -153,12 +168,9 @@ class OpenAIChatBackend(LabelBackend):
         concurrency: int = 8,
         timeout: float = 120.0,
         max_retries: int = 5,
-        backoff_base: float = 1.0,
-        backoff_max: float = 60.0,
         max_retry_after: float = 60.0,
         extra_body: Mapping[str, Any] | None = None,
         batch_size: int | None = None,
-        seed: int | None = None,
     ):
         if not base_url:
             raise ValueError("the HTTP backend needs a base URL (e.g. http://127.0.0.1:8000/v1)")
@@ -175,20 +187,20 @@ class OpenAIChatBackend(LabelBackend):
             raise ValueError(f"concurrency must be >= 1, got {concurrency}")
         if max_retries < 0 or timeout <= 0:
             raise ValueError(f"need max_retries >= 0 and timeout > 0, got {max_retries} and {timeout}")
+        if importlib.util.find_spec("openai") is None:
+            raise ImportError("the HTTP backend needs the openai SDK: pip install 'addressvlm[labels]'")
         super().__init__(model, batch_size=batch_size or 4 * concurrency)
-        self.url = base_url.rstrip("/") + "/chat/completions"
+        self.base_url = base_url.rstrip("/")
+        self.url = self.base_url + "/chat/completions"
         self.api_key_env = api_key_env
         self.concurrency = concurrency
         self.timeout = timeout
         self.max_retries = max_retries
-        self.backoff_base = backoff_base
-        self.backoff_max = backoff_max
         self.max_retry_after = max_retry_after
         self.extra_body = dict(extra_body or {})
-        self._rng = random.Random(seed)
-        self._rng_lock = threading.Lock()
-        self._executor: ThreadPoolExecutor | None = None
-        self._closing = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._closing = False
         if not os.environ.get(api_key_env):
             logger.info("no API key in $%s: requests carry no Authorization header", api_key_env)
 
@@ -235,132 +247,121 @@ class OpenAIChatBackend(LabelBackend):
         body.update(self.extra_body)
         return body
 
-    def _headers(self) -> dict[str, str]:
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        key = os.environ.get(self.api_key_env)
-        if key:
-            headers["Authorization"] = f"Bearer {key}"
-        return headers
+    def _client(self):
+        import openai
 
-    def _post_once(self, data: bytes) -> str:
-        """One HTTP exchange; returns the text or raises `_Retryable`, `BackendError` or `_Failed`."""
-        self.stats.add("requests")
-        request = urllib.request.Request(self.url, data=data, headers=self._headers(), method="POST")
+        return openai.AsyncOpenAI(
+            base_url=self.base_url,
+            api_key=os.environ.get(self.api_key_env) or "unused",  # without a key, each request omits the header
+            max_retries=self.max_retries,
+            timeout=self.timeout,
+            http_client=openai.DefaultAsyncHttpxClient(transport=_counting_transport(self)),
+        )
+
+    async def _request(self, client, request: LabelRequest) -> LabelResult:
+        """One request: the SDK's retries, plus retries of malformed bodies from the same budget."""
+        import openai
+
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                body = response.read()
-        except urllib.error.HTTPError as err:
-            status = err.code
-            try:
-                detail = err.read(300).decode("utf-8", "replace") if err.fp else ""
-            except (OSError, http.client.HTTPException):
-                detail = ""
-            err.close()
-            if status == 429:
-                retry_after = parse_retry_after(err.headers.get("Retry-After") if err.headers else None)
-                raise _Retryable("rate_limited", "HTTP 429 Too Many Requests", retry_after) from None
-            if status >= 500 or status == 408:
-                raise _Retryable("server_errors", f"HTTP {status}: {detail[:200]}") from None
-            if status in _FATAL_STATUS:
-                raise BackendError(
-                    f"{self.url}: HTTP {status} ({_FATAL_STATUS[status]}); check --base-url, --model and "
-                    f"${self.api_key_env}"
-                ) from None
-            raise _Failed(f"HTTP {status}: {detail[:200]}") from None
-        except TimeoutError as err:
-            raise _Retryable("timeouts", f"timed out after {self.timeout:g} s ({err})") from None
-        except urllib.error.URLError as err:
-            if isinstance(err.reason, TimeoutError):
-                raise _Retryable("timeouts", f"timed out after {self.timeout:g} s") from None
-            raise _Retryable("connection_errors", f"connection failed: {err.reason}") from None
-        except (ConnectionError, http.client.HTTPException) as err:
-            raise _Retryable("connection_errors", f"connection failed: {err!r}") from None
-        try:
-            return parse_chat_completion(body)
-        except MalformedResponseError as err:
-            raise _Retryable("malformed", str(err)) from None
-
-    def _backoff(self, retry: int, retry_after: float | None) -> float:
-        if retry_after is not None:
-            return min(retry_after, self.max_retry_after)
-        delay = min(self.backoff_max, self.backoff_base * 2**retry)
-        with self._rng_lock:
-            return delay / 2 + self._rng.uniform(0, delay / 2)
-
-    def request(self, request: LabelRequest) -> LabelResult:
-        """Run one request with retries (blocking).
-
-        Args:
-            request ([`LabelRequest`]): the request.
-
-        Returns:
-            [`LabelResult`]: the text, or the last error after all retries.
-
-        Raises:
-            [`BackendError`]: on HTTP 401, 403 or 404.
-        """
-        try:
-            data = json.dumps(self.build_body(request)).encode("utf-8")
+            body = await asyncio.to_thread(self.build_body, request)
         except (OSError, ValueError) as err:
             self.stats.add("failed")
             return LabelResult(None, f"cannot read image {request.image}: {err}")
-        error = ""
-        for retry in range(self.max_retries + 1):
-            if self._closing.is_set():
-                error = "cancelled: the backend was closed"
-                break
+        fields = {"model": body.pop("model"), "messages": body.pop("messages"), "extra_body": body}
+        if not os.environ.get(self.api_key_env):
+            fields["extra_headers"] = {"Authorization": openai.omit}
+        retries_left = self.max_retries
+        while True:
             try:
-                text = self._post_once(data)
-            except _Retryable as err:
-                self.stats.add(err.kind)
-                error = f"{err.kind}: {err}"
-                if retry == self.max_retries:
-                    break
-                if err.retry_after is not None and err.retry_after > self.max_retry_after:
+                create = client.with_options(max_retries=retries_left).chat.completions.with_raw_response.create
+                response = await create(**fields)
+            except openai.APIStatusError as err:
+                status = err.status_code
+                wait = parse_retry_after(err.response.headers.get("Retry-After")) if status == 429 else None
+                if wait is not None and wait > self.max_retry_after:
                     raise BackendError(
-                        f"{self.url}: the server asks to wait {err.retry_after:g} s before retrying (HTTP 429 "
-                        f"Retry-After), more than --max-retry-wait {self.max_retry_after:g} s; re-run later, or "
-                        "raise --max-retry-wait"
+                        f"{self.url}: the server asks to wait {wait:g} s before retrying (HTTP 429 Retry-After), "
+                        f"more than --max-retry-wait {self.max_retry_after:g} s; re-run later, or raise "
+                        "--max-retry-wait"
                     ) from None
-                delay = self._backoff(retry, err.retry_after)
-                self.stats.add("retries")
-                log = logger.warning if delay >= 10 else logger.debug
-                log("%s: %s; retry %d in %.2f s", request.tag or request.image, error, retry + 1, delay)
-                self._closing.wait(delay)  # returns early when the backend is closed
-                continue
-            except _Failed as err:
-                self.stats.add("client_errors")
-                error = str(err)
+                if status in _FATAL_STATUS:
+                    raise BackendError(
+                        f"{self.url}: HTTP {status} ({_FATAL_STATUS[status]}); check --base-url, --model and "
+                        f"${self.api_key_env}"
+                    ) from None
+                if status < 500 and status not in (408, 409, 429):
+                    self.stats.add("client_errors")
+                error = f"HTTP {status}: {err.response.text[:200]}"
                 break
+            except openai.APITimeoutError:
+                error = f"timeouts: timed out after {self.timeout:g} s"
+                break
+            except openai.APIConnectionError as err:
+                error = f"connection_errors: connection failed: {err.__cause__ or err}"
+                break
+            retries_left -= response.retries_taken
+            try:
+                text = parse_chat_completion(response.content)
+            except MalformedResponseError as err:
+                self.stats.add("malformed")
+                error = f"malformed: {err}"
+                if retries_left == 0:
+                    break
+                self.stats.add("retries")
+                await asyncio.sleep(min(8.0, 0.5 * 2 ** (self.max_retries - retries_left)))
+                retries_left -= 1
+                continue
             self.stats.add("succeeded")
             return LabelResult(text)
         self.stats.add("failed")
         logger.warning("%s: request failed: %s", request.tag or request.image, error)
         return LabelResult(None, error)
 
-    def generate(self, requests: Sequence[LabelRequest], callback: ResultCallback | None = None) -> list[LabelResult]:
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="label-http")
-        self._closing.clear()
-        futures = {self._executor.submit(self.request, r): i for i, r in enumerate(requests)}
+    async def _generate(self, requests: Sequence[LabelRequest], callback: ResultCallback | None) -> list[LabelResult]:
+        semaphore = asyncio.Semaphore(self.concurrency)
         results: list[LabelResult | None] = [None] * len(requests)
-        try:
-            for future in as_completed(futures):
-                index = futures[future]
-                results[index] = future.result()
-                if callback is not None:
-                    callback(index, results[index])
-        except BaseException:  # a fatal HTTP status, Ctrl-C, or the caller's callback failed: stop the batch
-            self._closing.set()  # requests in flight give up instead of retrying
-            for future in futures:
-                future.cancel()
-            raise
+
+        async def one(index: int, request: LabelRequest) -> tuple[int, LabelResult]:
+            try:
+                async with semaphore:
+                    return index, await self._request(client, request)
+            except asyncio.CancelledError:
+                if not self._closing:  # a fatal error, Ctrl-C or the callback failed: the batch stops
+                    raise
+                self.stats.add("failed")
+                return index, LabelResult(None, _CANCELLED)
+
+        async with self._client() as client:
+            self._tasks = [asyncio.create_task(one(i, r)) for i, r in enumerate(requests)]
+            self._loop = asyncio.get_running_loop()
+            try:
+                for next_done in asyncio.as_completed(self._tasks):
+                    index, results[index] = await next_done
+                    if callback is not None:
+                        callback(index, results[index])
+            except BaseException:
+                for task in self._tasks:
+                    task.cancel()
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+                raise
+            finally:
+                self._loop, self._tasks = None, []
         return results  # type: ignore[return-value]
 
+    def generate(self, requests: Sequence[LabelRequest], callback: ResultCallback | None = None) -> list[LabelResult]:
+        self._closing = False
+        return asyncio.run(self._generate(list(requests), callback))
+
+    def _cancel(self) -> None:
+        self._closing = True
+        for task in self._tasks:
+            task.cancel()
+
     def close(self) -> None:
-        """Stop: queued requests are cancelled, running ones end after their current HTTP exchange."""
-        if self._executor is not None:
-            self._closing.set()
-            self._executor.shutdown(wait=True, cancel_futures=True)
-            self._executor = None
-            self._closing.clear()
+        """Stop (callable from another thread): requests in flight, backoffs included, end as cancelled results."""
+        loop = self._loop
+        if loop is not None:
+            try:
+                loop.call_soon_threadsafe(self._cancel)
+            except RuntimeError:  # the batch ended meanwhile
+                pass
