@@ -13,7 +13,9 @@ default, help and choices) is written in one place::
     def _build_vqa(args):
         options = options_from(args, BuildVQAOptions)
 
-Flags are spelled with dashes (``--image-size``); `HfArgumentParser` also accepts the underscore spelling.
+Flags are spelled with dashes (``--image-size``); `HfArgumentParser` also accepts the underscore spelling. Only
+fields made with [`option`] are on the command line (a plain field keeps its default); a `bool` field is a switch
+(``--overwrite``; with a `True` default ``--no-<name>`` or ``flag=``), a fixed-length tuple takes that many values.
 """
 
 from __future__ import annotations
@@ -31,18 +33,30 @@ __all__ = ["OptionsParser", "add_command", "option", "options_from"]
 T = TypeVar("T")
 
 
-def option(default: Any = dataclasses.MISSING, *, help: str, positional: bool = False, **argparse_kwargs):
+def option(
+    default: Any = dataclasses.MISSING,
+    *,
+    help: str,
+    positional: bool = False,
+    flag: str | None = None,
+    **argparse_kwargs,
+):
     """A dataclass field that is also a command-line option.
 
     Args:
         default (`Any`, *optional*): the default; without one the option is required (a list default is copied).
         help (`str`): the option's help text.
         positional (`bool`, *optional*, defaults to `False`): a positional argument instead of ``--name``.
-        argparse_kwargs: more `argparse` settings (``nargs``, ``choices``, ``metavar``, ``aliases`` ...).
+        flag (`str`, *optional*): the option's spelling when it is not ``--name`` with dashes (a switch whose default
+            is `True` is ``--no-name`` unless given; it stores `False`).
+        argparse_kwargs: more `argparse` settings (``nargs``, ``choices``, ``metavar``, ``aliases``, ``action``
+            such as ``"append"`` with its ``type`` ...).
     """
     metadata = {"help": help, **argparse_kwargs}
     if positional:
         metadata["positional"] = True
+    if flag:
+        metadata["flag"] = flag
     if isinstance(default, list):
         return dataclasses.field(default_factory=lambda: list(default), metadata=metadata)
     return dataclasses.field(default=default, metadata=metadata)
@@ -58,6 +72,8 @@ class OptionsParser(HfArgumentParser):
     @staticmethod
     def _parse_dataclass_field(parser: argparse.ArgumentParser, field: dataclasses.Field):
         metadata = dict(field.metadata)
+        if "help" not in metadata:  # not an option(): not on the command line
+            return
         if metadata.pop("positional", False):
             if field.default is not dataclasses.MISSING:
                 metadata.setdefault("nargs", "?")
@@ -65,14 +81,31 @@ class OptionsParser(HfArgumentParser):
             parser.add_argument(field.name, **metadata)
             return
         dashed = f"--{field.name.replace('_', '-')}"
-        if field.type is bool and field.default is False:  # a switch: --overwrite, not --overwrite [OVERWRITE]
-            parser.add_argument(dashed, dest=field.name, action="store_true", **metadata)
-            if "_" in field.name:
-                parser._option_string_actions[f"--{field.name}"] = parser._option_string_actions[dashed]
+        flag = metadata.pop("flag", None)
+        if field.type is bool and field.default in (False, True):  # a switch: --overwrite, not --overwrite [BOOL]
+            # A True default is turned off by the switch; its default is not shown (nor set: options_from keeps it).
+            flag = flag or (f"--no-{dashed[2:]}" if field.default else dashed)
+            action, default = ("store_false", argparse.SUPPRESS) if field.default else ("store_true", False)
+            OptionsParser._add_spelled(parser, flag, dest=field.name, action=action, default=default, **metadata)
+            return
+        if flag or "action" in metadata or getattr(field.type, "__origin__", None) is tuple:
+            if getattr(field.type, "__origin__", None) is tuple:  # (3, 8): --flag 3 8
+                metadata.setdefault("type", field.type.__args__[0])
+                metadata.setdefault("nargs", len(field.type.__args__))
+            default = None if field.default is dataclasses.MISSING else field.default
+            default = list(default) if isinstance(default, tuple) else default
+            OptionsParser._add_spelled(parser, flag or dashed, dest=field.name, default=default, **metadata)
             return
         HfArgumentParser._parse_dataclass_field(parser, field)
         if "_" in field.name:  # one spelling in help and errors (--image-size); --image_size still parses
             parser._option_string_actions[f"--{field.name}"].option_strings.remove(f"--{field.name}")
+
+    @staticmethod
+    def _add_spelled(parser: argparse.ArgumentParser, flag: str, **kwargs) -> None:
+        """Add ``flag``; its underscore spelling (``--one_at_a_time``) parses too, without being shown."""
+        parser.add_argument(flag, **kwargs)
+        if "-" in flag[2:]:
+            parser._option_string_actions["--" + flag[2:].replace("-", "_")] = parser._option_string_actions[flag]
 
 
 def add_command(
@@ -94,17 +127,14 @@ def add_command(
         func (`Callable`): ``func(args)`` runs the command (see `addressvlm.utils.errors.run_command`).
         help (`str`): one line for the parent's list of commands.
         description (`str`, *optional*, defaults to ``help``): the text of ``--help``.
+        parser_kwargs: more `add_parser` settings (``epilog``, ``formatter_class`` instead of
+            `argparse.ArgumentDefaultsHelpFormatter` ...).
 
     Returns:
         `argparse.ArgumentParser`: the sub-command's parser (more arguments can be added to it).
     """
-    parser = subparsers.add_parser(
-        name,
-        help=help,
-        description=description or help,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        **parser_kwargs,
-    )
+    parser_kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+    parser = subparsers.add_parser(name, help=help, description=description or help, **parser_kwargs)
     if options is not None:
         if not isinstance(parser, HfArgumentParser):
             raise TypeError(f"'{name}' needs sub-parsers made with parser_class=OptionsParser")
@@ -116,4 +146,7 @@ def add_command(
 def options_from(args: argparse.Namespace, options: type[T]) -> T:
     """The ``options`` dataclass filled from parsed arguments (fields not on the command line keep defaults)."""
     values = {f.name: getattr(args, f.name) for f in dataclasses.fields(options) if f.init and hasattr(args, f.name)}
+    for f in dataclasses.fields(options):  # a tuple option (nargs=2) parses as a list
+        if isinstance(f.default, tuple) and isinstance(values.get(f.name), list):
+            values[f.name] = tuple(values[f.name])
     return options(**values)
