@@ -1,12 +1,20 @@
 """Command options declared once, as dataclasses, and parsed with transformers' `HfArgumentParser`.
 
 A builder's options are one documented dataclass; the CLI sub-command is made from it, so each option (its type,
-default, help and choices) is written in one place::
+default, help and choices) is written in one place. An option's help is its entry in the ``Args:`` of the class's
+docstring (or of a base's), unless ``option(help=...)`` gives one::
 
     @dataclass
     class BuildVQAOptions:
-        metadata: str = option(help="metadata table", positional=True)
-        seed: int = option(0, help="seed of the split and all random choices")
+        '''Options of ``addressvlm data build-vqa``.
+
+        Args:
+            metadata (`str`): metadata table.
+            seed (`int`, *optional*, defaults to 0): seed of the split and all random choices.
+        '''
+
+        metadata: str = option(positional=True)
+        seed: int = option(0)
 
     add_command(subparsers, "build-vqa", BuildVQAOptions, _build_vqa, help="build the VQA set")
 
@@ -21,9 +29,13 @@ fields made with [`option`] are on the command line (a plain field keeps its def
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
+import inspect
+import re
+import types
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_type_hints
 
 from transformers import HfArgumentParser
 
@@ -36,7 +48,7 @@ T = TypeVar("T")
 def option(
     default: Any = dataclasses.MISSING,
     *,
-    help: str,
+    help: str | None = None,
     positional: bool = False,
     flag: str | None = None,
     **argparse_kwargs,
@@ -45,14 +57,14 @@ def option(
 
     Args:
         default (`Any`, *optional*): the default; without one the option is required (a list default is copied).
-        help (`str`): the option's help text.
+        help (`str`, *optional*): the option's help text (default: the field's entry in the class docstring).
         positional (`bool`, *optional*, defaults to `False`): a positional argument instead of ``--name``.
         flag (`str`, *optional*): the option's spelling when it is not ``--name`` with dashes (a switch whose default
             is `True` is ``--no-name`` unless given; it stores `False`).
         argparse_kwargs: more `argparse` settings (``nargs``, ``choices``, ``metavar``, ``aliases``, ``action``
             such as ``"append"`` with its ``type`` ...).
     """
-    metadata = {"help": help, **argparse_kwargs}
+    metadata = {"option": True, **({} if help is None else {"help": help}), **argparse_kwargs}
     if positional:
         metadata["positional"] = True
     if flag:
@@ -62,6 +74,31 @@ def option(
     return dataclasses.field(default=default, metadata=metadata)
 
 
+_ARG = re.compile(r"(\w+) \((?:[^()]|\([^()]*\))*\): (.*)")
+
+
+def documented_fields(options: type) -> dict[str, str]:
+    """Field name -> its text in the ``Args:`` of the class's docstring or a base's (the class's own wins).
+
+    The text is made plain for ``--help``: markup quotes dropped, no final period, ``%`` escaped for `argparse`.
+    """
+    texts: dict[str, str] = {}
+    for klass in reversed(options.__mro__):
+        name = None
+        for line in inspect.cleandoc(klass.__dict__.get("__doc__") or "").splitlines():
+            indent, match = len(line) - len(line.lstrip()), _ARG.fullmatch(line.strip())
+            if match and indent == 4:
+                name, texts[match[1]] = match[1], match[2]
+            elif name and line.strip() and indent > 4:
+                texts[name] += " " + line.strip()
+            else:
+                name = None
+    plain = {name: re.sub(r"\[?`+([^`]+)`+\]?", r"\1", text).replace("%", "%%") for name, text in texts.items()}
+    return {
+        name: text[:-1] if text.endswith(".") and not text.endswith("..") else text for name, text in plain.items()
+    }
+
+
 class OptionsParser(HfArgumentParser):
     """`HfArgumentParser` that also knows positional fields and spells flags with dashes first.
 
@@ -69,11 +106,22 @@ class OptionsParser(HfArgumentParser):
     builds a sub-command from dataclasses; without ``dataclass_types`` it is a plain `argparse.ArgumentParser`.
     """
 
+    def _add_dataclass_arguments(self, dtype: type) -> None:
+        hints, documented = get_type_hints(dtype), documented_fields(dtype)
+        for field in dataclasses.fields(dtype):
+            if not (field.init and field.metadata.get("option")):  # not an option(): not on the command line
+                continue
+            field = copy.copy(field)  # the class's own field stays as it is
+            field.type = hints[field.name]
+            metadata = {key: value for key, value in field.metadata.items() if key != "option"}
+            if "help" not in metadata and field.name not in documented:
+                raise TypeError(f"{dtype.__name__}.{field.name}: document it in the docstring or give help=")
+            field.metadata = types.MappingProxyType({"help": documented.get(field.name), **metadata})
+            self._parse_dataclass_field(self, field)
+
     @staticmethod
     def _parse_dataclass_field(parser: argparse.ArgumentParser, field: dataclasses.Field):
         metadata = dict(field.metadata)
-        if "help" not in metadata:  # not an option(): not on the command line
-            return
         if metadata.pop("positional", False):
             if field.default is not dataclasses.MISSING:
                 metadata.setdefault("nargs", "?")

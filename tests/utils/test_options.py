@@ -63,7 +63,14 @@ def test_switches_take_no_value(capsys):
 
 @dataclass
 class _Defaults:
-    output: str = option("out", help="output folder")
+    """Options whose help is their entry here.
+
+    Args:
+        output (`str`, *optional*, defaults to `"out"`): the output folder (50 % full) of [`_Options`], with
+            ``--output`` spelt as a flag.
+    """
+
+    output: str = option("out")
     progress: bool = option(True, help="no progress bars")
     side_by_side: bool = option(True, flag="--one-at-a-time", help="one lane")
     epochs: tuple[float, float] = option((3, 8), metavar=("A", "B"), help="two stages")
@@ -87,3 +94,19 @@ def test_true_switches_flags_tuples_appends_and_plain_fields():
     assert "--width" not in text and "(default: True)" not in text and "--side-by-side" not in text
     with pytest.raises(SystemExit):
         parse(["run", "--width", "3"])
+
+
+def test_help_comes_from_the_docstring_and_an_undocumented_option_is_refused():
+    text = " ".join(_defaults_parser()._subparsers._group_actions[0].choices["run"].format_help().split())
+    assert (
+        "--output OUTPUT the output folder (50 % full) of _Options, with --output spelt as a flag (default: out)"
+        in text
+    )
+
+    @dataclass
+    class Undocumented:
+        size: int = option(3)
+
+    root = OptionsParser(prog="t")
+    with pytest.raises(TypeError, match="Undocumented.size: document it"):
+        add_command(root.add_subparsers(), "run", Undocumented, func=lambda args: 0, help="run it")
