@@ -22,17 +22,43 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from addressvlm.retrieval.cli import RagOptions
 from addressvlm.utils.errors import run_command
 from addressvlm.utils.io import check_output_folder
 from addressvlm.utils.options import OptionsParser, add_command, option, options_from
 
 
-__all__ = ["DeviceOptions", "EvalOptions", "ModelRunOptions", "ProbeOptions", "build_parser", "main", "register"]
+__all__ = ["EvalOptions", "ModelRunOptions", "ProbeOptions", "RagOptions", "build_parser", "main", "register"]
 
 logger = logging.getLogger(__name__)
 
 _DTYPES = ("auto", "float32", "bfloat16", "float16")
+DEFAULT_K = 16
+
+
+@dataclass(kw_only=True)
+class RagCounts:
+    """How many retrieved addresses a hint lists (``index augment``; with ``--rag``: ``eval``, ``probe``).
+
+    Args:
+        rag_k (`int`, *optional*, defaults to 16): nearest images listed in a hint.
+        rag_dissimilar (`int`, *optional*, defaults to 0): dissimilar images listed in a hint (nearest to the
+            negated query, as Img2Loc/G3).
+    """
+
+    rag_k: int = option(DEFAULT_K)
+    rag_dissimilar: int = option(0)
+
+
+@dataclass(kw_only=True)
+class RagOptions(RagCounts):
+    """Retrieval augmentation of questions (``eval``, ``probe``): [`RagCounts`] and
+
+    Args:
+        rag (`str`, *optional*): retrieval augmentation: put the addresses of the nearest (and dissimilar) images of
+            this index before every question (docs/retrieval.md); the split must be location-disjoint from the index.
+    """
+
+    rag: str | None = option(None, metavar="INDEX_DIR")
 
 
 @dataclass(kw_only=True)
@@ -79,6 +105,12 @@ class ModelRunOptions(RagOptions, DeviceOptions):
     top_p: float | None = option(None)
     metric_path: str | None = option(None)
     no_progress: bool = option(False)
+
+    def run_kwargs(self, *names: str) -> dict:
+        """Keyword arguments of `evaluate_model` and `probe_street_distribution`: sampling settings and ``names``."""
+        names = ("batch_size", "max_new_tokens", "temperature", "top_p", "seed", "metric_path", *names)
+        shared = {"model_name": _path_or_id(self.model), "show_progress": not self.no_progress}
+        return {name: getattr(self, name) for name in names} | shared
 
 
 # ---------------------------------------------------------------------------------------------------- loading
@@ -190,24 +222,9 @@ def run_eval(args: argparse.Namespace) -> int:
     _, dataset = _load_split(options.dataset, options.split)
     dataset, rag = _with_rag(options, dataset)
     model, processor, info = _load_model(options)
-    metrics = evaluate_model(
-        model,
-        processor,
-        dataset,
-        options.output_dir,
-        batch_size=options.batch_size,
-        max_new_tokens=options.max_new_tokens,
-        temperature=options.temperature,
-        top_p=options.top_p,
-        seed=options.seed,
-        limit=options.limit,
-        model_name=_path_or_id(options.model),
-        run_info={**info, "dataset": str(Path(options.dataset).resolve()), "split": options.split, "rag": rag},
-        metric_path=options.metric_path,
-        overwrite=options.overwrite,
-        show_progress=not options.no_progress,
-        prompt_style=options.prompt_style,
-    )
+    run_info = {**info, "dataset": str(Path(options.dataset).resolve()), "split": options.split, "rag": rag}
+    kwargs = options.run_kwargs("limit", "overwrite", "prompt_style")
+    metrics = evaluate_model(model, processor, dataset, options.output_dir, run_info=run_info, **kwargs)
     name = options.name or Path(options.adapter or options.model).name
     run, timing = metrics["eval"], metrics["timing"]
     print(format_table_header())
@@ -330,21 +347,11 @@ def run_probe(args: argparse.Namespace) -> int:
         rows,
         streets,
         options.output_dir,
-        samples=options.samples,
-        temperature=options.temperature,
-        top_p=options.top_p,
-        seed=options.seed,
-        batch_size=options.batch_size,
-        max_new_tokens=options.max_new_tokens,
-        question=options.question,
         candidates=candidates,
         geometries=geometries,
-        top_k=options.top_k,
-        model_name=_path_or_id(options.model),
-        metric_path=options.metric_path,
-        show_progress=not options.no_progress,
         run_info={"processor": info["processor"], "rag": rag},
         hints=hints,
+        **options.run_kwargs("samples", "question", "top_k"),
     )
     for entry in report["images"]:
         top = ", ".join(f"{t['street']} {t['count']}" for t in entry["top"]) or "no valid street"

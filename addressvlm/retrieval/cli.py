@@ -21,51 +21,15 @@ import json
 import logging
 from dataclasses import dataclass
 
+from addressvlm.inference.cli import DEFAULT_K, RagCounts, _device, _load_split
 from addressvlm.utils.options import add_command, option, options_from
 
 from .encoders import DEFAULT_ENCODER
 
 
-__all__ = ["RagOptions", "register"]
+__all__ = ["AddOptions", "AugmentOptions", "BuildOptions", "InfoOptions", "KnnOptions", "register"]
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_K = 16
-DEFAULT_DISSIMILAR = 0
-
-
-def _device(name: str) -> str:
-    if name != "auto":
-        return name
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-@dataclass(kw_only=True)
-class RagCounts:
-    """How many retrieved addresses a hint lists (``index augment``; with ``--rag``: ``eval``, ``probe``).
-
-    Args:
-        rag_k (`int`, *optional*, defaults to 16): nearest images listed in a hint.
-        rag_dissimilar (`int`, *optional*, defaults to 0): dissimilar images listed in a hint (nearest to the
-            negated query, as Img2Loc/G3).
-    """
-
-    rag_k: int = option(DEFAULT_K)
-    rag_dissimilar: int = option(DEFAULT_DISSIMILAR)
-
-
-@dataclass(kw_only=True)
-class RagOptions(RagCounts):
-    """Retrieval augmentation of questions (``eval``, ``probe``): [`RagCounts`] and
-
-    Args:
-        rag (`str`, *optional*): retrieval augmentation: put the addresses of the nearest (and dissimilar) images of
-            this index before every question (docs/retrieval.md); the split must be location-disjoint from the index.
-    """
-
-    rag: str | None = option(None, metavar="INDEX_DIR")
 
 
 @dataclass(kw_only=True)
@@ -103,11 +67,8 @@ class EmbedOptions(EncoderOptions):
 
     def embedding_kwargs(self) -> dict:
         """The keyword arguments `build_index` and `add_to_index` share."""
-        names = ("split", "batch_size", "shard_size", "workers", "image_size")
-        return {name: getattr(self, name) for name in names} | {
-            "device": _device(self.device),
-            "show_progress": not self.no_progress,
-        }
+        shared = {name: getattr(self, name) for name in ("split", "batch_size", "shard_size", "workers", "image_size")}
+        return {**shared, "device": str(_device(self.device)), "show_progress": not self.no_progress}
 
 
 @dataclass(kw_only=True)
@@ -146,23 +107,10 @@ def _build(args: argparse.Namespace) -> int:
     from .index import AddressIndex, IndexSpec, build_index
 
     options = options_from(args, BuildOptions)
-    spec = IndexSpec(  # option errors before the encoder loads
-        kind=options.index_type,
-        nlist=options.nlist,
-        pq_m=options.pq_m,
-        pq_bits=options.pq_bits,
-        nprobe=options.nprobe,
-        factory=options.factory,
-    )
-    build_index(
-        options.source,
-        options.output,
-        options.encoder,
-        spec=spec,
-        seed=options.seed,
-        overwrite=options.overwrite,
-        **options.embedding_kwargs(),
-    )
+    settings = {name: getattr(options, name) for name in ("nlist", "pq_m", "pq_bits", "nprobe", "factory")}
+    spec = IndexSpec(kind=options.index_type, **settings)  # option errors before the encoder loads
+    build = dict(spec=spec, seed=options.seed, overwrite=options.overwrite, **options.embedding_kwargs())
+    build_index(options.source, options.output, options.encoder, **build)
     _print_info(AddressIndex.load(options.output))
     return 0
 
@@ -234,17 +182,6 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _split(path: str, split: str):
-    from addressvlm.data import load_address_dataset
-    from addressvlm.data.storage import check_split_rows, missing_split_message
-
-    splits = load_address_dataset(path)
-    if split not in splits:
-        raise KeyError(missing_split_message(path, split, splits))
-    check_split_rows(splits[split], path, split)
-    return splits[split]
-
-
 @dataclass(kw_only=True)
 class KnnOptions(EncoderOptions):
     """Options of ``addressvlm index knn`` (`evaluate_knn`): [`EncoderOptions`] and
@@ -278,13 +215,13 @@ def _knn(args: argparse.Namespace) -> int:
     options = options_from(args, KnnOptions)
     metrics = evaluate_knn(
         options.index,
-        _split(options.dataset, options.split),
+        _load_split(options.dataset, options.split)[1],
         options.output_dir,
         options.k,
         limit=options.limit,
         metric_path=options.metric_path,
         batch_size=options.batch_size,
-        device=_device(options.device),
+        device=str(_device(options.device)),
         show_progress=not options.no_progress,
     )
     print(format_table_header())
@@ -325,7 +262,7 @@ def _augment(args: argparse.Namespace) -> int:
         options.rag_dissimilar,
         train_splits=options.train_splits,
         batch_size=options.batch_size,
-        device=_device(options.device),
+        device=str(_device(options.device)),
         overwrite=options.overwrite,
         show_progress=not options.no_progress,
     )
