@@ -36,9 +36,12 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from addressvlm.utils.options import add_command, option, options_from
+
 
 __all__ = [
     "ArmSpec",
+    "ExperimentOptions",
     "GridSpec",
     "compare_quickstarts",
     "judgement_consistency",
@@ -456,50 +459,66 @@ def run_grid(grid_file: str | os.PathLike, out: str | os.PathLike, jobs: int = 1
     return text
 
 
+@dataclass(kw_only=True)
+class ExperimentOptions:
+    """Options of ``addressvlm experiment`` (`run_grid`, `summarise`, `compare_quickstarts`).
+
+    Args:
+        grid (`str`, *optional*): grid YAML (see recipes/experiments/).
+        output (`str`, *optional*): output folder (an existing one resumes).
+        quickstarts (`list[str]`, *optional*): instead of a grid: summarise finished quickstart folders (one per
+            seed) with paired differences.
+        jobs (`int`, *optional*, defaults to 1): seeds run at once, one process each.
+        seed (`list[int]`, *optional*): run only this seed (repeatable).
+        inline (`bool`, *optional*, defaults to `False`): run the seeds in this process (how the grid runs each one;
+            not shown in ``--help``).
+        summary_only (`bool`, *optional*, defaults to `False`): only rewrite results.md from finished runs.
+    """
+
+    grid: str | None = option(None)
+    output: str | None = option(None)
+    quickstarts: list[str] | None = option(None, metavar="DIR")
+    jobs: int = option(1)
+    seed: list[int] | None = option(None, action="append", type=int)
+    inline: bool = option(False, help=argparse.SUPPRESS)
+    summary_only: bool = option(False)
+
+
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
+    add_command(
+        subparsers,
         "experiment",
+        ExperimentOptions,
+        _main,
         help="run a grid of quickstart-scale runs (arm x seed) and summarise it with paired differences",
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=__doc__.split("\n\n", 1)[1],
     )
-    parser.add_argument("--grid", help="grid YAML (see recipes/experiments/)")
-    parser.add_argument("--output", help="output folder (an existing one resumes)")
-    parser.add_argument(
-        "--quickstarts",
-        nargs="+",
-        metavar="DIR",
-        help="instead of a grid: summarise finished quickstart folders (one per seed) with paired differences",
-    )
-    parser.add_argument("--jobs", type=int, default=1, help="seeds run at once, one process each")
-    parser.add_argument("--seed", type=int, action="append", help="run only this seed (repeatable)")
-    parser.add_argument("--inline", action="store_true", help=argparse.SUPPRESS)  # one seed, in this process
-    parser.add_argument("--summary-only", action="store_true", help="only rewrite results.md from finished runs")
-    parser.set_defaults(func=_main)
 
 
 def _main(args) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    if args.quickstarts:
-        if args.grid:
+    options = options_from(args, ExperimentOptions)
+    if options.quickstarts:
+        if options.grid:
             raise ValueError("--quickstarts summarises finished quickstart folders; it takes no --grid")
-        text = compare_quickstarts(args.quickstarts)
-        if args.output:
+        text = compare_quickstarts(options.quickstarts)
+        if options.output:
             from addressvlm.utils.io import atomic_write_text
 
-            atomic_write_text(args.output, text)
+            atomic_write_text(options.output, text)
         print(text)
         return 0
-    if not args.grid or not args.output:
+    if not options.grid or not options.output:
         raise ValueError("addressvlm experiment needs --grid and --output (or --quickstarts DIR ...)")
-    if args.summary_only:
-        print(summarise(load_grid(args.grid), args.output))
+    if options.summary_only:
+        print(summarise(load_grid(options.grid), options.output))
         return 0
-    if args.inline:
-        grid = load_grid(args.grid)
-        for seed in args.seed or grid.seeds:
-            run_seed(grid, args.output, seed)
+    if options.inline:
+        grid = load_grid(options.grid)
+        for seed in options.seed or grid.seeds:
+            run_seed(grid, options.output, seed)
         return 0
-    print(run_grid(args.grid, args.output, jobs=args.jobs, seeds=args.seed))
+    print(run_grid(options.grid, options.output, jobs=options.jobs, seeds=options.seed))
     return 0

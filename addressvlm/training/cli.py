@@ -5,26 +5,52 @@ from __future__ import annotations
 
 import argparse
 import importlib
+from dataclasses import dataclass
 
-from addressvlm.utils.errors import cli_command
-
-
-__all__ = ["register"]
+from addressvlm.utils.options import add_command, option, options_from
 
 
-@cli_command
+__all__ = ["ConfigsOptions", "MergeOptions", "register"]
+
+
+@dataclass(kw_only=True)
+class MergeOptions:
+    """Options of ``addressvlm merge`` (`merge_adapter`).
+
+    Args:
+        adapter (`str`): recipe output folder, checkpoint or Hub id holding adapter_config.json.
+        output (`str`): folder to write the merged model to.
+        base (`str`, *optional*): base checkpoint (default: the one the adapter records).
+        layout (`str`, *optional*, defaults to `"addressvlm"`): addressvlm: our layout (save_pretrained); or a
+            serving layout of the adapter's backbone (its published layout, which its stock loaders and vLLM read;
+            docs/architecture.md lists them, an unknown name is answered with the list).
+        legacy_keys (`bool`, *optional*, defaults to `False`): the layout's legacy variant (LAYOUT-legacy).
+        dtype (`str`, *optional*): cast the weights.
+        overwrite (`bool`, *optional*, defaults to `False`): replace a non-empty ``--output`` folder.
+    """
+
+    adapter: str = option(positional=True)
+    output: str = option()
+    base: str | None = option(None)
+    layout: str = option("addressvlm")
+    legacy_keys: bool = option(False)
+    dtype: str | None = option(None, choices=("float32", "bfloat16", "float16"))
+    overwrite: bool = option(False)
+
+
 def _merge(args: argparse.Namespace) -> int:
     from .merge import merge_adapter
 
+    options = options_from(args, MergeOptions)
     merge_adapter(
-        args.adapter,
-        args.output,
-        base=args.base,
-        layout=f"{args.layout}-legacy" if args.legacy_keys else args.layout,
-        dtype=args.dtype,
-        overwrite=args.overwrite,
+        options.adapter,
+        options.output,
+        base=options.base,
+        layout=f"{options.layout}-legacy" if options.legacy_keys else options.layout,
+        dtype=options.dtype,
+        overwrite=options.overwrite,
     )
-    print(args.output)
+    print(options.output)
     return 0
 
 
@@ -34,15 +60,30 @@ def _train(args: argparse.Namespace) -> int:
     return recipe.main(list(args.forwarded))
 
 
-@cli_command
+@dataclass(kw_only=True)
+class ConfigsOptions:
+    """Options of ``addressvlm train configs``.
+
+    Args:
+        name (`str`, *optional*): a file relative to the recipes folder: accelerate/zero2_cpu.yaml.
+        copy (`str`, *optional*): copy the recipes and configs into DIR/recipes and DIR/ds_configs, laid out as in a
+            checkout, so the documented ``accelerate launch --config_file recipes/accelerate/... recipes/stage1.py
+            --config recipes/configs/...`` commands run from DIR (and the copies can be edited).
+    """
+
+    name: str | None = option(None, positional=True)
+    copy: str | None = option(None, metavar="DIR")
+
+
 def _configs(args: argparse.Namespace) -> int:
     import shutil
     from pathlib import Path
 
     from addressvlm.recipes import DS_CONFIGS_DIR, RECIPES_DIR
 
-    if args.copy is not None:
-        targets = {RECIPES_DIR: Path(args.copy) / "recipes", DS_CONFIGS_DIR: Path(args.copy) / "ds_configs"}
+    options = options_from(args, ConfigsOptions)
+    if options.copy is not None:
+        targets = {RECIPES_DIR: Path(options.copy) / "recipes", DS_CONFIGS_DIR: Path(options.copy) / "ds_configs"}
         for target in targets.values():
             if target.exists():
                 raise FileExistsError(f"{target} exists; --copy writes new recipes/ and ds_configs/ folders")
@@ -51,14 +92,14 @@ def _configs(args: argparse.Namespace) -> int:
             shutil.copytree(source, target, ignore=skip)
             print(target)
         return 0
-    if args.name is None:
+    if options.name is None:
         for path in sorted(p for p in RECIPES_DIR.rglob("*") if p.suffix in (".yaml", ".json")):
             print(path)
         return 0
-    path = RECIPES_DIR / args.name
+    path = RECIPES_DIR / options.name
     if not path.is_file() or RECIPES_DIR not in path.resolve().parents:
         raise FileNotFoundError(
-            f"{args.name}: no such file among the shipped recipe files in {RECIPES_DIR} "
+            f"{options.name}: no such file among the shipped recipe files in {RECIPES_DIR} "
             "(`addressvlm train configs` lists them)"
         )
     print(path)
@@ -84,46 +125,27 @@ def _register_train(subparsers) -> None:
             stage, add_help=False, help=f"the {stage} recipe (addressvlm/recipes/{stage}.py); arguments: its own"
         )
         recipe.set_defaults(func=_train, forwarded=[], forwards_unknown_args=True)
-    configs = stages.add_parser(
+    add_command(
+        stages,
         "configs",
+        ConfigsOptions,
+        _configs,
         help="print the shipped recipe files (configs, accelerate, DeepSpeed, experiments) or one's path; --copy",
     )
-    configs.add_argument("name", nargs="?", help="a file relative to the recipes folder: accelerate/zero2_cpu.yaml")
-    configs.add_argument(
-        "--copy",
-        metavar="DIR",
-        default=None,
-        help="copy the recipes and configs into DIR/recipes and DIR/ds_configs, laid out as in a checkout, so the "
-        "documented `accelerate launch --config_file recipes/accelerate/... recipes/stage1.py --config "
-        "recipes/configs/...` commands run from DIR (and the copies can be edited)",
-    )
-    configs.set_defaults(func=_configs)
     parser.set_defaults(func=lambda args, p=parser: p.print_help() or 2)
 
 
 def register(subparsers) -> None:
     """Add the ``train`` and ``merge`` commands to the top-level sub-parsers."""
     _register_train(subparsers)
-    parser = subparsers.add_parser(
+    add_command(
+        subparsers,
         "merge",
+        MergeOptions,
+        _merge,
         help="merge a trained adapter into its base model (optionally in a serving layout of its backbone)",
         description=(
             "Load the base recorded by the adapter (or --base), apply the adapter and the earlier stages it is "
             "chained on, merge the LoRA weights and write a full model."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("adapter", help="recipe output folder, checkpoint or Hub id holding adapter_config.json")
-    parser.add_argument("--output", required=True, help="folder to write the merged model to")
-    parser.add_argument("--base", default=None, help="base checkpoint (default: the one the adapter records)")
-    parser.add_argument(
-        "--layout",
-        default="addressvlm",
-        help="addressvlm: our layout (save_pretrained); or a serving layout of the adapter's backbone (its published "
-        "layout, which its stock loaders and vLLM read; docs/architecture.md lists them, an unknown name is answered "
-        "with the list)",
-    )
-    parser.add_argument("--legacy-keys", action="store_true", help="the layout's legacy variant (LAYOUT-legacy)")
-    parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None, help="cast the weights")
-    parser.add_argument("--overwrite", action="store_true", help="replace a non-empty --output folder")
-    parser.set_defaults(func=_merge)

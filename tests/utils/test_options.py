@@ -59,3 +59,54 @@ def test_switches_take_no_value(capsys):
     assert "--overwrite " in text and "[OVERWRITE]" not in text
     with pytest.raises(SystemExit):
         _parser().parse_args(["build", "m", "--output", "o", "--overwrite", "yes"])
+
+
+@dataclass
+class _Defaults:
+    """Options whose help is their entry here.
+
+    Args:
+        output (`str`, *optional*, defaults to `"out"`): the output folder (50 % full) of [`_Options`], with
+            ``--output`` spelt as a flag.
+    """
+
+    output: str = option("out")
+    progress: bool = option(True, help="no progress bars")
+    side_by_side: bool = option(True, flag="--one-at-a-time", help="one lane")
+    epochs: tuple[float, float] = option((3, 8), metavar=("A", "B"), help="two stages")
+    seed: list[int] | None = option(None, action="append", type=int, help="repeatable")
+    width: int = 64  # not an option(): not on the command line
+
+
+def _defaults_parser():
+    root = OptionsParser(prog="t")
+    add_command(root.add_subparsers(dest="cmd"), "run", _Defaults, func=lambda args: 0, help="run it")
+    return root
+
+
+def test_true_switches_flags_tuples_appends_and_plain_fields():
+    parse = _defaults_parser().parse_args
+    assert options_from(parse(["run"]), _Defaults) == _Defaults()
+    args = parse(["run", "--no-progress", "--one_at_a_time", "--epochs", "1", "2", "--seed", "4", "--seed", "5"])
+    assert options_from(args, _Defaults) == _Defaults("out", False, False, (1.0, 2.0), [4, 5])
+    text = _defaults_parser()._subparsers._group_actions[0].choices["run"].format_help()
+    assert "--no-progress " in text and "--one-at-a-time " in text and "--epochs A B" in text
+    assert "--width" not in text and "(default: True)" not in text and "--side-by-side" not in text
+    with pytest.raises(SystemExit):
+        parse(["run", "--width", "3"])
+
+
+def test_help_comes_from_the_docstring_and_an_undocumented_option_is_refused():
+    text = " ".join(_defaults_parser()._subparsers._group_actions[0].choices["run"].format_help().split())
+    assert (
+        "--output OUTPUT the output folder (50 % full) of _Options, with --output spelt as a flag (default: out)"
+        in text
+    )
+
+    @dataclass
+    class Undocumented:
+        size: int = option(3)
+
+    root = OptionsParser(prog="t")
+    with pytest.raises(TypeError, match="Undocumented.size: document it"):
+        add_command(root.add_subparsers(), "run", Undocumented, func=lambda args: 0, help="run it")
