@@ -48,22 +48,20 @@ class SynthCityOptions:
         overwrite (`bool`, *optional*, defaults to `False`): Replace an existing output folder.
     """
 
-    city: str = option("helsinki", help="helsinki, kotka, or the path of an .osm.pbf extract")
-    locations: int = option(320, help="number of capture locations")
-    views: int = option(4, help="street views (headings) per location")
-    image_size: int = option(128, help="side of the square street views in pixels")
-    tile_size: int = option(336, help="side of the satellite tiles in pixels")
-    tile_ground_m: float = option(200.0, help="ground side of a tile in metres")
-    spacing_m: float = option(20.0, help="spacing of candidate locations along streets")
-    min_locations_per_street: int = option(
-        6, help="drop streets with fewer candidate locations; kept streets get at least this many"
-    )
-    max_streets: int | None = option(32, help="keep at most this many streets (0 = all eligible)")
-    sign_probability: float = option(0.25, help="share of views showing a street sign")
-    image_format: str = option("jpg", help="format of all images", choices=["jpg", "png"])
-    seed: int = option(0, help="random seed (same seed, same city)")
-    workers: int = option(1, help="processes rendering street views")
-    overwrite: bool = option(False, help="replace an existing output folder")
+    city: str = option("helsinki")
+    locations: int = option(320)
+    views: int = option(4)
+    image_size: int = option(128)
+    tile_size: int = option(336)
+    tile_ground_m: float = option(200.0)
+    spacing_m: float = option(20.0)
+    min_locations_per_street: int = option(6)
+    max_streets: int | None = option(32)
+    sign_probability: float = option(0.25)
+    image_format: str = option("jpg", choices=["jpg", "png"])
+    seed: int = option(0)
+    workers: int = option(1)
+    overwrite: bool = option(False)
 
 
 @dataclass(kw_only=True)
@@ -104,39 +102,31 @@ class VQAOptions:
         overwrite (`bool`, *optional*, defaults to `False`): Replace an existing output folder.
     """
 
-    seed: int = option(0, help="seed of the split and all random choices")
+    seed: int = option(0)
     split_ratios: list[float] | None = option(
         None,
-        help="train/validation/test share of locations, drawn with --seed (default 0.7 0.2 0.1; not with a table "
-        "that has a 'split' column, whose splits are used as given)",
     )
-    ignore_split_column: bool = option(
-        False, help="re-draw the splits by --split-ratios even though the table has a 'split' column"
-    )
-    turns_per_image: int = option(3, help="training questions per image (types balanced 1:1:1)")
+    ignore_split_column: bool = option(False)
+    turns_per_image: int = option(3)
     distractors: str = option(
         "random",
-        help="wrong names for judgement/multiple choice: any other name of the city, or among the nearest ones",
         choices=["random", "nearby"],
     )
-    nearby_pool: int = option(8, help="pool of nearest names for --distractors nearby")
-    mc_answer: str = option(
-        "letter", help='multiple-choice training target: "B" or "(B) Name"', choices=["letter", "letter_text"]
-    )
+    nearby_pool: int = option(8)
+    mc_answer: str = option("letter", choices=["letter", "letter_text"])
     generation_prompts: str = option(
         "templates",
-        help="evaluation generation questions from the Table B4 stems or the Fig. 10 prompts",
         choices=["templates", "fig10"],
     )
-    views_per_location: int | None = option(None, help="keep this many views per training location (Fig. 7)")
-    location_fraction: float | None = option(None, help="keep this share of training locations (Fig. 7)")
-    general_vqa_json: str | None = option(None, help="LLaVA-format JSON of general VQA mixed into train (Table 6)")
-    general_vqa_ratio: float = option(1.0, help="general rows per training image (Table 6: 5)")
-    general_vqa_image_root: str | None = option(None, help="folder of the general JSON's images (default: its folder)")
-    image_root: str | None = option(None, help="folder of relative image paths (default: the table's folder)")
-    column_map: str | None = option(None, help="YAML/JSON column mapping for tables with other column names")
-    check_images: bool = option(False, help="open every image while validating")
-    overwrite: bool = option(False, help="replace an existing output folder")
+    views_per_location: int | None = option(None)
+    location_fraction: float | None = option(None)
+    general_vqa_json: str | None = option(None)
+    general_vqa_ratio: float = option(1.0)
+    general_vqa_image_root: str | None = option(None)
+    image_root: str | None = option(None)
+    column_map: str | None = option(None)
+    check_images: bool = option(False)
+    overwrite: bool = option(False)
 
 
 @dataclass(kw_only=True)
@@ -169,22 +159,22 @@ class AlignmentOptions:
         overwrite (`bool`, *optional*, defaults to `False`): Replace an existing output folder.
     """
 
-    delta: float = option(DEFAULT_DELTA, help="inset longer side / satellite side, 0 < delta <= 1")
-    size: int = option(DEFAULT_SIZE, help="side of the grafted images")
-    satellite: str = option("labeled", help="tiles with or without street names", choices=["labeled", "unlabeled"])
-    per: str = option("view", help="one grafted image per street view or per location", choices=["view", "location"])
-    views_per_location: int | None = option(None, help="keep at most this many views per location")
-    location_fraction: float | None = option(None, help="keep this share of locations")
-    cities: list[str] | None = option(None, help="city name of each metadata table (default: its city column)")
-    vqa_dataset: str | None = option(None, help="built VQA set: use only the locations of its train split")
-    general_vqa_json: str | None = option(None, help="LLaVA-format JSON of general VQA to mix in (Table 6)")
-    general_vqa_ratio: float = option(1.0, help="general rows per alignment row")
-    general_vqa_image_root: str | None = option(None, help="folder of the general JSON's images (default: its folder)")
-    validation_fraction: float = option(0.0, help="share of locations held out")
-    image_format: str = option("jpg", help="format of grafted images", choices=["jpg", "png"])
-    seed: int = option(0, help="random seed")
-    workers: int = option(1, help="processes grafting images")
-    overwrite: bool = option(False, help="replace an existing output folder")
+    delta: float = option(DEFAULT_DELTA)
+    size: int = option(DEFAULT_SIZE)
+    satellite: str = option("labeled", choices=["labeled", "unlabeled"])
+    per: str = option("view", choices=["view", "location"])
+    views_per_location: int | None = option(None)
+    location_fraction: float | None = option(None)
+    cities: list[str] | None = option(None)
+    vqa_dataset: str | None = option(None)
+    general_vqa_json: str | None = option(None)
+    general_vqa_ratio: float = option(1.0)
+    general_vqa_image_root: str | None = option(None)
+    validation_fraction: float = option(0.0)
+    image_format: str = option("jpg", choices=["jpg", "png"])
+    seed: int = option(0)
+    workers: int = option(1)
+    overwrite: bool = option(False)
 
 
 @dataclass(kw_only=True)
@@ -210,17 +200,14 @@ class LocatabilityOptions:
 
     model: str = option(
         DEFAULT_SEGMENTATION_MODEL,
-        help="AutoModelForSemanticSegmentation checkpoint (folder or Hub id) with the 150 ADE20K classes",
     )
-    weights: str | None = option(None, help="class weights JSON (default: the packaged GeoReasoner weights)")
+    weights: str | None = option(None)
     fractions: str | None = option(
         None,
-        help="known class fractions instead of --model: a CSV with 'image' and one column per class (the offline "
-        "city's class_fractions.csv: what its renderer drew)",
     )
-    threshold: float | None = option(None, help="keep images scoring above this (default 0.4, GeoReasoner's cut)")
-    top_fraction: float | None = option(None, help="keep this share of the images, the highest scores")
-    batch_size: int = option(8, help="images per forward pass")
-    device: str = option("cpu", help="torch device (cpu, cuda, cuda:1 ...)")
-    column_map: str | None = option(None, help="YAML/JSON column mapping for tables with other column names")
-    overwrite: bool = option(False, help="replace an existing output folder")
+    threshold: float | None = option(None)
+    top_fraction: float | None = option(None)
+    batch_size: int = option(8)
+    device: str = option("cpu")
+    column_map: str | None = option(None)
+    overwrite: bool = option(False)

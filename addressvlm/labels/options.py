@@ -51,38 +51,25 @@ class BackendOptions:
 
     backend: str = option(
         "local",
-        help="local: a checkpoint loaded by addressvlm.models; http: an OpenAI-compatible server",
         choices=["local", "http"],
     )
-    model: str | None = option(None, help="model path or Hub id (local), or the request's model name (http)")
-    adapter: str | None = option(None, help="local: PEFT adapter to apply on top of --model")
-    dtype: str | None = option(None, help="local: weight dtype, e.g. bfloat16 (default: the loader's choice)")
-    batch_size: int | None = option(
-        None, help="local: images per forward pass (default 8); http: requests per round (default 4 x --concurrency)"
-    )
-    device: str | None = option(None, help="local: where to run, e.g. cuda:0 (default: cuda when available, else cpu)")
-    base_url: str | None = option(None, help="http: API root, e.g. http://127.0.0.1:8000/v1")
-    api_key_env: str = option(
-        "OPENAI_API_KEY", help="http: environment variable holding the API key (never logged); unset = no key"
-    )
-    concurrency: int = option(8, help="http: requests in flight at once")
-    timeout: float = option(120.0, help="http: per-request socket timeout, seconds")
+    model: str | None = option(None)
+    adapter: str | None = option(None)
+    dtype: str | None = option(None)
+    batch_size: int | None = option(None)
+    device: str | None = option(None)
+    base_url: str | None = option(None)
+    api_key_env: str = option("OPENAI_API_KEY")
+    concurrency: int = option(8)
+    timeout: float = option(120.0)
     max_retries: int = option(
         5,
-        help="http: retries of a failed request (429, 5xx, timeout, malformed body), with exponential backoff + "
-        "jitter",
     )
     max_retry_wait: float = option(
         60.0,
-        help="http: longest wait a 429 response's Retry-After may ask for; a longer one stops the run (labels "
-        "finished so far are cached)",
     )
-    extra_body: str | None = option(
-        None, help='http: JSON object merged into every request body, e.g. \'{"stop": ["<|end|>"]}\''
-    )
-    fallback_only: bool = option(
-        False, help="use no model: every row gets the templated reason (label_source 'template')"
-    )
+    extra_body: str | None = option(None)
+    fallback_only: bool = option(False)
 
     def build(self):
         """The backend these options ask for, or `None` with ``fallback_only``.
@@ -147,14 +134,12 @@ class GenerationSettings:
 
     _argument_group_name = "generation and validation"
 
-    max_new_tokens: int = option(160, help="length limit of one generated label")
-    temperature: float = option(0.0, help="temperature of the first attempt (0 = greedy)")
-    top_p: float | None = option(None, help="nucleus sampling threshold (default: backend's)")
-    seed: int = option(0, help="seed of the first attempt; attempt k uses seed + k")
-    label_retries: int = option(
-        2, help="extra attempts for a label that fails validation, before the templated fallback"
-    )
-    retry_temperature: float = option(0.7, help="minimum temperature of those extra attempts")
+    max_new_tokens: int = option(160)
+    temperature: float = option(0.0)
+    top_p: float | None = option(None)
+    seed: int = option(0)
+    label_retries: int = option(2)
+    retry_temperature: float = option(0.7)
 
     def __post_init__(self):
         if self.max_new_tokens < 1 or self.label_retries < 0 or self.temperature < 0 or self.retry_temperature < 0:
@@ -196,12 +181,10 @@ class TemplateFiles:
 
     _argument_group_name = "templates (defaults: addressvlm/labels/prompts/)"
 
-    prompt_file: str | None = option(None, help="labelling prompt with the reference hint ({street} {district} ...)")
-    question_file: str | None = option(
-        None, help="training question without the hint ({city}); replaces the rows' own questions"
-    )
-    fallback_file: str | None = option(None, help="templated reason used when no model label passes validation")
-    target_file: str | None = option(None, help="training target built from {answer} and {reason}")
+    prompt_file: str | None = option(None)
+    question_file: str | None = option(None)
+    fallback_file: str | None = option(None)
+    target_file: str | None = option(None)
 
     def load(self, task: str):
         """The task's [`~addressvlm.labels.templates.TaskTemplates`], with these files in place of the defaults."""
@@ -231,16 +214,13 @@ class LabelRunOptions:
 
     _argument_group_name = "run"
 
-    cache: str | None = option(None, help="JSONL cache of results (default: <output>.labels.jsonl); re-runs resume it")
+    cache: str | None = option(None)
     image_key: str = option(
         "content",
-        help="identify images in cache keys by content hash or by path + mtime + size",
         choices=["content", "stat"],
     )
-    limit: int | None = option(None, help="label and write only the first N rows")
-    splits: str | None = option(
-        None, help="comma-separated splits to label (default: all for alignment, train for georeasoner)"
-    )
-    city: str | None = option(None, help="city name for {city} (default: dataset's city or 'the city')")
-    report: str | None = option(None, help="JSON report path (default: <output>/label_report.json)")
-    overwrite: bool = option(False, help="replace a non-empty --output folder")
+    limit: int | None = option(None)
+    splits: str | None = option(None)
+    city: str | None = option(None)
+    report: str | None = option(None)
+    overwrite: bool = option(False)
