@@ -1,4 +1,6 @@
-"""Datasets of AddressVLM: metadata tables, street-view VQA, grafted stage-1 sets and the offline city.
+"""Datasets of AddressVLM: metadata tables, street-view VQA and grafted stage-1 sets.
+
+The offline city that renders a stand-in for real data is `addressvlm.synthetic`.
 
 Public names are imported lazily (on first access), so ``import addressvlm.data`` stays cheap and pulls in
 neither datasets, pyrosm nor matplotlib. ``addressvlm.data`` never imports the model code.
@@ -54,9 +56,6 @@ _EXPORTS: dict[str, str] = {
     "build_alignment_set": "alignment",
     "mix_general_vqa": "general_vqa",
     "read_llava_json": "general_vqa",
-    # the offline city
-    "SynthCitySummary": "city",
-    "build_synth_city": "city",
 }
 
 __all__ = [
@@ -66,12 +65,10 @@ __all__ = [
     "OPTIONAL_COLUMNS",
     "REQUIRED_COLUMNS",
     "StreetLines",
-    "SynthCitySummary",
     "TileFrame",
     "ValidationIssue",
     "ValidationReport",
     "build_alignment_set",
-    "build_synth_city",
     "build_vqa",
     "cut_tile",
     "graft",
@@ -125,7 +122,6 @@ if TYPE_CHECKING:
         split_addressclip_address,
     )
     from .alignment import build_alignment_set
-    from .city import SynthCitySummary, build_synth_city
     from .general_vqa import mix_general_vqa, read_llava_json
     from .graft import graft, inset_box, inset_size
     from .graft_torch import graft_tensors

@@ -26,7 +26,7 @@ def _optional_int(text: str) -> int | None:
 
 @cli_command
 def _synth_city(args: argparse.Namespace) -> int:
-    from .city import build_synth_city
+    from addressvlm.synthetic.city import build_synth_city
 
     summary = build_synth_city(
         args.output,
