@@ -21,6 +21,7 @@ _EXPORTS: dict[str, str] = {
     "parameter_table": "trainable_parts",
     "StartingPoint": "stages",
     "load_starting_point": "stages",
+    "ConversationCollator": "collator",
     "TrainingData": "data",
     "load_training_data": "data",
     "AddressVLMTrainer": "trainer",

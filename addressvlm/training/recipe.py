@@ -210,8 +210,7 @@ def build_trainer(model, processor, data, training_args, parts, parts_args, writ
     """An `AddressVLMTrainer` with the collator, per-group learning rates and the artefact callbacks."""
     import torch
 
-    from addressvlm.data.collator import ConversationCollator
-
+    from .collator import ConversationCollator
     from .trainer import AddressVLMTrainer
 
     callbacks = [CheckpointArtifactsCallback(writer)]
