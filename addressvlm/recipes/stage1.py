@@ -81,6 +81,9 @@ def run(argv: list[str] | None = None):
     start = load_starting_point(model_args)
     spec = get_backbone(start.model.config)
     parts = TrainableParts.from_args(parts_args, spec=spec)
+    # Seeded again: under ZeRO-3 the base model is built inside deepspeed.zero.Init, which draws random numbers, so
+    # LoRA would start elsewhere than in a single-process run of the same seed (plain loading draws none).
+    set_seed(training_args.seed)
     model = apply_trainable_parts(start.model, parts, parts_args, spec, training_args.activation_checkpointing)
     table = log_parameter_table(model, parts, parts_args, training_args, spec)
 

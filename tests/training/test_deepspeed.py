@@ -6,7 +6,8 @@ SGD with momentum (the update is linear in the gradient, so a wrong weighting sh
 steps are close to ``lr * sign(gradient)`` and would hide it), no dropout, and sequential sampling (Accelerate's
 batch sharding gives rank 0 rows 0-3 and rank 1 rows 4-7 of the single run's batch of 8). The loss is the mean over
 the label tokens of the whole batch (the Trainer's ``average_tokens_across_devices``): the ranks hold different
-token counts, so averaging the per-rank means would not match.
+token counts, so averaging the per-rank means would not match. Under ZeRO-3 the recipe seeds again after loading the
+base model (deepspeed.zero.Init draws random numbers), so LoRA starts where the single-process run starts.
 
 Slow: the first run JIT-compiles DeepSpeed's shared-memory op (~40 s, cached in ``TORCH_EXTENSIONS_DIR``).
 """
@@ -45,8 +46,8 @@ LINEAR = {
 ATOL = 1e-6
 """Float32 noise only: the two runs sum the same per-token gradients in a different order (one backward over 8 rows
 against two backwards over 4, padded to other lengths, then an all-reduce). Measured: 1.5e-8 at steps 2 and 4 with
-ZeRO-2, while steps 3-4 move the tensors by up to 1.9e-2; weighting the ranks wrong moves them by far more than
-ATOL (see the module docstring)."""
+ZeRO-2 and ZeRO-3, while steps 3-4 move the tensors by up to 1.9e-2. Weighting the ranks wrong (per-rank token
+means, or one rank's loss doubled) leaves them 1e-2 apart at step 2."""
 
 
 @pytest.fixture(scope="module")
