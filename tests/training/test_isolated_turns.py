@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from addressvlm.data.collator import ConversationCollator, conversation_pairs, isolated_attention_mask
 from addressvlm.training.arguments import DataArguments
+from addressvlm.training.collator import ConversationCollator, conversation_pairs, isolated_attention_mask
 from addressvlm.training.data import conversation_lengths, load_training_data
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from .tiles import _font
+from addressvlm.data.tiles import _font
 
 
 __all__ = [

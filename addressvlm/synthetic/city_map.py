@@ -15,8 +15,9 @@ import math
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from addressvlm.data.tiles import EARTH_RADIUS_M, GeoImage
+
 from .city_osm import CityLayers
-from .tiles import EARTH_RADIUS_M, GeoImage
 
 
 __all__ = ["render_city_map"]
@@ -76,7 +77,7 @@ def render_city_map(
 
     Args:
         layers (`CityLayers`):
-            The OSM layers (`addressvlm.data.city_osm.load_city_layers`).
+            The OSM layers (`addressvlm.synthetic.city_osm.load_city_layers`).
         metres_per_pixel (`float`, *optional*, defaults to 0.5):
             Ground resolution of the raster.
         margin_m (`float`, *optional*, defaults to 150.0):

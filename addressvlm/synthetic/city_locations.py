@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from addressvlm.data.tiles import EARTH_RADIUS_M
+
 from .city_osm import ROAD_CLASSES, CityLayers
-from .tiles import EARTH_RADIUS_M
 
 
 __all__ = ["LocationSample", "sample_locations"]

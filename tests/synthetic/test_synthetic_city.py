@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from addressvlm.data.metadata import read_metadata
-from addressvlm.data.street_view import (
+from addressvlm.synthetic.street_view import (
     DISTRICT_STYLES,
     assign_street_codes,
     district_style,
@@ -84,7 +84,7 @@ def test_labelled_and_unlabelled_tiles_differ_only_by_text(small_city):
 
 
 def test_same_seed_same_city(small_city, small_city_arguments, tmp_path):
-    from addressvlm.data.city import build_synth_city
+    from addressvlm.synthetic.city import build_synth_city
 
     again = build_synth_city(tmp_path / "again", progress=False, **small_city_arguments)
     first, second = Path(small_city.output_dir), Path(again.output_dir)
@@ -144,7 +144,7 @@ def test_views_along_and_across_the_road():
     ],
 )
 def test_synth_city_rejects_degenerate_options(tmp_path, option, message):
-    from addressvlm.data.city import build_synth_city
+    from addressvlm.synthetic.city import build_synth_city
 
     with pytest.raises(ValueError, match=message):
         build_synth_city(tmp_path / "city", locations=6, views=1, progress=False, **option)
@@ -154,7 +154,7 @@ def test_synth_city_rejects_degenerate_options(tmp_path, option, message):
 def test_synth_city_without_the_data_extra_says_what_to_install(tmp_path, monkeypatch):
     import sys
 
-    from addressvlm.data.city import build_synth_city
+    from addressvlm.synthetic.city import build_synth_city
 
     monkeypatch.setitem(sys.modules, "geopandas", None)  # as if the [data] extra were not installed
     with pytest.raises(ModuleNotFoundError, match=r"pip install 'addressvlm\[data\]'"):
