@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 
-__all__ = ["METRIC_PATH_ENV", "default_metric_path", "load_address_accuracy", "metric_functions"]
+__all__ = ["METRIC_PATH_ENV", "default_metric_path", "load_address_accuracy", "metric_functions", "score_records"]
 
 METRIC_PATH_ENV = "ADDRESSVLM_METRIC_PATH"
 """Environment variable that points at another metric folder (overrides the one shipped in the package)."""
@@ -50,3 +50,21 @@ def load_address_accuracy(path: str | os.PathLike | None = None):
 def metric_functions(metric) -> object:
     """The Python module behind a loaded metric, to reuse its answer normalisation (e.g. ``normalize_address``)."""
     return inspect.getmodule(type(metric))
+
+
+def score_records(metric, questions, records: list[dict]) -> tuple[dict, list[dict]]:
+    """Score answer records (one per question, in order) with the ``address_accuracy`` metric.
+
+    Returns:
+        `tuple(dict, list[dict])`: the metric's scores, and the records with its ``correct`` / ``valid`` verdicts.
+    """
+    scores = metric.compute(
+        predictions=[r["prediction"] for r in records],
+        references=[q.reference for q in questions],
+        levels=[q.level for q in questions],
+        question_types=[q.type for q in questions],
+        options=[list(q.options) for q in questions],
+        return_per_question=True,
+    )
+    correct, valid = scores.pop("correct"), scores.pop("valid")
+    return scores, [{**r, "correct": c, "valid": v} for r, c, v in zip(records, correct, valid)]

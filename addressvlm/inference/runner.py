@@ -41,7 +41,7 @@ from typing import Any
 from addressvlm.utils.io import ensure_output_dir
 
 from .answerers import make_answerer
-from .metric import load_address_accuracy, metric_functions
+from .metric import load_address_accuracy, metric_functions, score_records
 from .predictions import (
     PredictionWriter,
     atomic_write_json,
@@ -364,18 +364,9 @@ def evaluate_model(
     seconds = time.perf_counter() - start
 
     ordered = [done[q.key] for q in questions]
-    scores = metric.compute(
-        predictions=[r["prediction"] for r in ordered],
-        references=[q.reference for q in questions],
-        levels=[q.level for q in questions],
-        question_types=[q.type for q in questions],
-        options=[list(q.options) for q in questions],
-        return_per_question=True,
-    )
-    correct, valid = scores.pop("correct"), scores.pop("valid")
+    scores, scored = score_records(metric, questions, ordered)
     # Dataset order, with the metric's verdicts; answers beyond the current --limit (an earlier, larger run) stay.
     current = {q.key for q in questions}
-    scored = ({**r, "correct": c, "valid": v} for r, c, v in zip(ordered, correct, valid))
     atomic_write_jsonl(predictions_path, [*scored, *(r for k, r in done.items() if k not in current)])
     failed_records = [r for r in ordered if "error" in r]
     result = {

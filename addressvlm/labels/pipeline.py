@@ -18,6 +18,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from addressvlm.data.alignment import ALIGNMENT_COLUMNS
 from addressvlm.labels.backends.base import LabelBackend
 from addressvlm.labels.cache import LabelCache
 from addressvlm.labels.options import GenerationSettings, LabelRunOptions
@@ -34,20 +35,8 @@ __all__ = ["REPORT_FILE", "default_cache_path", "label_dataset"]
 logger = logging.getLogger(__name__)
 REPORT_FILE = "label_report.json"
 _REQUIRED_COLUMNS = ("id", "image", "street", "district")
-_STAGE1_COLUMNS = (
-    "id",
-    "image",
-    "street_view",
-    "satellite",
-    "location_id",
-    "street",
-    "district",
-    "question",
-    "answer",
-    "reason",
-    "label_source",
-    "conversations",
-)
+_STAGE1_COLUMNS = tuple(c for c in ALIGNMENT_COLUMNS if c not in ("city", "source"))
+"""Columns of a labelled stage-1 split."""
 
 
 _INPUT_KINDS = {"alignment": ("alignment",), "georeasoner": ("vqa",)}

@@ -28,8 +28,7 @@ from __future__ import annotations
 
 import sys
 
-from addressvlm.training.recipe import Stage, run_stage
-from addressvlm.utils.errors import run_command
+from addressvlm.training.recipe import Stage, recipe_functions
 
 
 __all__ = ["STAGE", "main", "run"]
@@ -42,17 +41,7 @@ STAGE = Stage(
 )
 
 
-def run(argv: list[str] | None = None):
-    """Run the recipe; return the finished `Trainer` (its model is the trained one). The steps, in order, are
-    `addressvlm.training.recipe.run_stage`'s: parse, load the model, set the trainable parts, load the data, train,
-    save, push."""
-    return run_stage(STAGE, argv)
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the recipe as a command: an error ends with one line on stderr and exit status 2 for bad input (config,
-    paths, checkpoints) or 1; ``ADDRESSVLM_DEBUG=1`` also prints the traceback."""
-    return run_command(run, argv)
+run, main = recipe_functions(STAGE)
 
 
 if __name__ == "__main__":

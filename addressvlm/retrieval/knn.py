@@ -122,7 +122,7 @@ def evaluate_knn(
     Returns:
         `dict`: the metric's scores plus ``eval`` (settings and counts) and ``timing``, as `evaluate_model` returns.
     """
-    from addressvlm.inference.metric import load_address_accuracy, metric_functions
+    from addressvlm.inference.metric import load_address_accuracy, metric_functions, score_records
     from addressvlm.inference.runner import collect_questions
     from addressvlm.utils.io import atomic_write_json, atomic_write_jsonl, ensure_output_dir
 
@@ -160,18 +160,8 @@ def evaluate_knn(
             )
         )
     seconds = time.perf_counter() - start
-    scores = metric.compute(
-        predictions=[r["prediction"] for r in records],
-        references=[q.reference for q in questions],
-        levels=[q.level for q in questions],
-        question_types=[q.type for q in questions],
-        options=[list(q.options) for q in questions],
-        return_per_question=True,
-    )
-    correct, valid = scores.pop("correct"), scores.pop("valid")
-    atomic_write_jsonl(
-        folder / "predictions.jsonl", ({**r, "correct": c, "valid": v} for r, c, v in zip(records, correct, valid))
-    )
+    scores, scored = score_records(metric, questions, records)
+    atomic_write_jsonl(folder / "predictions.jsonl", scored)
     result = {
         **scores,
         "eval": {

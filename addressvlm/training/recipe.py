@@ -32,6 +32,7 @@ __all__ = [
     "finish_training",
     "hub_target",
     "log_parameter_table",
+    "recipe_functions",
     "run_stage",
     "setup_distributed",
     "setup_logging",
@@ -345,3 +346,20 @@ def run_stage(stage: Stage, argv: list[str] | None = None):
         push_output_to_hub(training_args.output_dir, repo_id, training_args.hub_private_repo, training_args.hub_token)
     logger.info("Finished %s: %s (train loss %.4f)", stage.title, training_args.output_dir, metrics["train_loss"])
     return trainer
+
+
+def recipe_functions(stage: Stage):
+    """A recipe's ``run(argv)`` (returns the finished `Trainer`) and ``main(argv)`` (runs it as a command: an error
+    ends with one line on stderr and exit status 2 for bad input -- config, paths, checkpoints -- or 1;
+    ``ADDRESSVLM_DEBUG=1`` also prints the traceback)."""
+    from addressvlm.utils.errors import run_command
+
+    def run(argv: list[str] | None = None):
+        return run_stage(stage, argv)
+
+    def main(argv: list[str] | None = None) -> int:
+        return run_command(run, argv)
+
+    run.__doc__ = f"Run {stage.title}; return the finished `Trainer` (the steps are `run_stage`'s)."
+    main.__doc__ = f"Run {stage.title} as a command; return the exit status (2 for bad input, 1 for failures)."
+    return run, main

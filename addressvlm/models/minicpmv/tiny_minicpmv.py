@@ -162,19 +162,15 @@ def make_minicpmv_processor(tokenizer, image_size: int = 56, max_slice_nums: int
     return MiniCPMVProcessor(image_processor=image_processor, tokenizer=tokenizer, **kwargs)
 
 
-def build_tiny_minicpmv(
-    image_size: int = 56,
-    seed: int = 0,
-    extra_texts: Iterable[str] = (),
-    vision_hidden_size: int = 32,
-    text_hidden_size: int = 64,
-    text_layers: int = 2,
-    vocab_size: int = 1000,
-    text_kv_heads: int = 2,
-    query_num: int = 16,
-    max_slice_nums: int = 2,
-):
+def build_tiny_minicpmv(image_size: int = 56, seed: int = 0, extra_texts: Iterable[str] = (), **sizes):
     """A tiny random `MiniCPMVForConditionalGeneration` and its processor (deterministic for a seed).
+
+    Args:
+        image_size (`int`, *optional*, defaults to 56): a slice's side in pixels.
+        seed (`int`, *optional*, defaults to 0): the initialisation seed.
+        extra_texts (`Iterable[str]`, *optional*): more lines for the tokenizer's corpus (e.g. the city's names).
+        sizes: ``vocab_size`` (1000) and the settings of `tiny_minicpmv_config` (``vision_hidden_size``,
+            ``text_hidden_size``, ``text_layers``, ``text_kv_heads``, ``query_num``, ``max_slice_nums``).
 
     Returns:
         `tuple(MiniCPMVForConditionalGeneration, MiniCPMVProcessor)`
@@ -183,14 +179,11 @@ def build_tiny_minicpmv(
 
     from .modeling_minicpmv import MiniCPMVForConditionalGeneration
 
-    tokenizer = train_tiny_qwen2_tokenizer(vocab_size=vocab_size, extra_texts=extra_texts)
-    config = tiny_minicpmv_config(
-        tokenizer, vision_hidden_size, text_hidden_size, text_layers, text_kv_heads, query_num, image_size,
-        max_slice_nums,
-    )  # fmt: skip
+    tokenizer = train_tiny_qwen2_tokenizer(vocab_size=sizes.pop("vocab_size", 1000), extra_texts=extra_texts)
+    config = tiny_minicpmv_config(tokenizer, image_size=image_size, **sizes)
     torch.manual_seed(seed)
     model = MiniCPMVForConditionalGeneration(config).eval()
-    processor = make_minicpmv_processor(tokenizer, image_size, max_slice_nums, query_num)
+    processor = make_minicpmv_processor(tokenizer, image_size, config.max_slice_nums, config.query_num)
     model.generation_config = GenerationConfig(
         bos_token_id=config.text_config.bos_token_id,
         eos_token_id=processor.stop_token_ids,
