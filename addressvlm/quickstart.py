@@ -48,7 +48,7 @@ DEFAULT_BACKBONE = "llava_phi3"
 
 @dataclass
 class QuickstartOptions:
-    """Settings of a quickstart run; the defaults finish in about 17 minutes on 2 CPU cores.
+    """Settings of a quickstart run; the defaults finish in about 12 minutes on 2 CPU cores.
 
     Args:
         output (`Path`, *optional*, defaults to `"quickstart_out"`): output folder (an existing one resumes).
