@@ -325,11 +325,6 @@ def run_stage(stage: Stage, argv: list[str] | None = None):
     start = load_starting_point(model_args, init_args)
     spec = get_backbone(start.model.config)
     parts = TrainableParts.from_args(parts_args, carried=start.carried_groups, spec=spec)
-    if init_args is None or not init_args.init_from:
-        # Seeded again: under ZeRO-3 the base model is built inside deepspeed.zero.Init, which draws random numbers,
-        # so LoRA would start elsewhere than in a single-process run of the same seed (plain loading draws none).
-        # Not after loading an earlier stage, whose adapter loading draws them in every run alike.
-        set_seed(training_args.seed)
     model = apply_trainable_parts(start.model, parts, parts_args, spec, training_args.activation_checkpointing)
     table = log_parameter_table(model, parts, parts_args, training_args, spec)
 

@@ -65,7 +65,11 @@ def _load_base(name_or_path: str, model_args):
         kwargs["attn_implementation"] = model_args.attn_implementation
     if model_args.pad_image_to_square is not None:
         kwargs["pad_image_to_square"] = model_args.pad_image_to_square
-    model, processor = load_pretrained(name_or_path, **kwargs)
+    # Loading must not move the random state: under ZeRO-3 the model is built inside deepspeed.zero.Init, which draws
+    # random numbers, and LoRA (initialised next) would then start elsewhere than in a one-process run of the seed.
+    devices = [torch.cuda.current_device()] if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices):
+        model, processor = load_pretrained(name_or_path, **kwargs)
     max_text_length = model_args.max_text_length
     processor.max_text_length = max_text_length or get_backbone(model.config).default_max_text_length
     if hasattr(processor, "pad_image_to_square"):  # a backbone option (LLaVA's); saved full checkpoints carry it too
