@@ -103,9 +103,7 @@ class VQAOptions:
     """
 
     seed: int = option(0)
-    split_ratios: list[float] | None = option(
-        None,
-    )
+    split_ratios: list[float] | None = option(None)
     ignore_split_column: bool = option(False)
     turns_per_image: int = option(3)
     distractors: str = option(
@@ -198,13 +196,9 @@ class LocatabilityOptions:
         overwrite (`bool`, *optional*, defaults to `False`): Replace an existing output folder.
     """
 
-    model: str = option(
-        DEFAULT_SEGMENTATION_MODEL,
-    )
+    model: str = option(DEFAULT_SEGMENTATION_MODEL)
     weights: str | None = option(None)
-    fractions: str | None = option(
-        None,
-    )
+    fractions: str | None = option(None)
     threshold: float | None = option(None)
     top_fraction: float | None = option(None)
     batch_size: int = option(8)
