@@ -106,16 +106,10 @@ class VQAOptions:
     split_ratios: list[float] | None = option(None)
     ignore_split_column: bool = option(False)
     turns_per_image: int = option(3)
-    distractors: str = option(
-        "random",
-        choices=["random", "nearby"],
-    )
+    distractors: str = option("random", choices=["random", "nearby"])
     nearby_pool: int = option(8)
     mc_answer: str = option("letter", choices=["letter", "letter_text"])
-    generation_prompts: str = option(
-        "templates",
-        choices=["templates", "fig10"],
-    )
+    generation_prompts: str = option("templates", choices=["templates", "fig10"])
     views_per_location: int | None = option(None)
     location_fraction: float | None = option(None)
     general_vqa_json: str | None = option(None)
