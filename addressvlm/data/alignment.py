@@ -84,11 +84,7 @@ def graft_files(jobs: list[tuple[str, str, str]], delta: float, size: int, quali
     for satellite_path, street_path, output in jobs:
         if satellite_path != cached_path:
             cached, cached_path = fit(open_rgb(satellite_path), (size, size)), satellite_path  # errors name the file
-        grafted = graft(cached, open_rgb(street_path), delta, size)
-        if output.lower().endswith((".jpg", ".jpeg")):
-            grafted.save(output, quality=quality)
-        else:
-            grafted.save(output)
+        graft(cached, open_rgb(street_path), delta, size).save(output, quality=quality)  # PNG ignores quality
     return len(jobs)
 
 
