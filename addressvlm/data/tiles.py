@@ -268,22 +268,12 @@ def cut_tile(source: GeoImage, lat: float, lon: float, ground_m: float = 200.0, 
     west, south, east, north = TileFrame(lat, lon, ground_m, size).bounds()
     (x0, x1), (y0, y1) = source.to_pixel(np.array([west, east]), np.array([north, south]))
     x0, x1, y0, y1 = float(x0), float(x1), float(y0), float(y1)
-    if not _inside(source, x0, y0, x1, y1):
-        return _cut_padded(source, x0, y0, x1, y1, size)
-    return source.image.resize((size, size), Image.Resampling.BILINEAR, box=(x0, y0, x1, y1), reducing_gap=None)
-
-
-def _inside(source: GeoImage, x0: float, y0: float, x1: float, y1: float) -> bool:
     width, height = source.image.size
-    return x0 >= 0 and y0 >= 0 and x1 <= width and y1 <= height
-
-
-def _cut_padded(source: GeoImage, x0: float, y0: float, x1: float, y1: float, size: int) -> Image.Image:
-    left, top = int(math.floor(x0)), int(math.floor(y0))
-    right, bottom = int(math.ceil(x1)), int(math.ceil(y1))
-    crop = source.image.crop((left, top, right, bottom))  # PIL pads outside areas with black
-    box = (x0 - left, y0 - top, x1 - left, y1 - top)
-    return crop.resize((size, size), Image.Resampling.BILINEAR, box=box)
+    if x0 >= 0 and y0 >= 0 and x1 <= width and y1 <= height:
+        return source.image.resize((size, size), Image.Resampling.BILINEAR, box=(x0, y0, x1, y1), reducing_gap=None)
+    left, top = math.floor(x0), math.floor(y0)
+    crop = source.image.crop((left, top, math.ceil(x1), math.ceil(y1)))  # PIL pads outside areas with black
+    return crop.resize((size, size), Image.Resampling.BILINEAR, box=(x0 - left, y0 - top, x1 - left, y1 - top))
 
 
 @dataclass
