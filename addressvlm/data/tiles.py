@@ -167,18 +167,12 @@ def open_geo_image(path: str | os.PathLike, bounds: str | os.PathLike | dict | N
     if not isinstance(bounds, dict):
         with open(bounds, encoding="utf-8") as handle:
             bounds = json.load(handle)
-    missing = [key for key in ("west", "south", "east", "north") if key not in bounds]
+    sides = ("west", "south", "east", "north")
+    missing = [key for key in sides if key not in bounds]
     if missing:
         raise ValueError(f"bounds for {path} lack {missing}")
     image = Image.open(path).convert("RGB")
-    return GeoImage(
-        image,
-        float(bounds["west"]),
-        float(bounds["south"]),
-        float(bounds["east"]),
-        float(bounds["north"]),
-        bounds.get("crs", "EPSG:4326"),
-    )
+    return GeoImage(image, *(float(bounds[key]) for key in sides), bounds.get("crs", "EPSG:4326"))
 
 
 def _open_geotiff(path: Path) -> GeoImage:
@@ -293,10 +287,7 @@ class StreetLines:
     def __post_init__(self) -> None:
         if len(self.names) != len(self.lines):
             raise ValueError(f"{len(self.names)} names for {len(self.lines)} lines")
-        if self.lines:
-            self._boxes = np.array([[*line.min(axis=0), *line.max(axis=0)] for line in self.lines])
-        else:
-            self._boxes = np.empty((0, 4))
+        self._boxes = np.array([[*line.min(axis=0), *line.max(axis=0)] for line in self.lines]).reshape(-1, 4)
 
     def by_name(self) -> dict[str, list[np.ndarray]]:
         """Street name -> its polylines."""
