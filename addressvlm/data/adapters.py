@@ -119,7 +119,7 @@ def load_column_mapping(mapping: Mapping[str, Any] | str | os.PathLike | None) -
             f"{{img_path: image, latitude: lat}}; got {columns!r}"
         )
     return {
-        "columns": dict(mapping.get("columns") or {}),
+        "columns": dict(columns),
         "address_column": mapping.get("address_column"),
         "location_from": mapping.get("location_from"),
     }
@@ -257,9 +257,7 @@ def parse_sfxl_names(names: Iterable[str] | pd.Series, source: str = "<SF-XL nam
             "image",
         )
     report.raise_if_errors()
-    table = pd.DataFrame(parts.tolist(), columns=["_lead", *SFXL_FIELDS, "_extension"]).drop(
-        columns=["_lead", "_extension"]
-    )
+    table = pd.DataFrame(parts.str[1:-1].tolist(), columns=list(SFXL_FIELDS))
     for column in _SFXL_NUMERIC:
         values = pd.to_numeric(table[column], errors="coerce")
         for index in np.flatnonzero(values.isna().to_numpy()):
@@ -305,20 +303,10 @@ def sfxl_metadata(
         location = table["utm_zone_number"] + table["utm_zone_letter"] + "_" + east + "_" + north
     else:
         raise ValueError(f"location_from must be 'pano_id' or 'utm', got {location_from!r}")
-    frame = pd.DataFrame(
-        {
-            "image": table["image"],
-            "location_id": location,
-            "lat": table["lat"],
-            "lon": table["lon"],
-            "heading": table["heading"],
-            "pano_id": table["pano_id"],
-        }
-    )
+    frame = table[["image", "lat", "lon", "heading", "pano_id"]].copy()
+    frame.insert(1, "location_id", location)
     if addresses is None:
-        frame["street"] = ""
-        frame["district"] = ""
-        return frame
+        return frame.assign(street="", district="")
     if not isinstance(addresses, pd.DataFrame):
         addresses = read_table(addresses)
     missing = [column for column in (join_on, "street", "district") if column not in addresses.columns]

@@ -20,7 +20,9 @@ import json
 import logging
 import os
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,11 +84,7 @@ def graft_files(jobs: list[tuple[str, str, str]], delta: float, size: int, quali
     for satellite_path, street_path, output in jobs:
         if satellite_path != cached_path:
             cached, cached_path = fit(open_rgb(satellite_path), (size, size)), satellite_path  # errors name the file
-        grafted = graft(cached, open_rgb(street_path), delta, size)
-        if output.lower().endswith((".jpg", ".jpeg")):
-            grafted.save(output, quality=quality)
-        else:
-            grafted.save(output)
+        graft(cached, open_rgb(street_path), delta, size).save(output, quality=quality)  # PNG ignores quality
     return len(jobs)
 
 
@@ -210,16 +208,11 @@ def build_alignment_set(
         order = np.argsort(frame["_satellite_abs"].to_numpy(), kind="stable")  # reuse each resized tile
         jobs = [(frame["_satellite_abs"].iat[i], frame["_street_view_abs"].iat[i], str(tmp / names[i])) for i in order]
         chunks = [jobs[i : i + 128] for i in range(0, len(jobs), 128)]
+        graft_chunk = partial(graft_files, delta=options.delta, size=options.size)
         with tqdm(total=len(jobs), desc="grafting", unit="img", disable=not progress) as bar:  # closed on errors
-            if options.workers > 1:
-                with worker_pool(options.workers) as pool:
-                    for written in pool.map(
-                        graft_files, chunks, [options.delta] * len(chunks), [options.size] * len(chunks)
-                    ):
-                        bar.update(written)
-            else:
-                for chunk in chunks:
-                    bar.update(graft_files(chunk, options.delta, options.size))
+            with worker_pool(options.workers) if options.workers > 1 else nullcontext() as pool:
+                for written in (pool.map if pool else map)(graft_chunk, chunks):
+                    bar.update(written)
         out_abs = out.resolve()
         question_text = np.asarray(list(questions), dtype=object)[question_index]
         answers = (frame["street"] + ", " + frame["district"]).to_numpy(dtype=object)

@@ -171,11 +171,9 @@ def _georeasoner_format(args: argparse.Namespace) -> int:
         options.dataset, options.output, keep_images=options.keep_images, overwrite=options.overwrite
     )
     rows = ", ".join(f"{split} {count}" for split, count in record["rows"].items())
-    dropped = (
-        f"; {record['train_rows_dropped']} training rows below the locatability cut left out"
-        if (record["keep_images"])
-        else ""
-    )
+    dropped = ""
+    if record["keep_images"]:
+        dropped = f"; {record['train_rows_dropped']} training rows below the locatability cut left out"
     print(f"{record['kind']}-tuning set: {rows} rows{dropped} -> {options.output}")
     return 0
 

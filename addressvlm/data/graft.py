@@ -24,7 +24,7 @@ from PIL import Image
 from addressvlm.utils.images import to_rgb
 
 
-__all__ = ["DEFAULT_DELTA", "DEFAULT_SIZE", "RESAMPLE", "fit", "graft", "inset_box", "inset_size"]
+__all__ = ["DEFAULT_DELTA", "DEFAULT_SIZE", "RESAMPLE", "fit", "graft", "inset_size"]
 
 DEFAULT_SIZE = 336
 """Side of the grafted image: the paper's 336 px (one image of its backbone). Processors resize what they get; for a
@@ -74,12 +74,6 @@ def inset_size(
     if width >= height:
         return longer, max(1, _round_half_up(height * longer / width))
     return max(1, _round_half_up(width * longer / height)), longer
-
-
-def inset_box(street_size: tuple[int, int], delta: float = DEFAULT_DELTA, size: int = DEFAULT_SIZE) -> tuple[int, ...]:
-    """``(left, top, right, bottom)`` of the pasted street view in the grafted image (top-right corner)."""
-    w, h = inset_size(street_size, delta, size)
-    return size - w, 0, size, h
 
 
 def fit(image: Image.Image, target: tuple[int, int]) -> Image.Image:

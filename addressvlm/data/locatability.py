@@ -156,12 +156,11 @@ def weights_for_labels(id2label: Mapping[int, str], table: LocatabilityWeights, 
             f"{max(labels, default=None)}), but the locatability weights ({table.source}) are for "
             f"{len(table.names)} ADE20K classes: use a segmentation checkpoint trained on ADE20K (150 classes)"
         )
-    agree = sum(bool(_synonyms(labels[i]) & _synonyms(name)) for i, name in enumerate(table.names))
-    if agree < _MIN_NAME_AGREEMENT * len(table.names):
-        different = [f"{i}: {labels[i]!r} vs {name!r}" for i, name in enumerate(table.names)]
-        different = [d for i, d in enumerate(different) if not (_synonyms(labels[i]) & _synonyms(table.names[i]))]
+    agrees = [bool(_synonyms(labels[i]) & _synonyms(name)) for i, name in enumerate(table.names)]
+    if sum(agrees) < _MIN_NAME_AGREEMENT * len(table.names):
+        different = [f"{i}: {labels[i]!r} vs {name!r}" for i, name in enumerate(table.names) if not agrees[i]]
         raise ValueError(
-            f"{model_name}'s class names do not follow the ADE20K order of the weights ({agree} of "
+            f"{model_name}'s class names do not follow the ADE20K order of the weights ({sum(agrees)} of "
             f"{len(table.names)} agree; e.g. {', '.join(different[:5])})"
         )
     return table.weights

@@ -103,21 +103,13 @@ class VQAOptions:
     """
 
     seed: int = option(0)
-    split_ratios: list[float] | None = option(
-        None,
-    )
+    split_ratios: list[float] | None = option(None)
     ignore_split_column: bool = option(False)
     turns_per_image: int = option(3)
-    distractors: str = option(
-        "random",
-        choices=["random", "nearby"],
-    )
+    distractors: str = option("random", choices=["random", "nearby"])
     nearby_pool: int = option(8)
     mc_answer: str = option("letter", choices=["letter", "letter_text"])
-    generation_prompts: str = option(
-        "templates",
-        choices=["templates", "fig10"],
-    )
+    generation_prompts: str = option("templates", choices=["templates", "fig10"])
     views_per_location: int | None = option(None)
     location_fraction: float | None = option(None)
     general_vqa_json: str | None = option(None)
@@ -198,13 +190,9 @@ class LocatabilityOptions:
         overwrite (`bool`, *optional*, defaults to `False`): Replace an existing output folder.
     """
 
-    model: str = option(
-        DEFAULT_SEGMENTATION_MODEL,
-    )
+    model: str = option(DEFAULT_SEGMENTATION_MODEL)
     weights: str | None = option(None)
-    fractions: str | None = option(
-        None,
-    )
+    fractions: str | None = option(None)
     threshold: float | None = option(None)
     top_fraction: float | None = option(None)
     batch_size: int = option(8)

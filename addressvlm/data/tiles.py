@@ -167,18 +167,12 @@ def open_geo_image(path: str | os.PathLike, bounds: str | os.PathLike | dict | N
     if not isinstance(bounds, dict):
         with open(bounds, encoding="utf-8") as handle:
             bounds = json.load(handle)
-    missing = [key for key in ("west", "south", "east", "north") if key not in bounds]
+    sides = ("west", "south", "east", "north")
+    missing = [key for key in sides if key not in bounds]
     if missing:
         raise ValueError(f"bounds for {path} lack {missing}")
     image = Image.open(path).convert("RGB")
-    return GeoImage(
-        image,
-        float(bounds["west"]),
-        float(bounds["south"]),
-        float(bounds["east"]),
-        float(bounds["north"]),
-        bounds.get("crs", "EPSG:4326"),
-    )
+    return GeoImage(image, *(float(bounds[key]) for key in sides), bounds.get("crs", "EPSG:4326"))
 
 
 def _open_geotiff(path: Path) -> GeoImage:
@@ -188,26 +182,19 @@ def _open_geotiff(path: Path) -> GeoImage:
         raise ModuleNotFoundError(
             f"reading {path} needs rasterio (pip install rasterio), or give a PNG with a bounds JSON"
         ) from err
+    from rasterio.warp import transform_bounds
+
     with rasterio.open(path) as source:
         crs = source.crs.to_string() if source.crs else "EPSG:4326"
         bands = source.read(indexes=list(range(1, min(3, source.count) + 1)))
-        west, south, east, north = source.bounds
+        west, south, east, north = transform_bounds(crs, "EPSG:4326", *source.bounds)
     array = np.moveaxis(bands, 0, -1)
     if array.shape[-1] == 1:
         array = np.repeat(array, 3, axis=-1)
     if array.dtype != np.uint8:
         low, high = np.nanpercentile(array, (1, 99))
         array = np.clip((array - low) / max(high - low, 1e-9) * 255, 0, 255).astype(np.uint8)
-    if crs == "EPSG:3857":
-        west, north = _mercator_to_lonlat(west, north)
-        east, south = _mercator_to_lonlat(east, south)
     return GeoImage(Image.fromarray(array), west, south, east, north, crs)
-
-
-def _mercator_to_lonlat(x: float, y: float) -> tuple[float, float]:
-    lon = math.degrees(x / EARTH_RADIUS_M)
-    lat = math.degrees(2 * math.atan(math.exp(y / EARTH_RADIUS_M)) - math.pi / 2)
-    return lon, lat
 
 
 def _tile_xy(lon: float, lat: float, zoom: int) -> tuple[float, float]:
@@ -275,22 +262,12 @@ def cut_tile(source: GeoImage, lat: float, lon: float, ground_m: float = 200.0, 
     west, south, east, north = TileFrame(lat, lon, ground_m, size).bounds()
     (x0, x1), (y0, y1) = source.to_pixel(np.array([west, east]), np.array([north, south]))
     x0, x1, y0, y1 = float(x0), float(x1), float(y0), float(y1)
-    if not _inside(source, x0, y0, x1, y1):
-        return _cut_padded(source, x0, y0, x1, y1, size)
-    return source.image.resize((size, size), Image.Resampling.BILINEAR, box=(x0, y0, x1, y1), reducing_gap=None)
-
-
-def _inside(source: GeoImage, x0: float, y0: float, x1: float, y1: float) -> bool:
     width, height = source.image.size
-    return x0 >= 0 and y0 >= 0 and x1 <= width and y1 <= height
-
-
-def _cut_padded(source: GeoImage, x0: float, y0: float, x1: float, y1: float, size: int) -> Image.Image:
-    left, top = int(math.floor(x0)), int(math.floor(y0))
-    right, bottom = int(math.ceil(x1)), int(math.ceil(y1))
-    crop = source.image.crop((left, top, right, bottom))  # PIL pads outside areas with black
-    box = (x0 - left, y0 - top, x1 - left, y1 - top)
-    return crop.resize((size, size), Image.Resampling.BILINEAR, box=box)
+    if x0 >= 0 and y0 >= 0 and x1 <= width and y1 <= height:
+        return source.image.resize((size, size), Image.Resampling.BILINEAR, box=(x0, y0, x1, y1), reducing_gap=None)
+    left, top = math.floor(x0), math.floor(y0)
+    crop = source.image.crop((left, top, math.ceil(x1), math.ceil(y1)))  # PIL pads outside areas with black
+    return crop.resize((size, size), Image.Resampling.BILINEAR, box=(x0 - left, y0 - top, x1 - left, y1 - top))
 
 
 @dataclass
@@ -310,10 +287,14 @@ class StreetLines:
     def __post_init__(self) -> None:
         if len(self.names) != len(self.lines):
             raise ValueError(f"{len(self.names)} names for {len(self.lines)} lines")
-        if self.lines:
-            self._boxes = np.array([[*line.min(axis=0), *line.max(axis=0)] for line in self.lines])
-        else:
-            self._boxes = np.empty((0, 4))
+        self._boxes = np.array([[*line.min(axis=0), *line.max(axis=0)] for line in self.lines]).reshape(-1, 4)
+
+    def by_name(self) -> dict[str, list[np.ndarray]]:
+        """Street name -> its polylines."""
+        streets: dict[str, list[np.ndarray]] = {}
+        for name, line in zip(self.names, self.lines):
+            streets.setdefault(name, []).append(line)
+        return streets
 
     def within(self, west: float, south: float, east: float, north: float) -> list[int]:
         """Indices of the polylines whose bounding box meets the given box."""
@@ -322,29 +303,44 @@ class StreetLines:
         return np.flatnonzero(hit).tolist()
 
 
-def load_streets(path: str | os.PathLike) -> StreetLines:
-    """Read named street polylines from a GeoJSON file or an OSM PBF (through pyrosm).
+def load_streets(
+    path: str | os.PathLike, name_field: str = "name", skip_other_geometries: bool = False
+) -> StreetLines:
+    """Read named street polylines from a GeoJSON FeatureCollection or an OSM PBF (through pyrosm).
 
     Args:
         path (`str` or `os.PathLike`):
-            ``.geojson``/``.json`` FeatureCollection with (Multi)LineString features and a ``name`` property,
+            ``.geojson``/``.json`` FeatureCollection with (Multi)LineString features (lon/lat) and a name property,
             or ``.pbf`` (the driving + walking network with a ``name`` tag).
+        name_field (`str`, *optional*, defaults to ``"name"``):
+            The GeoJSON property holding the street name (``"street"`` is tried when it is missing).
+        skip_other_geometries (`bool`, *optional*, defaults to `False`):
+            Leave out named features that are not (Multi)LineStrings (points, areas) instead of raising.
 
     Returns:
         `StreetLines`: features without a name are left out.
     """
     path = Path(path)
     if path.suffix.lower() == ".pbf":
-        return _streets_from_pbf(path)
-    with open(path, encoding="utf-8") as handle:
-        collection = json.load(handle)
+        from pyrosm import OSM
+
+        network = OSM(str(path)).get_network(network_type="all")
+        network = network[network["name"].notna() & (network["name"].astype(str).str.strip() != "")]
+        return streets_from_geodataframe(network)
+    try:
+        collection = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise ValueError(f"Cannot read street geometries from {path}: {err}") from err
+    if collection.get("type") != "FeatureCollection":
+        raise ValueError(f"{path}: expected a GeoJSON FeatureCollection, got type {collection.get('type')!r}")
     names, lines = [], []
     for number, feature in enumerate(collection.get("features", []), start=1):
-        name = (feature.get("properties") or {}).get("name")
+        properties = feature.get("properties") or {}
+        name = properties.get(name_field, properties.get("street"))
         geometry = feature.get("geometry") or {}
-        if not name:
-            continue
         kind = geometry.get("type")
+        if not name or (skip_other_geometries and kind not in ("LineString", "MultiLineString")):
+            continue
         if kind == "LineString":
             parts = [geometry["coordinates"]]
         elif kind == "MultiLineString":
@@ -358,20 +354,16 @@ def load_streets(path: str | os.PathLike) -> StreetLines:
     return StreetLines(names, lines)
 
 
-def _streets_from_pbf(path: Path) -> StreetLines:
-    from pyrosm import OSM
+def streets_from_geodataframe(frame, name_column: str = "name") -> StreetLines:
+    """`StreetLines` from a GeoDataFrame with names and (Multi)LineString ``geometry`` (lon/lat).
 
-    network = OSM(str(path)).get_network(network_type="all")
-    network = network[network["name"].notna() & (network["name"].astype(str).str.strip() != "")]
-    return streets_from_geodataframe(network)
-
-
-def streets_from_geodataframe(frame) -> StreetLines:
-    """`StreetLines` from a GeoDataFrame with ``name`` and (Multi)LineString ``geometry`` (lon/lat)."""
+    Rows without a name or a geometry are left out.
+    """
     names, lines = [], []
-    for name, geometry in zip(frame["name"], frame.geometry):
-        parts = getattr(geometry, "geoms", [geometry])
-        for part in parts:
+    for name, geometry in zip(frame[name_column], frame.geometry):
+        if not name or geometry is None:
+            continue
+        for part in getattr(geometry, "geoms", [geometry]):
             coords = np.asarray(part.coords, dtype="float64")[:, :2]
             if len(coords) >= 2:
                 names.append(str(name))
@@ -492,6 +484,8 @@ def label_tile(
     Returns:
         `tuple`: the labelled RGB tile and the names written, in drawing order.
     """
+    import shapely
+
     size = frame.size
     font = _font(font_size or max(8, round(0.036 * size)))
     west, south, east, north = frame.bounds()
@@ -500,7 +494,10 @@ def label_tile(
         x, y = frame.to_pixel(streets.lines[index][:, 0], streets.lines[index][:, 1])
         by_name.setdefault(streets.names[index], []).append(np.stack([x, y], axis=1))
     by_name = {name: _chain(lines) for name, lines in by_name.items()}
-    visible_length = {name: sum(_clipped_length(line, size) for line in lines) for name, lines in by_name.items()}
+    visible_length = {
+        name: sum(shapely.clip_by_rect(shapely.LineString(line), 0, 0, size, size).length for line in lines)
+        for name, lines in by_name.items()
+    }
     order = sorted(by_name, key=lambda name: (name not in prefer, -visible_length[name], name))
     canvas = tile.convert("RGBA")
     occupied = np.zeros((size, size), dtype=bool)
@@ -535,23 +532,6 @@ def label_tile(
             written.append(name)
             break
     return canvas.convert("RGB"), written
-
-
-def _clipped_length(line: np.ndarray, size: int) -> float:
-    """Length of the part of a pixel polyline inside the ``size`` x ``size`` tile (Liang-Barsky clipping)."""
-    start, delta = line[:-1], np.diff(line, axis=0)
-    t0, t1 = np.zeros(len(delta)), np.ones(len(delta))
-    visible = np.ones(len(delta), dtype=bool)
-    for axis in (0, 1):
-        for p, q in ((-delta[:, axis], start[:, axis]), (delta[:, axis], size - start[:, axis])):
-            parallel = p == 0
-            visible &= ~(parallel & (q < 0))
-            with np.errstate(divide="ignore", invalid="ignore"):
-                r = np.where(parallel, 0.0, q / np.where(parallel, 1.0, p))
-            t0 = np.where(~parallel & (p < 0), np.maximum(t0, r), t0)
-            t1 = np.where(~parallel & (p > 0), np.minimum(t1, r), t1)
-    fraction = np.where(visible, np.clip(t1 - t0, 0, None), 0.0)
-    return float((fraction * np.hypot(delta[:, 0], delta[:, 1])).sum())
 
 
 def render_tile_pair(

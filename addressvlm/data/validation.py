@@ -80,13 +80,6 @@ class ValidationReport:
         """Record a warning (see ``warnings``)."""
         self.warnings.append(ValidationIssue(kind, message, row, column))
 
-    def log_warnings(self, max_warnings: int = 20) -> None:
-        """Log the warnings (the first ``max_warnings``, then how many more)."""
-        for issue in self.warnings[:max_warnings]:
-            logger.warning("%s", issue.format(self.source))
-        if len(self.warnings) > max_warnings:
-            logger.warning("%s: ... and %d more warnings", self.source, len(self.warnings) - max_warnings)
-
     @property
     def ok(self) -> bool:
         """`True` when no issue was found."""
@@ -114,9 +107,13 @@ class ValidationReport:
             lines.append(f"  ... and {len(self.issues) - max_issues} more")
         return "\n".join(lines)
 
-    def raise_if_errors(self) -> None:
-        """Log the warnings, then raise `MetadataError` when the report holds any issue."""
-        self.log_warnings()
+    def raise_if_errors(self, max_warnings: int = 20) -> None:
+        """Log the warnings (the first ``max_warnings``, then how many more), then raise `MetadataError` when the
+        report holds any issue."""
+        for issue in self.warnings[:max_warnings]:
+            logger.warning("%s", issue.format(self.source))
+        if len(self.warnings) > max_warnings:
+            logger.warning("%s: ... and %d more warnings", self.source, len(self.warnings) - max_warnings)
         if not self.ok:
             raise MetadataError(self)
 

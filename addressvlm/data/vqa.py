@@ -26,12 +26,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from addressvlm.utils.io import atomic_output_dir, check_not_an_input, check_output_dir
+from addressvlm.utils.io import check_not_an_input, check_output_dir
 
 from .metadata import column_renames, input_paths, normalise_metadata, read_metadata, validate_metadata
 from .options import VQAOptions
 from .splits import SPLIT_NAMES, split_by_location
-from .storage import write_dataset_files
+from .storage import save_dataset_dict
 from .subsample import subsample_locations, subsample_views
 from .vqa_questions import (
     DISTRICT,
@@ -203,8 +203,6 @@ def build_vqa(
     from datasets import Dataset, DatasetDict
     from datasets.splits import NamedSplit
 
-    if options.distractors not in ("random", "nearby"):
-        raise ValueError(f"distractors must be 'random' or 'nearby', got {options.distractors!r}")
     if output_dir is not None:
         check_output_dir(output_dir, options.overwrite)
         check_not_an_input(
@@ -300,8 +298,7 @@ def build_vqa(
             "counts": counts,
             "path_columns": ["image"],
         }
-        with atomic_output_dir(output_dir, overwrite=options.overwrite) as tmp:
-            write_dataset_files(splits, tmp, info, image_root=root, final_dir=output_dir)
+        save_dataset_dict(splits, output_dir, info, image_root=root, overwrite=options.overwrite)
     return splits
 
 

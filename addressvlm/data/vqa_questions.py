@@ -241,13 +241,11 @@ def _draw_others(
         local = np.searchsorted(names, codes.codes[level][rows[in_city]])
         if distractors == "random":
             picked = sample_distinct(rng, len(names), k, exclude=local)
-        elif distractors == "nearby":
+        else:  # nearby
             neighbours = nearest_names(*codes.centroids(level, int(city)))
             pool = max(k, min(nearby_pool, len(names) - 1))
             position = sample_distinct(rng, np.full(len(local), pool), k)
             picked = neighbours[local[:, None], position]
-        else:
-            raise ValueError(f"distractors must be 'random' or 'nearby', got {distractors!r}")
         result[in_city] = names[picked]
     return result
 
@@ -284,6 +282,8 @@ def render_questions(
     Returns:
         `RenderedQuestions`.
     """
+    if distractors not in ("random", "nearby"):
+        raise ValueError(f"distractors must be 'random' or 'nearby', got {distractors!r}")
     if mc_answer not in ("letter", "letter_text"):
         raise ValueError(f"mc_answer must be 'letter' or 'letter_text', got {mc_answer!r}")
     if generation_prompts not in ("templates", "fig10"):

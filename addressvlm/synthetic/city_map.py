@@ -42,18 +42,6 @@ _TREE = ((52, 86, 44), (60, 98, 50), (44, 76, 40))
 _SHADOW_OFFSET_M = (2.5, 2.0)  # east, south
 
 
-class _Projector:
-    def __init__(self, west: float, south: float, east: float, north: float, width: int, height: int):
-        self.west, self.south, self.east, self.north = west, south, east, north
-        self.width, self.height = width, height
-
-    def __call__(self, coords) -> list[tuple[float, float]]:
-        array = np.asarray(coords, dtype="float64")[:, :2]
-        x = (array[:, 0] - self.west) / (self.east - self.west) * self.width
-        y = (self.north - array[:, 1]) / (self.north - self.south) * self.height
-        return list(zip(x.tolist(), y.tolist()))
-
-
 def _parts(geometry):
     return list(getattr(geometry, "geoms", [geometry]))
 
@@ -97,14 +85,20 @@ def render_city_map(
     width_m = math.radians(east - west) * EARTH_RADIUS_M * math.cos(math.radians(lat0))
     height_m = math.radians(north - south) * EARTH_RADIUS_M
     width, height = int(math.ceil(width_m / metres_per_pixel)), int(math.ceil(height_m / metres_per_pixel))
-    project = _Projector(west, south, east, north, width, height)
     px = 1.0 / metres_per_pixel
     image = _texture(rng, width, height, _GROUND)
+    frame = GeoImage(image, west, south, east, north)
+
+    def project(coords) -> list[tuple[float, float]]:
+        array = np.asarray(coords, dtype="float64")
+        x, y = frame.to_pixel(array[:, 0], array[:, 1])
+        return list(zip(x.tolist(), y.tolist()))
+
     draw = ImageDraw.Draw(image)
-    for frame, colours in ((layers.green, _GREEN), (layers.water, (_WATER,))):
-        if frame is None:
+    for areas, colours in ((layers.green, _GREEN), (layers.water, (_WATER,))):
+        if areas is None:
             continue
-        for geometry in frame.geometry:
+        for geometry in areas.geometry:
             colour = colours[int(rng.integers(len(colours)))]
             for part in _parts(geometry):
                 draw.polygon(project(part.exterior.coords), fill=colour)
