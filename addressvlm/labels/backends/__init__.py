@@ -8,11 +8,11 @@ from addressvlm.labels.backends.base import (
     LabelResult,
     ResultCallback,
 )
-from addressvlm.labels.backends.images import image_data_url
 from addressvlm.labels.backends.local import LocalBackend
 from addressvlm.labels.backends.openai_chat import (
     MalformedResponseError,
     OpenAIChatBackend,
+    image_data_url,
     parse_chat_completion,
     parse_retry_after,
 )

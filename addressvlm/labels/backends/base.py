@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -69,22 +68,16 @@ class LabelResult:
 ResultCallback = Callable[[int, LabelResult], None]
 
 
-class BackendStats:
-    """Thread-safe event counters of a backend (requests, retries, timeouts, ...)."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._counts: Counter[str] = Counter()
+class BackendStats(Counter):
+    """Event counters of a backend (requests, retries, timeouts, ...), updated in the thread that runs `generate`."""
 
     def add(self, name: str, amount: int = 1) -> None:
         """Increase counter `name` by `amount`."""
-        with self._lock:
-            self._counts[name] += amount
+        self[name] += amount
 
     def as_dict(self) -> dict[str, int]:
         """`dict[str, int]`: a snapshot of the counters."""
-        with self._lock:
-            return dict(sorted(self._counts.items()))
+        return dict(sorted(self.items()))
 
 
 class LabelBackend(ABC):

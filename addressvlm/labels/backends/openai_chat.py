@@ -18,21 +18,29 @@ variable and is never logged or recorded.
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.utils
 import importlib.util
+import io
 import json
 import logging
 import os
 import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from addressvlm.labels.backends.base import BackendError, LabelBackend, LabelRequest, LabelResult, ResultCallback
-from addressvlm.labels.backends.images import image_data_url
 
 
-__all__ = ["MalformedResponseError", "OpenAIChatBackend", "parse_chat_completion", "parse_retry_after"]
+__all__ = [
+    "MalformedResponseError",
+    "OpenAIChatBackend",
+    "image_data_url",
+    "parse_chat_completion",
+    "parse_retry_after",
+]
 
 logger = logging.getLogger(__name__)
 _FATAL_STATUS = {401: "authentication failed", 403: "access denied", 404: "endpoint or model not found"}
@@ -72,6 +80,37 @@ def parse_chat_completion(body: bytes) -> str:
     if not isinstance(content, str):
         raise MalformedResponseError(f"response content is {type(content).__name__}, not text")
     return content
+
+
+def image_data_url(path: str | os.PathLike) -> str:
+    """Encode an image file as a base64 ``data:`` URL.
+
+    PNG, JPEG, GIF and WebP files are sent as they are; any other format Pillow can read is re-encoded as PNG.
+
+    Args:
+        path (`str` or `os.PathLike`):
+            The image file.
+
+    Returns:
+        `str`: ``data:image/<type>;base64,<payload>``.
+
+    Raises:
+        `FileNotFoundError`: if the file does not exist.
+        `ValueError`: if the file is not an image Pillow can read.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    data = Path(path).read_bytes()
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            kind = image.format
+            if kind not in ("PNG", "JPEG", "GIF", "WEBP"):
+                buffer = io.BytesIO()
+                image.convert("RGB").save(buffer, format="PNG")
+                data, kind = buffer.getvalue(), "PNG"
+    except UnidentifiedImageError as err:
+        raise ValueError(f"{path}: not a readable image") from err
+    return f"data:{Image.MIME[kind]};base64,{base64.b64encode(data).decode('ascii')}"
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -172,9 +211,7 @@ class OpenAIChatBackend(LabelBackend):
         extra_body: Mapping[str, Any] | None = None,
         batch_size: int | None = None,
     ):
-        if not base_url:
-            raise ValueError("the HTTP backend needs a base URL (e.g. http://127.0.0.1:8000/v1)")
-        parsed = urllib.parse.urlparse(base_url)
+        parsed = urllib.parse.urlparse(base_url or "")
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ValueError(
                 f"base URL {base_url!r} needs http:// or https:// and a host, e.g. http://127.0.0.1:8000/v1"
