@@ -71,12 +71,6 @@ def _image_root(dataset_path: Path, info: Mapping[str, Any]) -> Path:
     return relative if relative.is_dir() or not absolute.is_dir() else absolute
 
 
-def _check_columns(dataset, split: str, path: Path) -> None:
-    missing = [c for c in _REQUIRED_COLUMNS if c not in dataset.column_names]
-    if missing:
-        raise ValueError(f"{path} split {split!r}: missing field(s) {missing}; found {dataset.column_names}")
-
-
 def _is_general(row: Mapping[str, Any]) -> bool:
     """Rows of general VQA mixed into a set (Table 6) carry no address and are never labelled."""
     return row.get("label_source") == "general" or row.get("source") == "general"
@@ -94,7 +88,9 @@ def _select_rows(raw, resolved, splits: Sequence[str], limit: int | None, path: 
     left = limit
     for split in splits:
         dataset = raw[split]
-        _check_columns(dataset, split, path)
+        missing = [c for c in _REQUIRED_COLUMNS if c not in dataset.column_names]
+        if missing:
+            raise ValueError(f"{path} split {split!r}: missing field(s) {missing}; found {dataset.column_names}")
         chosen: list[tuple[dict, str | None]] = []
         labelled, seen = 0, set()
         for position, (row, image) in enumerate(zip(dataset, resolved[split]["image"])):
@@ -119,18 +115,6 @@ def _select_rows(raw, resolved, splits: Sequence[str], limit: int | None, path: 
         if left is not None:
             left -= labelled
     return selected, dict(sorted(skipped.items()))
-
-
-def _templates_info(templates: TaskTemplates) -> dict[str, dict[str, str]]:
-    return {
-        role: {"file": template.source, "sha256": template.sha256}
-        for role, template in (
-            ("prompt", templates.prompt),
-            ("question", templates.question),
-            ("fallback", templates.fallback),
-            ("target", templates.target),
-        )
-    }
 
 
 def _output_row(task: LabelTask, row: dict, fields: dict, city_column: bool) -> dict:
@@ -177,7 +161,6 @@ def label_dataset(
     *,
     templates: TaskTemplates | None = None,
     settings: GenerationSettings | None = None,
-    override_question: bool = False,
     progress: bool = True,
     **overrides: Any,
 ) -> LabelReport:
@@ -199,8 +182,6 @@ def label_dataset(
         options ([`~addressvlm.labels.options.LabelRunOptions`], *optional*):
             What to label and where results go: ``cache``, ``image_key``, ``limit``, ``splits``, ``city``,
             ``report``, ``overwrite``.
-        override_question (`bool`, *optional*, defaults to `False`):
-            Replace the rows' own ``question`` by the question template (alignment sets).
         progress (`bool`, *optional*, defaults to `True`):
             Show progress bars.
         overrides:
@@ -255,7 +236,7 @@ def label_dataset(
             cache.close()
     report.skipped = skipped
 
-    output = _build_output(task, raw, selected, outcomes, templates, city_of, override_question)
+    output = _build_output(task, raw, selected, outcomes, templates, city_of)
     build_info = _output_build_info(task, info)
     build_info["labels"] = {
         "task": task.name,
@@ -263,7 +244,7 @@ def label_dataset(
         "splits": {split: len(chosen) for split, chosen in selected.items()},
         "limit": limit,
         "backend": backend.describe() if backend is not None else {"backend": "none (templated reasons only)"},
-        "templates": _templates_info(templates),
+        "templates": {role: {"file": t.source, "sha256": t.sha256} for role, t in vars(templates).items()},
         "label_format": templates.target.text,
         "settings": asdict(settings),
         "image_key_mode": options.image_key,
@@ -275,7 +256,7 @@ def label_dataset(
     }
     with _datasets_progress(progress):
         save_dataset_dict(output, output_dir, build_info, _image_root(dataset_path, info), overwrite=options.overwrite)
-    atomic_write_json(report_path or output_dir / REPORT_FILE, report.to_dict())
+    atomic_write_json(report_path or output_dir / REPORT_FILE, asdict(report))
     return report
 
 
@@ -312,7 +293,7 @@ def _validators(task: LabelTask, raw, city_of, default_city: str) -> dict[str, L
     }
 
 
-def _build_output(task, raw, selected, outcomes: Sequence[LabelOutcome], templates, city_of, override_question):
+def _build_output(task, raw, selected, outcomes: Sequence[LabelOutcome], templates, city_of):
     """The labelled `DatasetDict`, rows in input order."""
     from datasets import Dataset, DatasetDict
 
@@ -325,7 +306,7 @@ def _build_output(task, raw, selected, outcomes: Sequence[LabelOutcome], templat
             if image is None:  # passed through unchanged
                 labelled.append(row)
                 continue
-            fields = labelled_fields(task, row, next(outcome_iter), templates, city_of(row), override_question)
+            fields = labelled_fields(task, row, next(outcome_iter), templates, city_of(row))
             labelled.append(_output_row(task, row, fields, city_column))
         output[split] = Dataset.from_list(labelled, features=_features(task, raw[split].features, city_column))
     return output

@@ -18,16 +18,7 @@ from addressvlm.labels.runner import LabelItem, LabelOutcome
 from addressvlm.labels.templates import TaskTemplates
 
 
-__all__ = [
-    "ALIGNMENT",
-    "DEFAULT_CITY",
-    "GEOREASONER",
-    "TASKS",
-    "LabelTask",
-    "build_conversations",
-    "city_names",
-    "labelled_fields",
-]
+__all__ = ["ALIGNMENT", "DEFAULT_CITY", "GEOREASONER", "TASKS", "LabelTask", "city_names", "labelled_fields"]
 
 DEFAULT_CITY = "the city"
 
@@ -40,28 +31,18 @@ class LabelTask:
         name (`str`): ``alignment`` or ``georeasoner`` (selects the default template files).
         answer_kind (`str`): the name kind that is the answer (``street`` or ``district``).
         required_kinds (`tuple[str, ...]`): kinds whose reference name a label must contain.
-        keep_row_question (`bool`): use a row's own non-empty ``question`` unless a question file is given.
     """
 
     name: str
     answer_kind: str
     required_kinds: tuple[str, ...]
-    keep_row_question: bool
-
-    def answer(self, row: Mapping[str, Any]) -> str:
-        """Return the reference answer of a row (the row's ``answer`` field for alignment rows that have one)."""
-        if self.answer_kind == "district":
-            return str(row["district"])
-        return str(row.get("answer") or f"{row['street']}, {row['district']}")
 
     def fields(self, row: Mapping[str, Any], city: str) -> dict[str, str]:
-        """Placeholder values of a row for the templates."""
-        return {
-            "street": str(row["street"]),
-            "district": str(row["district"]),
-            "answer": self.answer(row),
-            "city": city,
-        }
+        """Placeholder values of a row for the templates; ``answer`` is the row's reference answer (its own
+        ``answer`` field for alignment rows that have one)."""
+        street, district = str(row["street"]), str(row["district"])
+        answer = district if self.answer_kind == "district" else str(row.get("answer") or f"{street}, {district}")
+        return {"street": street, "district": district, "answer": answer, "city": city}
 
     def reference(self, row: Mapping[str, Any]) -> dict[str, str]:
         """Reference names for the validator."""
@@ -86,38 +67,23 @@ class LabelTask:
             city=city,
         )
 
-    def question(self, row: Mapping[str, Any], templates: TaskTemplates, city: str, override: bool) -> str:
-        """The training question of a row (no hint)."""
-        own = str(row.get("question") or "").strip()
-        if own and self.keep_row_question and not override:
-            return own
-        return templates.question.render(city=city)
 
-
-# The labelled target holds a reason, so the training question must ask for one: the labelling prompt without the
-# hint (AddressVLM §2.2, Fig. 3(b); prompts/alignment_question.txt), not the builder's answer-only row question.
-ALIGNMENT = LabelTask(
-    "alignment", answer_kind="street", required_kinds=("street", "district"), keep_row_question=False
-)
-GEOREASONER = LabelTask("georeasoner", answer_kind="district", required_kinds=("district",), keep_row_question=False)
+ALIGNMENT = LabelTask("alignment", answer_kind="street", required_kinds=("street", "district"))
+GEOREASONER = LabelTask("georeasoner", answer_kind="district", required_kinds=("district",))
 TASKS = {task.name: task for task in (ALIGNMENT, GEOREASONER)}
 
 
-def build_conversations(question: str, target: str) -> list[dict[str, str]]:
-    """Return the conversation ``[human: question, gpt: target]`` (backbone-neutral: no image placeholder)."""
-    return [{"from": "human", "value": question}, {"from": "gpt", "value": target}]
-
-
 def labelled_fields(
-    task: LabelTask,
-    row: Mapping[str, Any],
-    outcome: LabelOutcome,
-    templates: TaskTemplates,
-    city: str,
-    override_question: bool,
+    task: LabelTask, row: Mapping[str, Any], outcome: LabelOutcome, templates: TaskTemplates, city: str
 ) -> dict[str, Any]:
-    """The fields a labelled row gets: ``question``, ``answer``, ``reason``, ``label_source``, ``conversations``."""
-    question = task.question(row, templates, city, override_question)
+    """The fields a labelled row gets: ``question``, ``answer``, ``reason``, ``label_source`` and ``conversations``
+    (``[human: question, gpt: target]``, backbone-neutral: no image placeholder).
+
+    The question is always the question template, never the row's own: the labelled target holds a reason, so the
+    training question must ask for one (the labelling prompt without the hint, AddressVLM §2.2, Fig. 3(b);
+    ``prompts/alignment_question.txt``), not the builder's answer-only question.
+    """
+    question = templates.question.render(city=city)
     fields = task.fields(row, city)
     target = templates.target.render(**fields, reason=outcome.reason)
     return {
@@ -125,7 +91,7 @@ def labelled_fields(
         "answer": fields["answer"],
         "reason": outcome.reason,
         "label_source": outcome.label_source,
-        "conversations": build_conversations(question, target),
+        "conversations": [{"from": "human", "value": question}, {"from": "gpt", "value": target}],
     }
 
 
