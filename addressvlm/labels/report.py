@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import os
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
-
-from addressvlm.utils.io import atomic_write_json
 
 
 __all__ = ["LabelReport"]
@@ -56,10 +52,6 @@ class LabelReport:
     skipped: dict[str, int] = field(default_factory=dict)
     elapsed_s: float = 0.0
 
-    def to_dict(self) -> dict[str, Any]:
-        """`dict`: the report as JSON-serialisable data."""
-        return asdict(self)
-
     def summary(self) -> str:
         """`str`: a one-paragraph human-readable summary."""
         computed = self.total - self.from_cache
@@ -87,14 +79,3 @@ class LabelReport:
                 "(finished labels come from the cache)"
             )
         return "\n".join(lines)
-
-    def write(self, path: str | os.PathLike) -> Path:
-        """Write the report as JSON atomically.
-
-        Args:
-            path (`str` or `os.PathLike`): destination file.
-
-        Returns:
-            `Path`: the destination.
-        """
-        return atomic_write_json(path, self.to_dict())

@@ -127,8 +127,6 @@ class LabelRunner:
         """
         from tqdm.auto import tqdm
 
-        if self.backend is None:
-            raise ValueError("cache keys need a backend")
         fingerprints: dict[str, str] = {}
         settings = {**self.settings.key_fields(), **self.backend.key_fields()}
         keys = []
@@ -138,8 +136,9 @@ class LabelRunner:
                     fingerprints[item.image] = image_fingerprint(item.image, self.image_key_mode)
                 except FileNotFoundError:
                     raise FileNotFoundError(f"row {item.id!r}: image not found: {item.image}") from None
-            fingerprint = fingerprints[item.image]
-            keys.append(item_key(fingerprint, item.prompt, self.backend.name, self.backend.model, settings))
+            keys.append(
+                item_key(fingerprints[item.image], item.prompt, self.backend.name, self.backend.model, settings)
+            )
         return keys
 
     def run(self, items: Sequence[LabelItem]) -> tuple[list[LabelOutcome], LabelReport]:
