@@ -29,6 +29,10 @@ logger = logging.getLogger(__name__)
 _KINDS = ("attempt", "final")
 
 
+def _is_record(record: Any) -> bool:
+    return isinstance(record, dict) and record.get("kind") in _KINDS and isinstance(record.get("key"), str)
+
+
 class LabelCache:
     """Append-only JSONL store keyed by item key (see [`~addressvlm.labels.keys.item_key`]).
 
@@ -52,7 +56,6 @@ class LabelCache:
 
     def __init__(self, path: str | os.PathLike, fsync: bool = True):
         self.path = Path(path)
-        self.fsync = fsync
         self.torn_lines = 0
         self.corrupt_lines = 0
         self.duplicate_finals = 0
@@ -84,20 +87,16 @@ class LabelCache:
             raise RuntimeError(f"{self.path}: another labelling run is using this cache file") from None
         self.torn_lines = int(self._file.torn_bytes > 0)
         for number, line in enumerate(lines, start=1):
-            if line.strip():
-                self._load_line(line, number)
+            try:
+                record = json.loads(line)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                record = None
+            if _is_record(record):
+                self._remember(record)
+            elif line.strip():
+                self.corrupt_lines += 1
+                logger.warning("%s:%d: skipping a line that is not a labelling record", self.path, number)
         return self
-
-    def _load_line(self, line: bytes, number: int) -> None:
-        try:
-            record = json.loads(line)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            record = None
-        if not isinstance(record, dict) or record.get("kind") not in _KINDS or not isinstance(record.get("key"), str):
-            self.corrupt_lines += 1
-            logger.warning("%s:%d: skipping a line that is not a labelling record", self.path, number)
-            return
-        self._remember(record)
 
     def _remember(self, record: dict[str, Any]) -> None:
         key = record["key"]
@@ -139,7 +138,7 @@ class LabelCache:
             `ValueError`: if the record lacks ``kind``/``key``.
             `RuntimeError`: if the cache is not open.
         """
-        if record.get("kind") not in _KINDS or not isinstance(record.get("key"), str):
+        if not _is_record(record):
             raise ValueError(f"a cache record needs kind in {_KINDS} and a string key, got {record!r:.200}")
         self._file.append([record], compact=True)
         self._remember(record)

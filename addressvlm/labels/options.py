@@ -49,10 +49,7 @@ class BackendOptions:
 
     _argument_group_name = "labelling model"
 
-    backend: str = option(
-        "local",
-        choices=["local", "http"],
-    )
+    backend: str = option("local", choices=["local", "http"])
     model: str | None = option(None)
     adapter: str | None = option(None)
     dtype: str | None = option(None)
@@ -62,12 +59,8 @@ class BackendOptions:
     api_key_env: str = option("OPENAI_API_KEY")
     concurrency: int = option(8)
     timeout: float = option(120.0)
-    max_retries: int = option(
-        5,
-    )
-    max_retry_wait: float = option(
-        60.0,
-    )
+    max_retries: int = option(5)
+    max_retry_wait: float = option(60.0)
     extra_body: str | None = option(None)
     fallback_only: bool = option(False)
 
@@ -215,10 +208,7 @@ class LabelRunOptions:
     _argument_group_name = "run"
 
     cache: str | None = option(None)
-    image_key: str = option(
-        "content",
-        choices=["content", "stat"],
-    )
+    image_key: str = option("content", choices=["content", "stat"])
     limit: int | None = option(None)
     splits: str | None = option(None)
     city: str | None = option(None)

@@ -79,8 +79,6 @@ class LabelValidator:
             The kind whose *other* names must not be given as the answer (``"district"`` for GeoReasoner labels).
         required_kinds (`Sequence[str]`, *optional*, defaults to `("street", "district")`):
             Kinds whose reference name must appear in the label.
-        require_answer_first (`bool`, *optional*, defaults to `True`):
-            Reject labels whose first mentioned name of `answer_kind` is not the reference.
     """
 
     def __init__(
@@ -88,12 +86,10 @@ class LabelValidator:
         names: Mapping[str, Iterable[str]],
         answer_kind: str = "street",
         required_kinds: Sequence[str] = ("street", "district"),
-        require_answer_first: bool = True,
     ):
         self.names = {kind: sorted({str(v) for v in values if str(v).strip()}) for kind, values in names.items()}
         self.answer_kind = answer_kind
         self.required_kinds = tuple(required_kinds)
-        self.require_answer_first = require_answer_first
         self._known = {kind: {normalize_name(v) for v in values} for kind, values in self.names.items()}
         self._matcher = NameMatcher(self.names)
 
@@ -133,7 +129,7 @@ class LabelValidator:
         answer = wanted[self.answer_kind]
         others = [m for m in matches if m.kind == self.answer_kind and m.name != answer]
         ours = [m for m in matches if m.kind == self.answer_kind and m.name == answer]
-        if self.require_answer_first and others and (not ours or others[0].start < ours[0].start):
+        if others and (not ours or others[0].start < ours[0].start):
             problems.append(f"other_{self.answer_kind}_first")
         if any(_is_claim(tokens, m.start) for m in others):
             problems.append(f"other_{self.answer_kind}_claimed")
