@@ -24,7 +24,7 @@ from addressvlm.labels.cache import LabelCache
 from addressvlm.labels.options import GenerationSettings, LabelRunOptions
 from addressvlm.labels.report import LabelReport
 from addressvlm.labels.runner import LabelOutcome, LabelRunner
-from addressvlm.labels.tasks import DEFAULT_CITY, TASKS, LabelTask, city_names, labelled_fields
+from addressvlm.labels.tasks import DEFAULT_CITY, TASKS, LabelTask, labelled_fields
 from addressvlm.labels.templates import TaskTemplates, load_task_templates
 from addressvlm.labels.validation import LabelValidator
 from addressvlm.utils.io import atomic_write_json, check_not_an_input, check_output_folder
@@ -35,6 +35,7 @@ __all__ = ["REPORT_FILE", "default_cache_path", "label_dataset"]
 logger = logging.getLogger(__name__)
 REPORT_FILE = "label_report.json"
 _REQUIRED_COLUMNS = ("id", "image", "street", "district")
+_NAME_COLUMNS = ("street", "district", "city")
 _STAGE1_COLUMNS = tuple(c for c in ALIGNMENT_COLUMNS if c not in ("city", "source"))
 """Columns of a labelled stage-1 split."""
 
@@ -218,7 +219,7 @@ def label_dataset(
     def city_of(row: Mapping[str, Any]) -> str:
         return city or str(row.get("city") or default_city)
 
-    validators = _validators(task, raw, city_of, default_city)
+    validators = _validators(task, raw, city_of)
     items = [
         task.item(row, image, templates, city_of(row))
         for chosen in selected.values()
@@ -278,18 +279,18 @@ def _read_input(task: LabelTask, path: Path, splits: Sequence[str] | None, limit
     return info, raw, selected, skipped
 
 
-def _validators(task: LabelTask, raw, city_of, default_city: str) -> dict[str, LabelValidator]:
+def _validators(task: LabelTask, raw, city_of) -> dict[str, LabelValidator]:
     """One validator per city, knowing every street and district of that city in the whole dataset."""
-    kinds = ("street", "district")
-    rows = (
-        {**row, "city": city_of(row)}
-        for split in raw
-        for row in raw[split].select_columns([c for c in (*kinds, "city") if c in raw[split].column_names])
-        if row.get("street") and row.get("district")
-    )
+    names: dict[str, dict[str, set[str]]] = {}
+    for split in raw:
+        for row in raw[split].select_columns([c for c in _NAME_COLUMNS if c in raw[split].column_names]):
+            if row.get("street") and row.get("district"):
+                per_kind = names.setdefault(city_of(row), {"street": set(), "district": set()})
+                per_kind["street"].add(str(row["street"]).strip())
+                per_kind["district"].add(str(row["district"]).strip())
     return {
-        name: LabelValidator(per_kind, answer_kind=task.answer_kind, required_kinds=task.required_kinds)
-        for name, per_kind in city_names(rows, kinds, default_city).items()
+        city: LabelValidator(per_kind, answer_kind=task.answer_kind, required_kinds=task.required_kinds)
+        for city, per_kind in names.items()
     }
 
 

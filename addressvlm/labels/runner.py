@@ -17,6 +17,8 @@ from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from tqdm.auto import tqdm
+
 from addressvlm.labels.backends.base import LabelBackend, LabelRequest, LabelResult
 from addressvlm.labels.cache import LabelCache
 from addressvlm.labels.keys import image_fingerprint, item_key
@@ -125,8 +127,6 @@ class LabelRunner:
         Raises:
             `FileNotFoundError`: naming the row and path of the first missing image.
         """
-        from tqdm.auto import tqdm
-
         fingerprints: dict[str, str] = {}
         settings = {**self.settings.key_fields(), **self.backend.key_fields()}
         keys = []
@@ -136,9 +136,8 @@ class LabelRunner:
                     fingerprints[item.image] = image_fingerprint(item.image, self.image_key_mode)
                 except FileNotFoundError:
                     raise FileNotFoundError(f"row {item.id!r}: image not found: {item.image}") from None
-            keys.append(
-                item_key(fingerprints[item.image], item.prompt, self.backend.name, self.backend.model, settings)
-            )
+            fingerprint = fingerprints[item.image]
+            keys.append(item_key(fingerprint, item.prompt, self.backend.name, self.backend.model, settings))
         return keys
 
     def run(self, items: Sequence[LabelItem]) -> tuple[list[LabelOutcome], LabelReport]:
@@ -168,7 +167,48 @@ class LabelRunner:
                 outcomes[index] = resumed
             else:
                 queue.append((index, resumed))
-        self._loop(items, keys, outcomes, queue, report)
+        problems: Counter[str] = Counter()
+        statuses = Counter(o.status for o in outcomes if o is not None)
+        with tqdm(
+            total=len(items),
+            initial=len(items) - len(queue),
+            desc="labelling",
+            unit="item",
+            disable=not self.progress,
+            dynamic_ncols=True,
+        ) as bar:
+            while queue:
+                batch = [queue.popleft() for _ in range(min(self.backend.batch_size, len(queue)))]
+                requests = []
+                for index, attempt in batch:
+                    temperature, seed = self.settings.for_attempt(attempt)
+                    requests.append(
+                        LabelRequest(
+                            image=items[index].image,
+                            prompt=items[index].prompt,
+                            max_new_tokens=self.settings.max_new_tokens,
+                            temperature=temperature,
+                            top_p=self.settings.top_p,
+                            seed=seed,
+                            tag=items[index].id,
+                        )
+                    )
+                retries: list[tuple[int, int]] = []
+
+                def on_result(position: int, result: LabelResult, batch=batch, retries=retries) -> None:
+                    index, attempt = batch[position]
+                    outcome = self._handle(items[index], keys[index], attempt, result, report, problems)
+                    if outcome is None:
+                        retries.append((index, attempt + 1))
+                        return
+                    outcomes[index] = outcome
+                    statuses[outcome.status] += 1
+                    bar.set_postfix({s: statuses[s] for s in ("model", "fallback", "failed")}, refresh=False)
+                    bar.update(1)
+
+                self.backend.generate(requests, on_result)
+                queue.extendleft(reversed(retries))  # retried items go next, so they finish early
+        report.problems = dict(sorted(problems.items()))
         return outcomes, self._finish_report(report, outcomes, started)  # type: ignore[arg-type]
 
     def _resume(self, item: LabelItem, key: str, report: LabelReport) -> LabelOutcome | int:
@@ -217,66 +257,6 @@ class LabelRunner:
             )
         status = "model" if source == "model" else "fallback"
         return LabelOutcome(item.id, reason, source, status, attempts, problems=problems)
-
-    def _loop(
-        self,
-        items: Sequence[LabelItem],
-        keys: list[str],
-        outcomes: list[LabelOutcome | None],
-        queue: deque[tuple[int, int]],
-        report: LabelReport,
-    ) -> None:
-        from tqdm.auto import tqdm
-
-        backend = self.backend
-        problems: Counter[str] = Counter()
-        statuses = Counter(o.status for o in outcomes if o is not None)
-        finished = len(items) - len(queue)
-        with tqdm(
-            total=len(items),
-            initial=finished,
-            desc="labelling",
-            unit="item",
-            disable=not self.progress,
-            dynamic_ncols=True,
-        ) as bar:
-            while queue:
-                batch = [queue.popleft() for _ in range(min(backend.batch_size, len(queue)))]
-                requests = []
-                for index, attempt in batch:
-                    temperature, seed = self.settings.for_attempt(attempt)
-                    requests.append(
-                        LabelRequest(
-                            image=items[index].image,
-                            prompt=items[index].prompt,
-                            max_new_tokens=self.settings.max_new_tokens,
-                            temperature=temperature,
-                            top_p=self.settings.top_p,
-                            seed=seed,
-                            tag=items[index].id,
-                        )
-                    )
-                retries: list[tuple[int, int]] = []
-
-                def on_result(position: int, result: LabelResult, batch=batch, retries=retries) -> None:
-                    index, attempt = batch[position]
-                    outcome = self._handle(items[index], keys[index], attempt, result, report, problems)
-                    if outcome is None:
-                        retries.append((index, attempt + 1))
-                        return
-                    outcomes[index] = outcome
-                    statuses[outcome.status] += 1
-                    bar.set_postfix(
-                        model=statuses["model"],
-                        fallback=statuses["fallback"],
-                        failed=statuses["failed"],
-                        refresh=False,
-                    )
-                    bar.update(1)
-
-                backend.generate(requests, on_result)
-                queue.extendleft(reversed(retries))  # retried items go next, so they finish early
-        report.problems = dict(sorted(problems.items()))
 
     def _handle(
         self,

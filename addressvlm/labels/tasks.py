@@ -10,7 +10,7 @@ Rows are plain dicts with the stage-1 / VQA fields of ``docs/data_format.md``.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ from addressvlm.labels.runner import LabelItem, LabelOutcome
 from addressvlm.labels.templates import TaskTemplates
 
 
-__all__ = ["ALIGNMENT", "DEFAULT_CITY", "GEOREASONER", "TASKS", "LabelTask", "city_names", "labelled_fields"]
+__all__ = ["ALIGNMENT", "DEFAULT_CITY", "GEOREASONER", "TASKS", "LabelTask", "labelled_fields"]
 
 DEFAULT_CITY = "the city"
 
@@ -93,25 +93,3 @@ def labelled_fields(
         "label_source": outcome.label_source,
         "conversations": [{"from": "human", "value": question}, {"from": "gpt", "value": target}],
     }
-
-
-def city_names(rows: Iterable[Mapping[str, Any]], kinds: Sequence[str], default_city: str) -> dict[str, dict]:
-    """Collect every name of each kind per city (the competitor lists of the validator).
-
-    Args:
-        rows (`Iterable[Mapping]`): rows with the name columns and optionally ``city``.
-        kinds (`Sequence[str]`): name kinds to collect, e.g. ``("street", "district")``.
-        default_city (`str`): city of rows without a ``city`` value.
-
-    Returns:
-        `dict[str, dict[str, set[str]]]`: ``{city: {kind: names}}``.
-    """
-    names: dict[str, dict[str, set[str]]] = {}
-    for row in rows:
-        city = str(row.get("city") or default_city)
-        per_kind = names.setdefault(city, {kind: set() for kind in kinds})
-        for kind in kinds:
-            value = str(row.get(kind) or "").strip()
-            if value:
-                per_kind[kind].add(value)
-    return names

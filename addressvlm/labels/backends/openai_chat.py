@@ -241,9 +241,6 @@ class OpenAIChatBackend(LabelBackend):
         if not os.environ.get(api_key_env):
             logger.info("no API key in $%s: requests carry no Authorization header", api_key_env)
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(url={self.url!r}, model={self.model!r}, api_key_env={self.api_key_env!r})"
-
     def describe(self) -> dict[str, object]:
         return {
             **super().describe(),
