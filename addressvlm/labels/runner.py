@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from tqdm.auto import tqdm
 
 from addressvlm.labels.backends.base import LabelBackend, LabelRequest, LabelResult
-from addressvlm.labels.cache import LabelCache
-from addressvlm.labels.keys import image_fingerprint, item_key
+from addressvlm.labels.cache import LabelCache, image_fingerprint, item_key
 from addressvlm.labels.options import GenerationSettings
 from addressvlm.labels.report import LabelReport
 from addressvlm.labels.validation import LabelValidator, clean_label_text
@@ -94,7 +93,7 @@ class LabelRunner:
         cache ([`LabelCache`], *optional*):
             An **open** cache; `None` keeps results in memory only (no resume).
         image_key_mode (`str`, *optional*, defaults to `"content"`):
-            How images are identified in cache keys (see [`~addressvlm.labels.keys.image_fingerprint`]).
+            How images are identified in cache keys (see [`~addressvlm.labels.cache.image_fingerprint`]).
         progress (`bool`, *optional*, defaults to `True`):
             Show tqdm progress bars (rate and ETA).
     """
