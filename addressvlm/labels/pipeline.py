@@ -72,11 +72,6 @@ def _image_root(dataset_path: Path, info: Mapping[str, Any]) -> Path:
     return relative if relative.is_dir() or not absolute.is_dir() else absolute
 
 
-def _is_general(row: Mapping[str, Any]) -> bool:
-    """Rows of general VQA mixed into a set (Table 6) carry no address and are never labelled."""
-    return row.get("label_source") == "general" or row.get("source") == "general"
-
-
 def _select_rows(raw, resolved, splits: Sequence[str], limit: int | None, path: Path, task: LabelTask):
     """Pick the rows to write, per split, as ``(row, absolute image path or None)``.
 
@@ -97,7 +92,7 @@ def _select_rows(raw, resolved, splits: Sequence[str], limit: int | None, path: 
         for position, (row, image) in enumerate(zip(dataset, resolved[split]["image"])):
             if left is not None and labelled >= left:
                 break
-            if _is_general(row):
+            if "general" in (row.get("label_source"), row.get("source")):  # general VQA (Table 6): no address
                 skipped["general_vqa_rows"] += 1
                 if task.name == "alignment":
                     chosen.append((row, None))
@@ -139,17 +134,15 @@ def _output_row(task: LabelTask, row: dict, fields: dict, city_column: bool) -> 
 def _features(task: LabelTask, source_features, city_column: bool):
     from datasets import Features, Value
 
-    conversation = [{"from": Value("string"), "value": Value("string")}]  # a list of structs
+    text = Value("string")
     if task.name == "alignment":
         features = Features(dict(source_features))
-        for column in ("question", "answer", "reason", "label_source"):
-            features[column] = Value("string")
-        features["conversations"] = conversation
-        return features
-    features = Features({c: Value("string") for c in _STAGE1_COLUMNS if c != "conversations"})
-    features["conversations"] = conversation
-    if city_column:
-        features["city"] = Value("string")
+    else:
+        features = Features({c: text for c in _STAGE1_COLUMNS})
+        if city_column:
+            features["city"] = text
+    features.update({c: text for c in ("question", "answer", "reason", "label_source")})
+    features["conversations"] = [{"from": text, "value": text}]  # a list of structs
     return features
 
 
@@ -196,7 +189,13 @@ def label_dataset(
         `FileExistsError`: if `output_dir` is not empty and `overwrite` is not set.
         [`~addressvlm.labels.backends.BackendError`]: if the backend cannot serve requests (progress is cached).
     """
-    from addressvlm.data.storage import check_dataset_kind, save_dataset_dict
+    from addressvlm.data.storage import (
+        check_dataset_kind,
+        load_address_dataset,
+        load_dataset_dict,
+        read_build_info,
+        save_dataset_dict,
+    )
 
     options = replace(options or LabelRunOptions(), **overrides)
     splits = options.splits.split(",") if isinstance(options.splits, str) else options.splits
@@ -213,7 +212,17 @@ def label_dataset(
     if output_dir.is_dir() and any(output_dir.iterdir()) and not options.overwrite:
         raise FileExistsError(f"{output_dir} exists and is not empty; pass --overwrite to replace it")
 
-    info, raw, selected, skipped = _read_input(task, dataset_path, splits, limit, progress)
+    info = read_build_info(dataset_path)
+    raw = load_dataset_dict(dataset_path)
+    splits = list(splits or (raw.keys() if task.name == "alignment" else ["train"]))
+    unknown = [s for s in splits if s not in raw]
+    if unknown:
+        raise ValueError(f"{dataset_path}: no split(s) {unknown}; available: {list(raw.keys())}")
+    with _datasets_progress(progress):
+        resolved = load_address_dataset(dataset_path)
+    selected, skipped = _select_rows(raw, resolved, splits, limit, dataset_path, task)
+    if not selected:
+        raise ValueError(f"{dataset_path}: nothing to label in split(s) {splits}")
     default_city = city or str(info.get("city") or DEFAULT_CITY)
 
     def city_of(row: Mapping[str, Any]) -> str:
@@ -228,13 +237,10 @@ def label_dataset(
     ]
     logger.info("%s: %d items to label from %s (splits %s)", task.name, len(items), dataset_path, list(selected))
 
-    cache = LabelCache(cache_path or default_cache_path(output_dir)).open() if backend is not None else None
-    try:
+    cache = LabelCache(cache_path or default_cache_path(output_dir)) if backend is not None else None
+    with contextlib.nullcontext() if cache is None else cache:
         runner = LabelRunner(backend, validators, settings, cache, image_key_mode=options.image_key, progress=progress)
         outcomes, report = runner.run(items)
-    finally:
-        if cache is not None:
-            cache.close()
     report.skipped = skipped
 
     output = _build_output(task, raw, selected, outcomes, templates, city_of)
@@ -259,24 +265,6 @@ def label_dataset(
         save_dataset_dict(output, output_dir, build_info, _image_root(dataset_path, info), overwrite=options.overwrite)
     atomic_write_json(report_path or output_dir / REPORT_FILE, asdict(report))
     return report
-
-
-def _read_input(task: LabelTask, path: Path, splits: Sequence[str] | None, limit: int | None, progress: bool):
-    """Return ``(build_info, raw DatasetDict, selection, skipped counts)`` (see `_select_rows`)."""
-    from addressvlm.data.storage import load_address_dataset, load_dataset_dict, read_build_info
-
-    info = read_build_info(path)
-    raw = load_dataset_dict(path)
-    splits = list(splits or (raw.keys() if task.name == "alignment" else ["train"]))
-    unknown = [s for s in splits if s not in raw]
-    if unknown:
-        raise ValueError(f"{path}: no split(s) {unknown}; available: {list(raw.keys())}")
-    with _datasets_progress(progress):
-        resolved = load_address_dataset(path)
-    selected, skipped = _select_rows(raw, resolved, splits, limit, path, task)
-    if not selected:
-        raise ValueError(f"{path}: nothing to label in split(s) {splits}")
-    return info, raw, selected, skipped
 
 
 def _validators(task: LabelTask, raw, city_of) -> dict[str, LabelValidator]:
