@@ -34,7 +34,6 @@ __all__ = ["IMAGE_KEY_MODES", "LabelCache", "image_fingerprint", "item_key"]
 logger = logging.getLogger(__name__)
 _KINDS = ("attempt", "final")
 IMAGE_KEY_MODES = ("content", "stat")
-_CHUNK = 1 << 20
 
 
 def image_fingerprint(path: str | os.PathLike, mode: str = "content") -> str:
@@ -57,7 +56,7 @@ def image_fingerprint(path: str | os.PathLike, mode: str = "content") -> str:
     if mode == "content":
         digest = hashlib.sha256()
         with open(path, "rb") as handle:
-            while chunk := handle.read(_CHUNK):
+            while chunk := handle.read(1 << 20):
                 digest.update(chunk)
         return f"content:{digest.hexdigest()}"
     if mode == "stat":

@@ -38,8 +38,6 @@ from .options import BackendOptions, GenerationSettings, LabelRunOptions, Templa
 
 __all__ = ["main", "register", "run_label_command"]
 
-_GROUPS = (BackendOptions, GenerationSettings, TemplateFiles, LabelRunOptions)
-
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Show ``(default: X)`` only for options whose default is informative (not None / False)."""
@@ -116,7 +114,7 @@ def _label(args: argparse.Namespace) -> int:
 def _add(subparsers: argparse._SubParsersAction, name: str, inputs: type, **texts: str) -> None:
     parser = add_command(subparsers, f"label-{name}", inputs, _label, formatter_class=_HelpFormatter, **texts)
     parser.set_defaults(label_task=name)
-    for group in _GROUPS:
+    for group in (BackendOptions, GenerationSettings, TemplateFiles, LabelRunOptions):
         parser._add_dataclass_arguments(group)
     # The old spelling, hidden: one flag name for the dtype across commands (eval, probe, merge, the recipes).
     parser._option_string_actions["--torch-dtype"] = parser._option_string_actions["--dtype"]

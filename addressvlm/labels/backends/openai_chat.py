@@ -44,7 +44,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 _FATAL_STATUS = {401: "authentication failed", 403: "access denied", 404: "endpoint or model not found"}
-_CANCELLED = "cancelled: the backend was closed"
 
 
 class MalformedResponseError(ValueError):
@@ -363,7 +362,7 @@ class OpenAIChatBackend(LabelBackend):
                 if not self._closing:  # a fatal error, Ctrl-C or the callback failed: the batch stops
                     raise
                 self.stats.add("failed")
-                return index, LabelResult(None, _CANCELLED)
+                return index, LabelResult(None, "cancelled: the backend was closed")
 
         async with self._client() as client:
             self._tasks = [asyncio.create_task(one(i, r)) for i, r in enumerate(requests)]
