@@ -22,8 +22,7 @@ from addressvlm.data.alignment import ALIGNMENT_COLUMNS
 from addressvlm.labels.backends.base import LabelBackend
 from addressvlm.labels.cache import LabelCache
 from addressvlm.labels.options import GenerationSettings, LabelRunOptions
-from addressvlm.labels.report import LabelReport
-from addressvlm.labels.runner import LabelOutcome, LabelRunner
+from addressvlm.labels.runner import LabelOutcome, LabelReport, LabelRunner
 from addressvlm.labels.tasks import DEFAULT_CITY, TASKS, LabelTask, labelled_fields
 from addressvlm.labels.templates import TaskTemplates, load_task_templates
 from addressvlm.labels.validation import LabelValidator
