@@ -8,6 +8,7 @@ A light module: the backends, torch and datasets load only when a run starts.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -150,14 +151,8 @@ class GenerationSettings:
         return max(self.temperature, self.retry_temperature), self.seed + attempt
 
     def key_fields(self) -> dict[str, Any]:
-        """`dict`: the settings that change the generated text (they go into cache keys)."""
-        return {
-            "max_new_tokens": self.max_new_tokens,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "seed": self.seed,
-            "retry_temperature": self.retry_temperature,
-        }
+        """`dict`: the settings that change the generated text, all but `label_retries` (they go into cache keys)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "label_retries"}
 
 
 @dataclass(kw_only=True)

@@ -5,6 +5,13 @@
 images of a VQA set into a GeoReasoner stage-1 set (street-view images only, district-level reasoning). Both write
 the ``docs/data_format.md`` §3 schema with ``build_info.json`` (its ``labels`` section records the backend, the
 templates, the settings and the counts) and ``label_report.json``.
+
+The two tasks, as data (`LabelTask`: what is asked, what must be named):
+
+- ``alignment`` (AddressVLM stage 1): grafted image, hint = street + district, the label must name both and must
+  not give another street of the city as the answer; answer ``"{street}, {district}"``.
+- ``georeasoner`` (GeoReasoner stage 1, appendix C): street-view image only, hint = district, the label must name
+  the district and must not give another district as the answer; answer ``"{district}"``.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,25 +29,95 @@ from addressvlm.data.alignment import ALIGNMENT_COLUMNS
 from addressvlm.labels.backends.base import LabelBackend
 from addressvlm.labels.cache import LabelCache
 from addressvlm.labels.options import GenerationSettings, LabelRunOptions
-from addressvlm.labels.runner import LabelOutcome, LabelReport, LabelRunner
-from addressvlm.labels.tasks import DEFAULT_CITY, TASKS, LabelTask, labelled_fields
+from addressvlm.labels.runner import LabelItem, LabelOutcome, LabelReport, LabelRunner
 from addressvlm.labels.templates import TaskTemplates, load_task_templates
 from addressvlm.labels.validation import LabelValidator
 from addressvlm.utils.io import atomic_write_json, check_not_an_input, check_output_folder
 
 
-__all__ = ["REPORT_FILE", "default_cache_path", "label_dataset"]
+__all__ = ["ALIGNMENT", "GEOREASONER", "REPORT_FILE", "TASKS", "LabelTask", "default_cache_path", "label_dataset"]
 
 logger = logging.getLogger(__name__)
 REPORT_FILE = "label_report.json"
+DEFAULT_CITY = "the city"
 _REQUIRED_COLUMNS = ("id", "image", "street", "district")
 _NAME_COLUMNS = ("street", "district", "city")
 _STAGE1_COLUMNS = tuple(c for c in ALIGNMENT_COLUMNS if c not in ("city", "source"))
 """Columns of a labelled stage-1 split."""
 
 
-_INPUT_KINDS = {"alignment": ("alignment",), "georeasoner": ("vqa",)}
-"""The dataset kinds (`addressvlm.data.storage.dataset_kind`) each task labels."""
+@dataclass(frozen=True)
+class LabelTask:
+    """A labelling task.
+
+    Args:
+        name (`str`): ``alignment`` or ``georeasoner`` (selects the default template files).
+        answer_kind (`str`): the name kind that is the answer (``street`` or ``district``).
+        required_kinds (`tuple[str, ...]`): kinds whose reference name a label must contain.
+        input_kind (`str`): the kind of dataset it labels (`addressvlm.data.storage.dataset_kind`).
+    """
+
+    name: str
+    answer_kind: str
+    required_kinds: tuple[str, ...]
+    input_kind: str
+
+    def fields(self, row: Mapping[str, Any], city: str) -> dict[str, str]:
+        """Placeholder values of a row for the templates; ``answer`` is the row's reference answer (its own
+        ``answer`` field for alignment rows that have one)."""
+        street, district = str(row["street"]), str(row["district"])
+        answer = district if self.answer_kind == "district" else str(row.get("answer") or f"{street}, {district}")
+        return {"street": street, "district": district, "answer": answer, "city": city}
+
+    def reference(self, row: Mapping[str, Any]) -> dict[str, str]:
+        """Reference names for the validator."""
+        return {kind: str(row[kind]) for kind in {*self.required_kinds, self.answer_kind}}
+
+    def item(self, row: Mapping[str, Any], image: str, templates: TaskTemplates, city: str) -> LabelItem:
+        """Build the labelling item of a row.
+
+        Args:
+            row (`Mapping`): the dataset row (needs ``id``, ``street``, ``district``).
+            image (`str`): absolute path of the image to show the labelling model.
+            templates ([`TaskTemplates`]): the task's templates.
+            city (`str`): the row's city name for ``{city}``.
+        """
+        fields = self.fields(row, city)
+        return LabelItem(
+            id=str(row["id"]),
+            image=image,
+            prompt=templates.prompt.render(**fields),
+            reference=self.reference(row),
+            fallback=templates.fallback.render(**fields),
+            city=city,
+        )
+
+
+ALIGNMENT = LabelTask("alignment", answer_kind="street", required_kinds=("street", "district"), input_kind="alignment")
+GEOREASONER = LabelTask("georeasoner", answer_kind="district", required_kinds=("district",), input_kind="vqa")
+TASKS = {task.name: task for task in (ALIGNMENT, GEOREASONER)}
+
+
+def labelled_fields(
+    task: LabelTask, row: Mapping[str, Any], outcome: LabelOutcome, templates: TaskTemplates, city: str
+) -> dict[str, Any]:
+    """The fields a labelled row gets: ``question``, ``answer``, ``reason``, ``label_source`` and ``conversations``
+    (``[human: question, gpt: target]``, backbone-neutral: no image placeholder).
+
+    The question is always the question template, never the row's own: the labelled target holds a reason, so the
+    training question must ask for one (the labelling prompt without the hint, AddressVLM §2.2, Fig. 3(b);
+    ``prompts/alignment_question.txt``), not the builder's answer-only question.
+    """
+    question = templates.question.render(city=city)
+    fields = task.fields(row, city)
+    target = templates.target.render(**fields, reason=outcome.reason)
+    return {
+        "question": question,
+        "answer": fields["answer"],
+        "reason": outcome.reason,
+        "label_source": outcome.label_source,
+        "conversations": [{"from": "human", "value": question}, {"from": "gpt", "value": target}],
+    }
 
 
 def default_cache_path(output_dir: str | os.PathLike) -> Path:
@@ -205,7 +282,7 @@ def label_dataset(
     dataset_path, output_dir = Path(dataset_path), Path(output_dir)
     check_output_folder(output_dir)
     check_not_an_input(output_dir, [dataset_path, cache_path, report_path])
-    check_dataset_kind(dataset_path, _INPUT_KINDS[task.name], f"{task.name} labelling")
+    check_dataset_kind(dataset_path, (task.input_kind,), f"{task.name} labelling")
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be >= 1, got {limit}")
     if output_dir.is_dir() and any(output_dir.iterdir()) and not options.overwrite:

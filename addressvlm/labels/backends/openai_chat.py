@@ -241,14 +241,8 @@ class OpenAIChatBackend(LabelBackend):
             logger.info("no API key in $%s: requests carry no Authorization header", api_key_env)
 
     def describe(self) -> dict[str, object]:
-        return {
-            **super().describe(),
-            "url": self.url,
-            "api_key_env": self.api_key_env,
-            "concurrency": self.concurrency,
-            "timeout": self.timeout,
-            "max_retries": self.max_retries,
-        }
+        shown = ("url", "api_key_env", "concurrency", "timeout", "max_retries")
+        return {**super().describe(), **{name: getattr(self, name) for name in shown}}
 
     def key_fields(self) -> dict[str, object]:
         return {"extra_body": self.extra_body} if self.extra_body else {}
