@@ -141,13 +141,6 @@ def _datasets_progress(enabled: bool) -> Iterator[None]:
             datasets.enable_progress_bars()
 
 
-def _image_root(dataset_path: Path, info: Mapping[str, Any]) -> Path:
-    """The folder the dataset's relative image paths are relative to (as `load_address_dataset` resolves it)."""
-    relative = (dataset_path / info.get("image_root", ".")).resolve()
-    absolute = Path(info.get("image_root_absolute", relative))
-    return relative if relative.is_dir() or not absolute.is_dir() else absolute
-
-
 def _select_rows(raw, resolved, splits: Sequence[str], limit: int | None, path: Path, task: LabelTask):
     """Pick the rows to write, per split, as ``(row, absolute image path or None)``.
 
@@ -266,6 +259,7 @@ def label_dataset(
         [`~addressvlm.labels.backends.BackendError`]: if the backend cannot serve requests (progress is cached).
     """
     from addressvlm.data.storage import (
+        _resolve_image_root,
         check_dataset_kind,
         load_address_dataset,
         load_dataset_dict,
@@ -275,16 +269,15 @@ def label_dataset(
 
     options = replace(options or LabelRunOptions(), **overrides)
     splits = options.splits.split(",") if isinstance(options.splits, str) else options.splits
-    cache_path, report_path, limit, city = options.cache, options.report, options.limit, options.city
     task = TASKS[task] if isinstance(task, str) else task
     templates = templates or load_task_templates(task.name)
     settings = settings or GenerationSettings()
     dataset_path, output_dir = Path(dataset_path), Path(output_dir)
     check_output_folder(output_dir)
-    check_not_an_input(output_dir, [dataset_path, cache_path, report_path])
+    check_not_an_input(output_dir, [dataset_path, options.cache, options.report])
     check_dataset_kind(dataset_path, (task.input_kind,), f"{task.name} labelling")
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit must be >= 1, got {limit}")
+    if options.limit is not None and options.limit < 1:
+        raise ValueError(f"limit must be >= 1, got {options.limit}")
     if output_dir.is_dir() and any(output_dir.iterdir()) and not options.overwrite:
         raise FileExistsError(f"{output_dir} exists and is not empty; pass --overwrite to replace it")
 
@@ -296,13 +289,13 @@ def label_dataset(
         raise ValueError(f"{dataset_path}: no split(s) {unknown}; available: {list(raw.keys())}")
     with _datasets_progress(progress):
         resolved = load_address_dataset(dataset_path)
-    selected, skipped = _select_rows(raw, resolved, splits, limit, dataset_path, task)
+    selected, skipped = _select_rows(raw, resolved, splits, options.limit, dataset_path, task)
     if not selected:
         raise ValueError(f"{dataset_path}: nothing to label in split(s) {splits}")
-    default_city = city or str(info.get("city") or DEFAULT_CITY)
+    default_city = options.city or str(info.get("city") or DEFAULT_CITY)
 
     def city_of(row: Mapping[str, Any]) -> str:
-        return city or str(row.get("city") or default_city)
+        return options.city or str(row.get("city") or default_city)
 
     validators = _validators(task, raw, city_of)
     items = [
@@ -313,7 +306,7 @@ def label_dataset(
     ]
     logger.info("%s: %d items to label from %s (splits %s)", task.name, len(items), dataset_path, list(selected))
 
-    cache = LabelCache(cache_path or default_cache_path(output_dir)) if backend is not None else None
+    cache = LabelCache(options.cache or default_cache_path(output_dir)) if backend is not None else None
     with contextlib.nullcontext() if cache is None else cache:
         runner = LabelRunner(backend, validators, settings, cache, image_key_mode=options.image_key, progress=progress)
         outcomes, report = runner.run(items)
@@ -325,7 +318,7 @@ def label_dataset(
         "task": task.name,
         "source_dataset": str(dataset_path.resolve()),
         "splits": {split: len(chosen) for split, chosen in selected.items()},
-        "limit": limit,
+        "limit": options.limit,
         "backend": backend.describe() if backend is not None else {"backend": "none (templated reasons only)"},
         "templates": {role: {"file": t.source, "sha256": t.sha256} for role, t in vars(templates).items()},
         "label_format": templates.target.text,
@@ -338,8 +331,10 @@ def label_dataset(
         },
     }
     with _datasets_progress(progress):
-        save_dataset_dict(output, output_dir, build_info, _image_root(dataset_path, info), overwrite=options.overwrite)
-    atomic_write_json(report_path or output_dir / REPORT_FILE, asdict(report))
+        save_dataset_dict(
+            output, output_dir, build_info, _resolve_image_root(dataset_path, info, None), overwrite=options.overwrite
+        )
+    atomic_write_json(options.report or output_dir / REPORT_FILE, asdict(report))
     return report
 
 
