@@ -151,6 +151,7 @@ class LabelReport:
         return "\n".join(lines)
 
 
+@dataclass
 class LabelRunner:
     """Label items with a backend, validating, retrying, falling back and caching.
 
@@ -170,21 +171,12 @@ class LabelRunner:
             Show tqdm progress bars (rate and ETA).
     """
 
-    def __init__(
-        self,
-        backend: LabelBackend | None,
-        validator: LabelValidator | Mapping[str, LabelValidator],
-        settings: GenerationSettings | None = None,
-        cache: LabelCache | None = None,
-        image_key_mode: str = "content",
-        progress: bool = True,
-    ):
-        self.backend = backend
-        self.validator = validator
-        self.settings = settings or GenerationSettings()
-        self.cache = cache
-        self.image_key_mode = image_key_mode
-        self.progress = progress
+    backend: LabelBackend | None
+    validator: LabelValidator | Mapping[str, LabelValidator]
+    settings: GenerationSettings = field(default_factory=GenerationSettings)
+    cache: LabelCache | None = None
+    image_key_mode: str = "content"
+    progress: bool = True
 
     def item_keys(self, items: Sequence[LabelItem]) -> list[str]:
         """Compute the cache key of every item.
