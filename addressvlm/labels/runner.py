@@ -379,7 +379,7 @@ class LabelRunner:
         report.from_cache = sum(o.from_cache for o in outcomes)
         report.retried = sum(o.attempts > 1 for o in outcomes if o.status in ("model", "fallback"))
         if self.backend is not None:
-            report.backend = {**self.backend.describe(), "events": self.backend.stats.as_dict()}
+            report.backend = {**self.backend.describe(), "events": dict(sorted(self.backend.stats.items()))}
         else:
             report.backend = {"backend": "none (templated reasons only)"}
         if self.cache is not None:

@@ -2,7 +2,6 @@
 
 from addressvlm.labels.backends.base import (
     BackendError,
-    BackendStats,
     LabelBackend,
     LabelRequest,
     LabelResult,
@@ -20,7 +19,6 @@ from addressvlm.labels.backends.openai_chat import (
 
 __all__ = [
     "BackendError",
-    "BackendStats",
     "LabelBackend",
     "LabelRequest",
     "LabelResult",

@@ -8,7 +8,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 
-__all__ = ["BackendError", "BackendStats", "LabelBackend", "LabelRequest", "LabelResult", "ResultCallback"]
+__all__ = ["BackendError", "LabelBackend", "LabelRequest", "LabelResult", "ResultCallback"]
 
 
 class BackendError(RuntimeError):
@@ -68,18 +68,6 @@ class LabelResult:
 ResultCallback = Callable[[int, LabelResult], None]
 
 
-class BackendStats(Counter):
-    """Event counters of a backend (requests, retries, timeouts, ...), updated in the thread that runs `generate`."""
-
-    def add(self, name: str, amount: int = 1) -> None:
-        """Increase counter `name` by `amount`."""
-        self[name] += amount
-
-    def as_dict(self) -> dict[str, int]:
-        """`dict[str, int]`: a snapshot of the counters."""
-        return dict(sorted(self.items()))
-
-
 class LabelBackend(ABC):
     """A labelling model behind a batched call.
 
@@ -99,7 +87,7 @@ class LabelBackend(ABC):
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.model = model
         self.batch_size = batch_size
-        self.stats = BackendStats()
+        self.stats: Counter[str] = Counter()  # events: requests, retries, timeouts, ...
 
     @abstractmethod
     def generate(self, requests: Sequence[LabelRequest], callback: ResultCallback | None = None) -> list[LabelResult]:

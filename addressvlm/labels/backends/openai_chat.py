@@ -146,25 +146,25 @@ def _counting_transport(backend: OpenAIChatBackend):
 
     class CountingTransport(httpx2.AsyncHTTPTransport):
         async def handle_async_request(self, request):
-            stats.add("requests")
+            stats["requests"] += 1
             if request.headers.get("x-stainless-retry-count", "0") != "0":
-                stats.add("retries")
+                stats["retries"] += 1
             try:
                 response = await super().handle_async_request(request)
             except httpx2.TimeoutException:
-                stats.add("timeouts")
+                stats["timeouts"] += 1
                 raise
             except httpx2.TransportError:
-                stats.add("connection_errors")
+                stats["connection_errors"] += 1
                 raise
             status = response.status_code
             if status == 429:
-                stats.add("rate_limited")
+                stats["rate_limited"] += 1
                 wait = parse_retry_after(response.headers.get("Retry-After"))
                 if wait is not None and wait > max_retry_after:
                     response.headers["x-should-retry"] = "false"  # the SDK raises at once; the backend stops
             elif status >= 500 or status in (408, 409):
-                stats.add("server_errors")
+                stats["server_errors"] += 1
             return response
 
     return CountingTransport()
@@ -292,7 +292,7 @@ class OpenAIChatBackend(LabelBackend):
         try:
             body = await asyncio.to_thread(self.build_body, request)
         except (OSError, ValueError) as err:
-            self.stats.add("failed")
+            self.stats["failed"] += 1
             return LabelResult(None, f"cannot read image {request.image}: {err}")
         fields = {"model": body.pop("model"), "messages": body.pop("messages"), "extra_body": body}
         if not os.environ.get(self.api_key_env):
@@ -317,7 +317,7 @@ class OpenAIChatBackend(LabelBackend):
                         f"${self.api_key_env}"
                     ) from None
                 if status < 500 and status not in (408, 409, 429):
-                    self.stats.add("client_errors")
+                    self.stats["client_errors"] += 1
                 error = f"HTTP {status}: {err.response.text[:200]}"
                 break
             except openai.APITimeoutError:
@@ -330,17 +330,17 @@ class OpenAIChatBackend(LabelBackend):
             try:
                 text = parse_chat_completion(response.content)
             except MalformedResponseError as err:
-                self.stats.add("malformed")
+                self.stats["malformed"] += 1
                 error = f"malformed: {err}"
                 if retries_left == 0:
                     break
-                self.stats.add("retries")
+                self.stats["retries"] += 1
                 await asyncio.sleep(min(8.0, 0.5 * 2 ** (self.max_retries - retries_left)))
                 retries_left -= 1
                 continue
-            self.stats.add("succeeded")
+            self.stats["succeeded"] += 1
             return LabelResult(text)
-        self.stats.add("failed")
+        self.stats["failed"] += 1
         logger.warning("%s: request failed: %s", request.tag or request.image, error)
         return LabelResult(None, error)
 
@@ -355,7 +355,7 @@ class OpenAIChatBackend(LabelBackend):
             except asyncio.CancelledError:
                 if not self._closing:  # a fatal error, Ctrl-C or the callback failed: the batch stops
                     raise
-                self.stats.add("failed")
+                self.stats["failed"] += 1
                 return index, LabelResult(None, "cancelled: the backend was closed")
 
         async with self._client() as client:
