@@ -133,16 +133,14 @@ class LabelReport:
             f"retried {self.retried}; {self.from_cache} finished earlier (from cache); "
             f"{self.attempts} generations this run, {self.reused_attempts} reused",
         ]
-        if self.skipped:
-            lines.append("rows not labelled: " + ", ".join(f"{k} {v}" for k, v in self.skipped.items()))
-        if self.problems:
-            lines.append("validation problems: " + ", ".join(f"{k} {v}" for k, v in sorted(self.problems.items())))
-        counters = {k: v for k, v in self.backend.get("events", {}).items() if v}
-        if counters:
-            lines.append("backend: " + ", ".join(f"{k} {v}" for k, v in counters.items()))
-        repairs = {k: v for k, v in self.cache.items() if k != "path" and v}
-        if repairs:
-            lines.append("cache repairs: " + ", ".join(f"{k} {v}" for k, v in repairs.items()))
+        for title, counts in (
+            ("rows not labelled", self.skipped),
+            ("validation problems", dict(sorted(self.problems.items()))),
+            ("backend", self.backend.get("events", {})),
+            ("cache repairs", {k: v for k, v in self.cache.items() if k != "path"}),
+        ):
+            if shown := ", ".join(f"{k} {v}" for k, v in counts.items() if v):
+                lines.append(f"{title}: {shown}")
         if self.failed:
             lines.append(
                 f"{self.failed} items failed; re-run the same command with --overwrite to retry only those "
@@ -383,11 +381,7 @@ class LabelRunner:
         else:
             report.backend = {"backend": "none (templated reasons only)"}
         if self.cache is not None:
-            report.cache = {
-                "path": str(self.cache.path),
-                "torn_lines": self.cache.torn_lines,
-                "corrupt_lines": self.cache.corrupt_lines,
-                "duplicate_finals": self.cache.duplicate_finals,
-            }
+            repairs = ("torn_lines", "corrupt_lines", "duplicate_finals")
+            report.cache = {"path": str(self.cache.path), **{k: getattr(self.cache, k) for k in repairs}}
         report.elapsed_s = round(time.monotonic() - started, 3)
         return report
