@@ -98,28 +98,6 @@ GEOREASONER = LabelTask("georeasoner", answer_kind="district", required_kinds=("
 TASKS = {task.name: task for task in (ALIGNMENT, GEOREASONER)}
 
 
-def labelled_fields(
-    task: LabelTask, row: Mapping[str, Any], outcome: LabelOutcome, templates: TaskTemplates, city: str
-) -> dict[str, Any]:
-    """The fields a labelled row gets: ``question``, ``answer``, ``reason``, ``label_source`` and ``conversations``
-    (``[human: question, gpt: target]``, backbone-neutral: no image placeholder).
-
-    The question is always the question template, never the row's own: the labelled target holds a reason, so the
-    training question must ask for one (the labelling prompt without the hint, AddressVLM §2.2, Fig. 3(b);
-    ``prompts/alignment_question.txt``), not the builder's answer-only question.
-    """
-    question = templates.question.render(city=city)
-    fields = task.fields(row, city)
-    target = templates.target.render(**fields, reason=outcome.reason)
-    return {
-        "question": question,
-        "answer": fields["answer"],
-        "reason": outcome.reason,
-        "label_source": outcome.label_source,
-        "conversations": [{"from": "human", "value": question}, {"from": "gpt", "value": target}],
-    }
-
-
 def default_cache_path(output_dir: str | os.PathLike) -> Path:
     """`Path`: the cache used when none is given, ``<output_dir>.labels.jsonl`` beside the output folder."""
     output = Path(output_dir)
@@ -182,9 +160,27 @@ def _select_rows(raw, resolved, splits: Sequence[str], limit: int | None, path: 
     return selected, dict(sorted(skipped.items()))
 
 
-def _output_row(task: LabelTask, row: dict, fields: dict, city_column: bool) -> dict:
+def _output_row(task: LabelTask, row: dict, outcome: LabelOutcome, templates: TaskTemplates, city: str) -> dict:
+    """A labelled row: the input row (alignment) or a new stage-1 row (georeasoner) with ``question``, ``answer``,
+    ``reason``, ``label_source`` and ``conversations`` (``[human: question, gpt: target]``, backbone-neutral: no
+    image placeholder).
+
+    The question is always the question template, never the row's own: the labelled target holds a reason, so the
+    training question must ask for one (the labelling prompt without the hint, AddressVLM §2.2, Fig. 3(b);
+    ``prompts/alignment_question.txt``), not the builder's answer-only question.
+    """
+    question = templates.question.render(city=city)
+    fields = task.fields(row, city)
+    target = templates.target.render(**fields, reason=outcome.reason)
+    labelled = {
+        "question": question,
+        "answer": fields["answer"],
+        "reason": outcome.reason,
+        "label_source": outcome.label_source,
+        "conversations": [{"from": "human", "value": question}, {"from": "gpt", "value": target}],
+    }
     if task.name == "alignment":
-        return {**row, **fields}
+        return {**row, **labelled}
     out = {
         "id": str(row["id"]),
         "image": row["image"],
@@ -193,9 +189,9 @@ def _output_row(task: LabelTask, row: dict, fields: dict, city_column: bool) -> 
         "location_id": str(row.get("location_id") or ""),
         "street": str(row["street"]),
         "district": str(row["district"]),
-        **fields,
+        **labelled,
     }
-    if city_column:
+    if "city" in row:
         out["city"] = str(row.get("city") or "")
     return out
 
@@ -366,8 +362,7 @@ def _build_output(task, raw, selected, outcomes: Sequence[LabelOutcome], templat
             if image is None:  # passed through unchanged
                 labelled.append(row)
                 continue
-            fields = labelled_fields(task, row, next(outcome_iter), templates, city_of(row))
-            labelled.append(_output_row(task, row, fields, city_column))
+            labelled.append(_output_row(task, row, next(outcome_iter), templates, city_of(row)))
         output[split] = Dataset.from_list(labelled, features=_features(task, raw[split].features, city_column))
     return output
 
