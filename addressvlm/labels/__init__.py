@@ -5,11 +5,9 @@ matches that address. Labels are validated (they must name the reference street 
 another street as the answer), retried, replaced by a templated reason when they keep failing, and cached in a
 crash-safe JSONL so interrupted runs resume.
 
-Label format of a completed stage-1 row (``docs/data_format.md`` §3): ``reason`` holds the accepted model text
-(whitespace collapsed) or the templated reason, ``label_source`` is ``model`` or ``template``, and
-``conversations`` is ``[{"from": "human", "value": "{question}"}, {"from": "gpt", "value":
-"{answer}. {reason}"}]`` (the target template ``prompts/target.txt``), e.g. ``"Aleksanterinkatu, Kluuvi. The
-street view was taken on Aleksanterinkatu in Kluuvi: ..."``. GeoReasoner rows use the district as ``answer``.
+A completed stage-1 row (``docs/data_format.md`` §3) holds the accepted model text or the templated reason in
+``reason``, ``label_source`` ``model`` or ``template``, and the target ``"{answer}. {reason}"``
+(``prompts/target.txt``) as its ``gpt`` turn; GeoReasoner rows use the district as ``answer``.
 
 Attributes load lazily, so ``addressvlm --help`` (which imports ``addressvlm.labels.cli``) stays fast; torch,
 transformers and datasets load only when a backend or the pipeline runs.
@@ -31,15 +29,11 @@ __getattr__, __dir__, __all__ = lazy_loader.attach(
             "LocalBackend",
             "OpenAIChatBackend",
         ],
-        "cache": ["LabelCache"],
-        "keys": ["image_fingerprint", "item_key"],
-        "names": ["NameMatcher", "normalize_name"],
-        "pipeline": ["default_cache_path", "label_dataset"],
-        "report": ["LabelReport"],
+        "cache": ["LabelCache", "image_fingerprint", "item_key"],
+        "pipeline": ["ALIGNMENT", "GEOREASONER", "LabelTask", "default_cache_path", "label_dataset"],
         "options": ["BackendOptions", "GenerationSettings", "LabelRunOptions", "TemplateFiles"],
-        "runner": ["LabelItem", "LabelOutcome", "LabelRunner"],
-        "tasks": ["ALIGNMENT", "GEOREASONER", "LabelTask"],
+        "runner": ["LabelItem", "LabelOutcome", "LabelReport", "LabelRunner"],
         "templates": ["PromptTemplate", "TaskTemplates", "default_template_path", "load_task_templates"],
-        "validation": ["LabelValidator", "ValidationResult", "clean_label_text"],
+        "validation": ["LabelValidator", "NameMatcher", "ValidationResult", "clean_label_text", "normalize_name"],
     },
 )

@@ -38,8 +38,6 @@ from .options import BackendOptions, GenerationSettings, LabelRunOptions, Templa
 
 __all__ = ["main", "register", "run_label_command"]
 
-_GROUPS = (BackendOptions, GenerationSettings, TemplateFiles, LabelRunOptions)
-
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Show ``(default: X)`` only for options whose default is informative (not None / False)."""
@@ -82,8 +80,8 @@ def run_label_command(args: argparse.Namespace, task: str) -> int:
     from addressvlm.labels.backends import BackendError
     from addressvlm.labels.pipeline import REPORT_FILE, label_dataset
 
-    files, run = options_from(args, TemplateFiles), options_from(args, LabelRunOptions)
-    templates = files.load(task)
+    run = options_from(args, LabelRunOptions)
+    templates = options_from(args, TemplateFiles).load(task)
     settings = options_from(args, GenerationSettings)
     backend = options_from(args, BackendOptions).build()
     try:
@@ -95,7 +93,6 @@ def run_label_command(args: argparse.Namespace, task: str) -> int:
             run,
             templates=templates,
             settings=settings,
-            override_question=bool(files.question_file),
             progress=not args.no_progress,
         )
     except BackendError as err:  # reported by the one error wrapper (`cli_command`): exit status 1
@@ -110,19 +107,14 @@ def run_label_command(args: argparse.Namespace, task: str) -> int:
 
 
 @cli_command
-def _label_alignment(args: argparse.Namespace) -> int:
-    return run_label_command(args, "alignment")
+def _label(args: argparse.Namespace) -> int:
+    return run_label_command(args, args.label_task)
 
 
-@cli_command
-def _label_georeasoner(args: argparse.Namespace) -> int:
-    return run_label_command(args, "georeasoner")
-
-
-def _add(subparsers: argparse._SubParsersAction, name: str, inputs: type, func, **texts: str) -> None:
-    parser = add_command(subparsers, name, inputs, func, **texts)
-    parser.formatter_class = _HelpFormatter
-    for group in _GROUPS:
+def _add(subparsers: argparse._SubParsersAction, name: str, inputs: type, **texts: str) -> None:
+    parser = add_command(subparsers, f"label-{name}", inputs, _label, formatter_class=_HelpFormatter, **texts)
+    parser.set_defaults(label_task=name)
+    for group in (BackendOptions, GenerationSettings, TemplateFiles, LabelRunOptions):
         parser._add_dataclass_arguments(group)
     # The old spelling, hidden: one flag name for the dtype across commands (eval, probe, merge, the recipes).
     parser._option_string_actions["--torch-dtype"] = parser._option_string_actions["--dtype"]
@@ -136,17 +128,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """
     _add(
         subparsers,
-        "label-alignment",
+        "alignment",
         _AlignmentInput,
-        _label_alignment,
         help="write the reasons of a stage-1 (cross-view alignment) set with an LVLM, or templated ones",
         description="Fill reason / label_source / conversations of a stage-1 set (AddressVLM section 2.2).",
     )
     _add(
         subparsers,
-        "label-georeasoner",
+        "georeasoner",
         _GeoReasonerInput,
-        _label_georeasoner,
         help="write district-level reasoning labels for the GeoReasoner baseline's stage 1 (appendix C)",
         description="Build a GeoReasoner stage-1 set from the training images of a VQA set (street views only).",
     )

@@ -8,6 +8,7 @@ A light module: the backends, torch and datasets load only when a run starts.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -49,10 +50,7 @@ class BackendOptions:
 
     _argument_group_name = "labelling model"
 
-    backend: str = option(
-        "local",
-        choices=["local", "http"],
-    )
+    backend: str = option("local", choices=["local", "http"])
     model: str | None = option(None)
     adapter: str | None = option(None)
     dtype: str | None = option(None)
@@ -62,12 +60,8 @@ class BackendOptions:
     api_key_env: str = option("OPENAI_API_KEY")
     concurrency: int = option(8)
     timeout: float = option(120.0)
-    max_retries: int = option(
-        5,
-    )
-    max_retry_wait: float = option(
-        60.0,
-    )
+    max_retries: int = option(5)
+    max_retry_wait: float = option(60.0)
     extra_body: str | None = option(None)
     fallback_only: bool = option(False)
 
@@ -157,14 +151,8 @@ class GenerationSettings:
         return max(self.temperature, self.retry_temperature), self.seed + attempt
 
     def key_fields(self) -> dict[str, Any]:
-        """`dict`: the settings that change the generated text (they go into cache keys)."""
-        return {
-            "max_new_tokens": self.max_new_tokens,
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "seed": self.seed,
-            "retry_temperature": self.retry_temperature,
-        }
+        """`dict`: the settings that change the generated text, all but `label_retries` (they go into cache keys)."""
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "label_retries"}
 
 
 @dataclass(kw_only=True)
@@ -215,10 +203,7 @@ class LabelRunOptions:
     _argument_group_name = "run"
 
     cache: str | None = option(None)
-    image_key: str = option(
-        "content",
-        choices=["content", "stat"],
-    )
+    image_key: str = option("content", choices=["content", "stat"])
     limit: int | None = option(None)
     splits: str | None = option(None)
     city: str | None = option(None)

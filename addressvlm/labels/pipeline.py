@@ -5,6 +5,13 @@
 images of a VQA set into a GeoReasoner stage-1 set (street-view images only, district-level reasoning). Both write
 the ``docs/data_format.md`` §3 schema with ``build_info.json`` (its ``labels`` section records the backend, the
 templates, the settings and the counts) and ``label_report.json``.
+
+The two tasks, as data (`LabelTask`: what is asked, what must be named):
+
+- ``alignment`` (AddressVLM stage 1): grafted image, hint = street + district, the label must name both and must
+  not give another street of the city as the answer; answer ``"{street}, {district}"``.
+- ``georeasoner`` (GeoReasoner stage 1, appendix C): street-view image only, hint = district, the label must name
+  the district and must not give another district as the answer; answer ``"{district}"``.
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ import logging
 import os
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,25 +29,73 @@ from addressvlm.data.alignment import ALIGNMENT_COLUMNS
 from addressvlm.labels.backends.base import LabelBackend
 from addressvlm.labels.cache import LabelCache
 from addressvlm.labels.options import GenerationSettings, LabelRunOptions
-from addressvlm.labels.report import LabelReport
-from addressvlm.labels.runner import LabelOutcome, LabelRunner
-from addressvlm.labels.tasks import DEFAULT_CITY, TASKS, LabelTask, city_names, labelled_fields
+from addressvlm.labels.runner import LabelItem, LabelOutcome, LabelReport, LabelRunner
 from addressvlm.labels.templates import TaskTemplates, load_task_templates
 from addressvlm.labels.validation import LabelValidator
 from addressvlm.utils.io import atomic_write_json, check_not_an_input, check_output_folder
 
 
-__all__ = ["REPORT_FILE", "default_cache_path", "label_dataset"]
+__all__ = ["ALIGNMENT", "GEOREASONER", "REPORT_FILE", "TASKS", "LabelTask", "default_cache_path", "label_dataset"]
 
 logger = logging.getLogger(__name__)
 REPORT_FILE = "label_report.json"
+DEFAULT_CITY = "the city"
 _REQUIRED_COLUMNS = ("id", "image", "street", "district")
+_NAME_COLUMNS = ("street", "district", "city")
 _STAGE1_COLUMNS = tuple(c for c in ALIGNMENT_COLUMNS if c not in ("city", "source"))
 """Columns of a labelled stage-1 split."""
 
 
-_INPUT_KINDS = {"alignment": ("alignment",), "georeasoner": ("vqa",)}
-"""The dataset kinds (`addressvlm.data.storage.dataset_kind`) each task labels."""
+@dataclass(frozen=True)
+class LabelTask:
+    """A labelling task.
+
+    Args:
+        name (`str`): ``alignment`` or ``georeasoner`` (selects the default template files).
+        answer_kind (`str`): the name kind that is the answer (``street`` or ``district``).
+        required_kinds (`tuple[str, ...]`): kinds whose reference name a label must contain.
+        input_kind (`str`): the kind of dataset it labels (`addressvlm.data.storage.dataset_kind`).
+    """
+
+    name: str
+    answer_kind: str
+    required_kinds: tuple[str, ...]
+    input_kind: str
+
+    def fields(self, row: Mapping[str, Any], city: str) -> dict[str, str]:
+        """Placeholder values of a row for the templates; ``answer`` is the row's reference answer (its own
+        ``answer`` field for alignment rows that have one)."""
+        street, district = str(row["street"]), str(row["district"])
+        answer = district if self.answer_kind == "district" else str(row.get("answer") or f"{street}, {district}")
+        return {"street": street, "district": district, "answer": answer, "city": city}
+
+    def reference(self, row: Mapping[str, Any]) -> dict[str, str]:
+        """Reference names for the validator."""
+        return {kind: str(row[kind]) for kind in {*self.required_kinds, self.answer_kind}}
+
+    def item(self, row: Mapping[str, Any], image: str, templates: TaskTemplates, city: str) -> LabelItem:
+        """Build the labelling item of a row.
+
+        Args:
+            row (`Mapping`): the dataset row (needs ``id``, ``street``, ``district``).
+            image (`str`): absolute path of the image to show the labelling model.
+            templates ([`TaskTemplates`]): the task's templates.
+            city (`str`): the row's city name for ``{city}``.
+        """
+        fields = self.fields(row, city)
+        return LabelItem(
+            id=str(row["id"]),
+            image=image,
+            prompt=templates.prompt.render(**fields),
+            reference=self.reference(row),
+            fallback=templates.fallback.render(**fields),
+            city=city,
+        )
+
+
+ALIGNMENT = LabelTask("alignment", answer_kind="street", required_kinds=("street", "district"), input_kind="alignment")
+GEOREASONER = LabelTask("georeasoner", answer_kind="district", required_kinds=("district",), input_kind="vqa")
+TASKS = {task.name: task for task in (ALIGNMENT, GEOREASONER)}
 
 
 def default_cache_path(output_dir: str | os.PathLike) -> Path:
@@ -64,24 +119,6 @@ def _datasets_progress(enabled: bool) -> Iterator[None]:
             datasets.enable_progress_bars()
 
 
-def _image_root(dataset_path: Path, info: Mapping[str, Any]) -> Path:
-    """The folder the dataset's relative image paths are relative to (as `load_address_dataset` resolves it)."""
-    relative = (dataset_path / info.get("image_root", ".")).resolve()
-    absolute = Path(info.get("image_root_absolute", relative))
-    return relative if relative.is_dir() or not absolute.is_dir() else absolute
-
-
-def _check_columns(dataset, split: str, path: Path) -> None:
-    missing = [c for c in _REQUIRED_COLUMNS if c not in dataset.column_names]
-    if missing:
-        raise ValueError(f"{path} split {split!r}: missing field(s) {missing}; found {dataset.column_names}")
-
-
-def _is_general(row: Mapping[str, Any]) -> bool:
-    """Rows of general VQA mixed into a set (Table 6) carry no address and are never labelled."""
-    return row.get("label_source") == "general" or row.get("source") == "general"
-
-
 def _select_rows(raw, resolved, splits: Sequence[str], limit: int | None, path: Path, task: LabelTask):
     """Pick the rows to write, per split, as ``(row, absolute image path or None)``.
 
@@ -94,13 +131,15 @@ def _select_rows(raw, resolved, splits: Sequence[str], limit: int | None, path: 
     left = limit
     for split in splits:
         dataset = raw[split]
-        _check_columns(dataset, split, path)
+        missing = [c for c in _REQUIRED_COLUMNS if c not in dataset.column_names]
+        if missing:
+            raise ValueError(f"{path} split {split!r}: missing field(s) {missing}; found {dataset.column_names}")
         chosen: list[tuple[dict, str | None]] = []
         labelled, seen = 0, set()
         for position, (row, image) in enumerate(zip(dataset, resolved[split]["image"])):
             if left is not None and labelled >= left:
                 break
-            if _is_general(row):
+            if "general" in (row.get("label_source"), row.get("source")):  # general VQA (Table 6): no address
                 skipped["general_vqa_rows"] += 1
                 if task.name == "alignment":
                     chosen.append((row, None))
@@ -121,21 +160,27 @@ def _select_rows(raw, resolved, splits: Sequence[str], limit: int | None, path: 
     return selected, dict(sorted(skipped.items()))
 
 
-def _templates_info(templates: TaskTemplates) -> dict[str, dict[str, str]]:
-    return {
-        role: {"file": template.source, "sha256": template.sha256}
-        for role, template in (
-            ("prompt", templates.prompt),
-            ("question", templates.question),
-            ("fallback", templates.fallback),
-            ("target", templates.target),
-        )
+def _output_row(task: LabelTask, row: dict, outcome: LabelOutcome, templates: TaskTemplates, city: str) -> dict:
+    """A labelled row: the input row (alignment) or a new stage-1 row (georeasoner) with ``question``, ``answer``,
+    ``reason``, ``label_source`` and ``conversations`` (``[human: question, gpt: target]``, backbone-neutral: no
+    image placeholder).
+
+    The question is always the question template, never the row's own: the labelled target holds a reason, so the
+    training question must ask for one (the labelling prompt without the hint, AddressVLM §2.2, Fig. 3(b);
+    ``prompts/alignment_question.txt``), not the builder's answer-only question.
+    """
+    question = templates.question.render(city=city)
+    fields = task.fields(row, city)
+    target = templates.target.render(**fields, reason=outcome.reason)
+    labelled = {
+        "question": question,
+        "answer": fields["answer"],
+        "reason": outcome.reason,
+        "label_source": outcome.label_source,
+        "conversations": [{"from": "human", "value": question}, {"from": "gpt", "value": target}],
     }
-
-
-def _output_row(task: LabelTask, row: dict, fields: dict, city_column: bool) -> dict:
     if task.name == "alignment":
-        return {**row, **fields}
+        return {**row, **labelled}
     out = {
         "id": str(row["id"]),
         "image": row["image"],
@@ -144,9 +189,9 @@ def _output_row(task: LabelTask, row: dict, fields: dict, city_column: bool) -> 
         "location_id": str(row.get("location_id") or ""),
         "street": str(row["street"]),
         "district": str(row["district"]),
-        **fields,
+        **labelled,
     }
-    if city_column:
+    if "city" in row:
         out["city"] = str(row.get("city") or "")
     return out
 
@@ -154,17 +199,15 @@ def _output_row(task: LabelTask, row: dict, fields: dict, city_column: bool) -> 
 def _features(task: LabelTask, source_features, city_column: bool):
     from datasets import Features, Value
 
-    conversation = [{"from": Value("string"), "value": Value("string")}]  # a list of structs
+    text = Value("string")
     if task.name == "alignment":
         features = Features(dict(source_features))
-        for column in ("question", "answer", "reason", "label_source"):
-            features[column] = Value("string")
-        features["conversations"] = conversation
-        return features
-    features = Features({c: Value("string") for c in _STAGE1_COLUMNS if c != "conversations"})
-    features["conversations"] = conversation
-    if city_column:
-        features["city"] = Value("string")
+    else:
+        features = Features({c: text for c in _STAGE1_COLUMNS})
+        if city_column:
+            features["city"] = text
+    features.update({c: text for c in ("question", "answer", "reason", "label_source")})
+    features["conversations"] = [{"from": text, "value": text}]  # a list of structs
     return features
 
 
@@ -177,7 +220,6 @@ def label_dataset(
     *,
     templates: TaskTemplates | None = None,
     settings: GenerationSettings | None = None,
-    override_question: bool = False,
     progress: bool = True,
     **overrides: Any,
 ) -> LabelReport:
@@ -199,8 +241,6 @@ def label_dataset(
         options ([`~addressvlm.labels.options.LabelRunOptions`], *optional*):
             What to label and where results go: ``cache``, ``image_key``, ``limit``, ``splits``, ``city``,
             ``report``, ``overwrite``.
-        override_question (`bool`, *optional*, defaults to `False`):
-            Replace the rows' own ``question`` by the question template (alignment sets).
         progress (`bool`, *optional*, defaults to `True`):
             Show progress bars.
         overrides:
@@ -214,30 +254,46 @@ def label_dataset(
         `FileExistsError`: if `output_dir` is not empty and `overwrite` is not set.
         [`~addressvlm.labels.backends.BackendError`]: if the backend cannot serve requests (progress is cached).
     """
-    from addressvlm.data.storage import check_dataset_kind, save_dataset_dict
+    from addressvlm.data.storage import (
+        _resolve_image_root,
+        check_dataset_kind,
+        load_address_dataset,
+        load_dataset_dict,
+        read_build_info,
+        save_dataset_dict,
+    )
 
     options = replace(options or LabelRunOptions(), **overrides)
     splits = options.splits.split(",") if isinstance(options.splits, str) else options.splits
-    cache_path, report_path, limit, city = options.cache, options.report, options.limit, options.city
     task = TASKS[task] if isinstance(task, str) else task
     templates = templates or load_task_templates(task.name)
     settings = settings or GenerationSettings()
     dataset_path, output_dir = Path(dataset_path), Path(output_dir)
     check_output_folder(output_dir)
-    check_not_an_input(output_dir, [dataset_path, cache_path, report_path])
-    check_dataset_kind(dataset_path, _INPUT_KINDS[task.name], f"{task.name} labelling")
-    if limit is not None and limit < 1:
-        raise ValueError(f"limit must be >= 1, got {limit}")
+    check_not_an_input(output_dir, [dataset_path, options.cache, options.report])
+    check_dataset_kind(dataset_path, (task.input_kind,), f"{task.name} labelling")
+    if options.limit is not None and options.limit < 1:
+        raise ValueError(f"limit must be >= 1, got {options.limit}")
     if output_dir.is_dir() and any(output_dir.iterdir()) and not options.overwrite:
         raise FileExistsError(f"{output_dir} exists and is not empty; pass --overwrite to replace it")
 
-    info, raw, selected, skipped = _read_input(task, dataset_path, splits, limit, progress)
-    default_city = city or str(info.get("city") or DEFAULT_CITY)
+    info = read_build_info(dataset_path)
+    raw = load_dataset_dict(dataset_path)
+    splits = list(splits or (raw.keys() if task.name == "alignment" else ["train"]))
+    unknown = [s for s in splits if s not in raw]
+    if unknown:
+        raise ValueError(f"{dataset_path}: no split(s) {unknown}; available: {list(raw.keys())}")
+    with _datasets_progress(progress):
+        resolved = load_address_dataset(dataset_path)
+    selected, skipped = _select_rows(raw, resolved, splits, options.limit, dataset_path, task)
+    if not selected:
+        raise ValueError(f"{dataset_path}: nothing to label in split(s) {splits}")
+    default_city = options.city or str(info.get("city") or DEFAULT_CITY)
 
     def city_of(row: Mapping[str, Any]) -> str:
-        return city or str(row.get("city") or default_city)
+        return options.city or str(row.get("city") or default_city)
 
-    validators = _validators(task, raw, city_of, default_city)
+    validators = _validators(task, raw, city_of)
     items = [
         task.item(row, image, templates, city_of(row))
         for chosen in selected.values()
@@ -246,24 +302,21 @@ def label_dataset(
     ]
     logger.info("%s: %d items to label from %s (splits %s)", task.name, len(items), dataset_path, list(selected))
 
-    cache = LabelCache(cache_path or default_cache_path(output_dir)).open() if backend is not None else None
-    try:
+    cache = LabelCache(options.cache or default_cache_path(output_dir)) if backend is not None else None
+    with contextlib.nullcontext() if cache is None else cache:
         runner = LabelRunner(backend, validators, settings, cache, image_key_mode=options.image_key, progress=progress)
         outcomes, report = runner.run(items)
-    finally:
-        if cache is not None:
-            cache.close()
     report.skipped = skipped
 
-    output = _build_output(task, raw, selected, outcomes, templates, city_of, override_question)
+    output = _build_output(task, raw, selected, outcomes, templates, city_of)
     build_info = _output_build_info(task, info)
     build_info["labels"] = {
         "task": task.name,
         "source_dataset": str(dataset_path.resolve()),
         "splits": {split: len(chosen) for split, chosen in selected.items()},
-        "limit": limit,
+        "limit": options.limit,
         "backend": backend.describe() if backend is not None else {"backend": "none (templated reasons only)"},
-        "templates": _templates_info(templates),
+        "templates": {role: {"file": t.source, "sha256": t.sha256} for role, t in vars(templates).items()},
         "label_format": templates.target.text,
         "settings": asdict(settings),
         "image_key_mode": options.image_key,
@@ -274,45 +327,29 @@ def label_dataset(
         },
     }
     with _datasets_progress(progress):
-        save_dataset_dict(output, output_dir, build_info, _image_root(dataset_path, info), overwrite=options.overwrite)
-    atomic_write_json(report_path or output_dir / REPORT_FILE, report.to_dict())
+        save_dataset_dict(
+            output, output_dir, build_info, _resolve_image_root(dataset_path, info, None), overwrite=options.overwrite
+        )
+    atomic_write_json(options.report or output_dir / REPORT_FILE, asdict(report))
     return report
 
 
-def _read_input(task: LabelTask, path: Path, splits: Sequence[str] | None, limit: int | None, progress: bool):
-    """Return ``(build_info, raw DatasetDict, selection, skipped counts)`` (see `_select_rows`)."""
-    from addressvlm.data.storage import load_address_dataset, load_dataset_dict, read_build_info
-
-    info = read_build_info(path)
-    raw = load_dataset_dict(path)
-    splits = list(splits or (raw.keys() if task.name == "alignment" else ["train"]))
-    unknown = [s for s in splits if s not in raw]
-    if unknown:
-        raise ValueError(f"{path}: no split(s) {unknown}; available: {list(raw.keys())}")
-    with _datasets_progress(progress):
-        resolved = load_address_dataset(path)
-    selected, skipped = _select_rows(raw, resolved, splits, limit, path, task)
-    if not selected:
-        raise ValueError(f"{path}: nothing to label in split(s) {splits}")
-    return info, raw, selected, skipped
-
-
-def _validators(task: LabelTask, raw, city_of, default_city: str) -> dict[str, LabelValidator]:
+def _validators(task: LabelTask, raw, city_of) -> dict[str, LabelValidator]:
     """One validator per city, knowing every street and district of that city in the whole dataset."""
-    kinds = ("street", "district")
-    rows = (
-        {**row, "city": city_of(row)}
-        for split in raw
-        for row in raw[split].select_columns([c for c in (*kinds, "city") if c in raw[split].column_names])
-        if row.get("street") and row.get("district")
-    )
+    names: dict[str, dict[str, set[str]]] = {}
+    for split in raw:
+        for row in raw[split].select_columns([c for c in _NAME_COLUMNS if c in raw[split].column_names]):
+            if row.get("street") and row.get("district"):
+                per_kind = names.setdefault(city_of(row), {"street": set(), "district": set()})
+                per_kind["street"].add(str(row["street"]).strip())
+                per_kind["district"].add(str(row["district"]).strip())
     return {
-        name: LabelValidator(per_kind, answer_kind=task.answer_kind, required_kinds=task.required_kinds)
-        for name, per_kind in city_names(rows, kinds, default_city).items()
+        city: LabelValidator(per_kind, answer_kind=task.answer_kind, required_kinds=task.required_kinds)
+        for city, per_kind in names.items()
     }
 
 
-def _build_output(task, raw, selected, outcomes: Sequence[LabelOutcome], templates, city_of, override_question):
+def _build_output(task, raw, selected, outcomes: Sequence[LabelOutcome], templates, city_of):
     """The labelled `DatasetDict`, rows in input order."""
     from datasets import Dataset, DatasetDict
 
@@ -325,8 +362,7 @@ def _build_output(task, raw, selected, outcomes: Sequence[LabelOutcome], templat
             if image is None:  # passed through unchanged
                 labelled.append(row)
                 continue
-            fields = labelled_fields(task, row, next(outcome_iter), templates, city_of(row), override_question)
-            labelled.append(_output_row(task, row, fields, city_column))
+            labelled.append(_output_row(task, row, next(outcome_iter), templates, city_of(row)))
         output[split] = Dataset.from_list(labelled, features=_features(task, raw[split].features, city_column))
     return output
 

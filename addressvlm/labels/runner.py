@@ -1,4 +1,4 @@
-"""The labelling loop: batched generation, validation, retries, fallback, caching and progress.
+"""The labelling loop: batched generation, validation, retries, fallback, caching, progress and the run report.
 
 For every item the runner asks the backend for a label (attempt 0: the configured temperature and seed), validates
 it and, while it is invalid, asks again with sampling at ``retry_temperature`` and seed ``seed + attempt``, up to
@@ -16,16 +16,17 @@ import time
 from collections import Counter, deque
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
+
+from tqdm.auto import tqdm
 
 from addressvlm.labels.backends.base import LabelBackend, LabelRequest, LabelResult
-from addressvlm.labels.cache import LabelCache
-from addressvlm.labels.keys import image_fingerprint, item_key
+from addressvlm.labels.cache import LabelCache, image_fingerprint, item_key
 from addressvlm.labels.options import GenerationSettings
-from addressvlm.labels.report import LabelReport
 from addressvlm.labels.validation import LabelValidator, clean_label_text
 
 
-__all__ = ["GenerationSettings", "LabelItem", "LabelOutcome", "LabelRunner"]
+__all__ = ["GenerationSettings", "LabelItem", "LabelOutcome", "LabelReport", "LabelRunner"]
 
 logger = logging.getLogger(__name__)
 _MAX_LISTED_FAILURES = 20
@@ -78,6 +79,77 @@ class LabelOutcome:
     problems: tuple[str, ...] = field(default_factory=tuple)
 
 
+@dataclass
+class LabelReport:
+    """Counts of a labelling run. Every item ends in exactly one of `model`, `fallen_back`, `template_only`,
+    `failed`, so ``model + fallen_back + template_only + failed == total``.
+
+    Args:
+        total (`int`): items in the run.
+        done (`int`): items with a final label (model or template), including those finished by earlier runs.
+        from_cache (`int`): items already finished in the cache; they were not recomputed.
+        model (`int`): items labelled by the model (``label_source="model"``).
+        retried (`int`): items that needed more than one model attempt to pass validation or to fall back.
+        fallen_back (`int`): items whose every attempt failed validation; a templated reason was used.
+        template_only (`int`): items given the templated reason without a model (``--fallback-only``).
+        failed (`int`): items the backend returned no text for after its retries. They get the templated reason in
+            the output but are not cached as finished, so the next run retries them.
+        attempts (`int`): model generations made by this run.
+        reused_attempts (`int`): attempts found in the cache from an interrupted run and not recomputed.
+        problems (`dict[str, int]`): validation problem codes over this run's attempts.
+        failures (`list[dict]`): the first 20 failed items (``id``, ``error``).
+        backend (`dict`): backend identity and event counters (requests, retries, rate_limited, timeouts, ...).
+        cache (`dict`): cache path and repair counters (torn_lines, corrupt_lines, duplicate_finals).
+        skipped (`dict[str, int]`): dataset rows not labelled, by reason (``general_vqa_rows`` are written
+            unchanged in alignment sets and left out of GeoReasoner sets; ``duplicate_images`` are left out).
+        elapsed_s (`float`): wall time of the run in seconds.
+    """
+
+    total: int = 0
+    done: int = 0
+    from_cache: int = 0
+    model: int = 0
+    retried: int = 0
+    fallen_back: int = 0
+    template_only: int = 0
+    failed: int = 0
+    attempts: int = 0
+    reused_attempts: int = 0
+    problems: dict[str, int] = field(default_factory=dict)
+    failures: list[dict[str, str]] = field(default_factory=list)
+    backend: dict[str, Any] = field(default_factory=dict)
+    cache: dict[str, Any] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+    elapsed_s: float = 0.0
+
+    def summary(self) -> str:
+        """`str`: a one-paragraph human-readable summary."""
+        computed = self.total - self.from_cache
+        rate = f" ({computed / self.elapsed_s:.2f} items/s)" if self.elapsed_s > 0 and computed else ""
+        lines = [
+            f"labelled {self.done}/{self.total} items in {self.elapsed_s:.1f} s{rate}: "
+            f"model {self.model}, fallen back {self.fallen_back}, template only {self.template_only}, "
+            f"failed {self.failed}",
+            f"retried {self.retried}; {self.from_cache} finished earlier (from cache); "
+            f"{self.attempts} generations this run, {self.reused_attempts} reused",
+        ]
+        for title, counts in (
+            ("rows not labelled", self.skipped),
+            ("validation problems", dict(sorted(self.problems.items()))),
+            ("backend", self.backend.get("events", {})),
+            ("cache repairs", {k: v for k, v in self.cache.items() if k != "path"}),
+        ):
+            if shown := ", ".join(f"{k} {v}" for k, v in counts.items() if v):
+                lines.append(f"{title}: {shown}")
+        if self.failed:
+            lines.append(
+                f"{self.failed} items failed; re-run the same command with --overwrite to retry only those "
+                "(finished labels come from the cache)"
+            )
+        return "\n".join(lines)
+
+
+@dataclass
 class LabelRunner:
     """Label items with a backend, validating, retrying, falling back and caching.
 
@@ -92,26 +164,17 @@ class LabelRunner:
         cache ([`LabelCache`], *optional*):
             An **open** cache; `None` keeps results in memory only (no resume).
         image_key_mode (`str`, *optional*, defaults to `"content"`):
-            How images are identified in cache keys (see [`~addressvlm.labels.keys.image_fingerprint`]).
+            How images are identified in cache keys (see [`~addressvlm.labels.cache.image_fingerprint`]).
         progress (`bool`, *optional*, defaults to `True`):
             Show tqdm progress bars (rate and ETA).
     """
 
-    def __init__(
-        self,
-        backend: LabelBackend | None,
-        validator: LabelValidator | Mapping[str, LabelValidator],
-        settings: GenerationSettings | None = None,
-        cache: LabelCache | None = None,
-        image_key_mode: str = "content",
-        progress: bool = True,
-    ):
-        self.backend = backend
-        self.validator = validator
-        self.settings = settings or GenerationSettings()
-        self.cache = cache
-        self.image_key_mode = image_key_mode
-        self.progress = progress
+    backend: LabelBackend | None
+    validator: LabelValidator | Mapping[str, LabelValidator]
+    settings: GenerationSettings = field(default_factory=GenerationSettings)
+    cache: LabelCache | None = None
+    image_key_mode: str = "content"
+    progress: bool = True
 
     def item_keys(self, items: Sequence[LabelItem]) -> list[str]:
         """Compute the cache key of every item.
@@ -125,10 +188,6 @@ class LabelRunner:
         Raises:
             `FileNotFoundError`: naming the row and path of the first missing image.
         """
-        from tqdm.auto import tqdm
-
-        if self.backend is None:
-            raise ValueError("cache keys need a backend")
         fingerprints: dict[str, str] = {}
         settings = {**self.settings.key_fields(), **self.backend.key_fields()}
         keys = []
@@ -169,7 +228,48 @@ class LabelRunner:
                 outcomes[index] = resumed
             else:
                 queue.append((index, resumed))
-        self._loop(items, keys, outcomes, queue, report)
+        problems: Counter[str] = Counter()
+        statuses = Counter(o.status for o in outcomes if o is not None)
+        with tqdm(
+            total=len(items),
+            initial=len(items) - len(queue),
+            desc="labelling",
+            unit="item",
+            disable=not self.progress,
+            dynamic_ncols=True,
+        ) as bar:
+            while queue:
+                batch = [queue.popleft() for _ in range(min(self.backend.batch_size, len(queue)))]
+                requests = []
+                for index, attempt in batch:
+                    temperature, seed = self.settings.for_attempt(attempt)
+                    requests.append(
+                        LabelRequest(
+                            image=items[index].image,
+                            prompt=items[index].prompt,
+                            max_new_tokens=self.settings.max_new_tokens,
+                            temperature=temperature,
+                            top_p=self.settings.top_p,
+                            seed=seed,
+                            tag=items[index].id,
+                        )
+                    )
+                retries: list[tuple[int, int]] = []
+
+                def on_result(position: int, result: LabelResult, batch=batch, retries=retries) -> None:
+                    index, attempt = batch[position]
+                    outcome = self._handle(items[index], keys[index], attempt, result, report, problems)
+                    if outcome is None:
+                        retries.append((index, attempt + 1))
+                        return
+                    outcomes[index] = outcome
+                    statuses[outcome.status] += 1
+                    bar.set_postfix({s: statuses[s] for s in ("model", "fallback", "failed")}, refresh=False)
+                    bar.update(1)
+
+                self.backend.generate(requests, on_result)
+                queue.extendleft(reversed(retries))  # retried items go next, so they finish early
+        report.problems = dict(sorted(problems.items()))
         return outcomes, self._finish_report(report, outcomes, started)  # type: ignore[arg-type]
 
     def _resume(self, item: LabelItem, key: str, report: LabelReport) -> LabelOutcome | int:
@@ -218,66 +318,6 @@ class LabelRunner:
             )
         status = "model" if source == "model" else "fallback"
         return LabelOutcome(item.id, reason, source, status, attempts, problems=problems)
-
-    def _loop(
-        self,
-        items: Sequence[LabelItem],
-        keys: list[str],
-        outcomes: list[LabelOutcome | None],
-        queue: deque[tuple[int, int]],
-        report: LabelReport,
-    ) -> None:
-        from tqdm.auto import tqdm
-
-        backend = self.backend
-        problems: Counter[str] = Counter()
-        statuses = Counter(o.status for o in outcomes if o is not None)
-        finished = len(items) - len(queue)
-        with tqdm(
-            total=len(items),
-            initial=finished,
-            desc="labelling",
-            unit="item",
-            disable=not self.progress,
-            dynamic_ncols=True,
-        ) as bar:
-            while queue:
-                batch = [queue.popleft() for _ in range(min(backend.batch_size, len(queue)))]
-                requests = []
-                for index, attempt in batch:
-                    temperature, seed = self.settings.for_attempt(attempt)
-                    requests.append(
-                        LabelRequest(
-                            image=items[index].image,
-                            prompt=items[index].prompt,
-                            max_new_tokens=self.settings.max_new_tokens,
-                            temperature=temperature,
-                            top_p=self.settings.top_p,
-                            seed=seed,
-                            tag=items[index].id,
-                        )
-                    )
-                retries: list[tuple[int, int]] = []
-
-                def on_result(position: int, result: LabelResult, batch=batch, retries=retries) -> None:
-                    index, attempt = batch[position]
-                    outcome = self._handle(items[index], keys[index], attempt, result, report, problems)
-                    if outcome is None:
-                        retries.append((index, attempt + 1))
-                        return
-                    outcomes[index] = outcome
-                    statuses[outcome.status] += 1
-                    bar.set_postfix(
-                        model=statuses["model"],
-                        fallback=statuses["fallback"],
-                        failed=statuses["failed"],
-                        refresh=False,
-                    )
-                    bar.update(1)
-
-                backend.generate(requests, on_result)
-                queue.extendleft(reversed(retries))  # retried items go next, so they finish early
-        report.problems = dict(sorted(problems.items()))
 
     def _handle(
         self,
@@ -337,15 +377,11 @@ class LabelRunner:
         report.from_cache = sum(o.from_cache for o in outcomes)
         report.retried = sum(o.attempts > 1 for o in outcomes if o.status in ("model", "fallback"))
         if self.backend is not None:
-            report.backend = {**self.backend.describe(), "events": self.backend.stats.as_dict()}
+            report.backend = {**self.backend.describe(), "events": dict(sorted(self.backend.stats.items()))}
         else:
             report.backend = {"backend": "none (templated reasons only)"}
         if self.cache is not None:
-            report.cache = {
-                "path": str(self.cache.path),
-                "torn_lines": self.cache.torn_lines,
-                "corrupt_lines": self.cache.corrupt_lines,
-                "duplicate_finals": self.cache.duplicate_finals,
-            }
+            repairs = ("torn_lines", "corrupt_lines", "duplicate_finals")
+            report.cache = {"path": str(self.cache.path), **{k: getattr(self.cache, k) for k in repairs}}
         report.elapsed_s = round(time.monotonic() - started, 3)
         return report

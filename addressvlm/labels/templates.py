@@ -34,8 +34,6 @@ ROLE_FIELDS: dict[str, frozenset[str]] = {
     "fallback": frozenset({"street", "district", "answer", "city"}),
     "target": frozenset({"answer", "reason", "street", "district", "city"}),
 }
-_REQUIRED_FIELDS: dict[str, frozenset[str]] = {"target": frozenset({"reason"})}
-TASKS = ("alignment", "georeasoner")
 
 
 @dataclass(frozen=True)
@@ -70,10 +68,8 @@ class PromptTemplate:
                 f"{self.source}: unknown placeholder(s) {unknown} in the {self.role} template; "
                 f"allowed: {sorted(ROLE_FIELDS[self.role])}"
             )
-        missing = sorted(_REQUIRED_FIELDS.get(self.role, frozenset()) - fields)
-        if missing:
-            needed = ", ".join("{" + m + "}" for m in missing)
-            raise ValueError(f"{self.source}: the {self.role} template must contain {needed}")
+        if self.role == "target" and "reason" not in fields:
+            raise ValueError(f"{self.source}: the target template must contain {{reason}}")
 
     @classmethod
     def from_file(cls, path: str | Path, role: str) -> PromptTemplate:
@@ -150,10 +146,6 @@ def default_template_path(task: str, role: str) -> Path:
     Returns:
         `Path`: e.g. ``addressvlm/labels/prompts/alignment_prompt.txt`` (``target.txt`` is shared).
     """
-    if task not in TASKS:
-        raise ValueError(f"unknown labelling task {task!r}; expected one of {TASKS}")
-    if role not in ROLE_FIELDS:
-        raise ValueError(f"unknown template role {role!r}; expected one of {list(ROLE_FIELDS)}")
     name = "target.txt" if role == "target" else f"{task}_{role}.txt"
     return Path(str(resources.files("addressvlm.labels") / "prompts" / name))
 

@@ -348,7 +348,7 @@ class ScriptedBackend(LabelBackend):
         for index, request in enumerate(requests):
             text = self.script(request, len(self.calls))
             self.calls.append(request)
-            self.stats.add("requests")
+            self.stats["requests"] += 1
             result = LabelResult(text) if text is not None else LabelResult(None, "scripted failure")
             results.append(result)
             if callback is not None:

@@ -8,8 +8,7 @@ import shutil
 
 import pytest
 
-from addressvlm.labels.cache import LabelCache
-from addressvlm.labels.keys import image_fingerprint, item_key
+from addressvlm.labels.cache import LabelCache, image_fingerprint, item_key
 
 
 def _final(key: str, reason: str = "r") -> dict:

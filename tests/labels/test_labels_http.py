@@ -45,7 +45,7 @@ def test_request_body_and_headers(chat_server, labels_kit, image, monkeypatch, c
     with _backend(server) as backend:
         request = LabelRequest(str(image), "Why is this Forbes Ave?", max_new_tokens=33, temperature=0.5, seed=3)
         [result] = backend.generate([request])
-        assert result.text == "Forbes Ave, Downtown. Because." and backend.stats.as_dict()["requests"] == 1
+        assert result.text == "Forbes Ave, Downtown. Because." and backend.stats["requests"] == 1
         assert SECRET not in repr(backend) and SECRET not in str(backend.describe())
 
     [hit] = server.hits
@@ -90,7 +90,7 @@ def test_429_timeout_malformed_and_500_are_retried(chat_server, labels_kit, imag
         started = time.monotonic()
         [result] = backend.generate([LabelRequest(str(image), "q")])
         elapsed = time.monotonic() - started
-        stats = backend.stats.as_dict()
+        stats = dict(backend.stats)
     assert result.text == "Forbes Ave in Downtown."
     assert len(server.hits) == 5
     assert stats == {
@@ -110,7 +110,7 @@ def test_persistent_malformed_bodies_fail_after_the_retries(chat_server, labels_
     server = chat_server(responder=lambda body, index: bad)
     with _backend(server, max_retries=2) as backend:
         [result] = backend.generate([LabelRequest(str(image), "q")])
-        stats = backend.stats.as_dict()
+        stats = dict(backend.stats)
     assert not result.ok and "malformed" in result.error
     assert len(server.hits) == 3 and stats["malformed"] == 3 and stats["failed"] == 1 and stats["retries"] == 2
 

@@ -27,7 +27,7 @@ def test_local_backend_batches_and_reports_per_request(tiny_checkpoint, tmp_path
     texts = [result.text for result in results]
     assert all(isinstance(text, str) and text for text in texts)
     assert len(set(texts)) > 1  # the answers depend on the image and question: generation really ran
-    assert backend.stats.as_dict() == {"requests": 3, "succeeded": 3}
+    assert dict(backend.stats) == {"requests": 3, "succeeded": 3}
     # batching changes nothing: every request alone gives the same text (greedy, or sampled with its own seed)
     single = LocalBackend(tiny_checkpoint, batch_size=1)
     assert [single.generate([request])[0].text for request in requests] == texts

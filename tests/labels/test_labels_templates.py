@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from addressvlm.labels.tasks import ALIGNMENT, GEOREASONER
+from addressvlm.labels.pipeline import ALIGNMENT, GEOREASONER
 from addressvlm.labels.templates import PromptTemplate, default_template_path, load_task_templates
 from addressvlm.labels.validation import LabelValidator
 

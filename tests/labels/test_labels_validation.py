@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from addressvlm.labels.names import NameMatcher, normalize_name
-from addressvlm.labels.validation import LabelValidator, clean_label_text
+from addressvlm.labels.validation import LabelValidator, NameMatcher, clean_label_text, normalize_name
 
 
 STREETS = ["Forbes Ave", "Liberty Avenue", "Penn Ave", "Penn Ave Extension", "Atwood St", "Töölönkatu"]

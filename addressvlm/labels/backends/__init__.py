@@ -2,17 +2,16 @@
 
 from addressvlm.labels.backends.base import (
     BackendError,
-    BackendStats,
     LabelBackend,
     LabelRequest,
     LabelResult,
     ResultCallback,
 )
-from addressvlm.labels.backends.images import image_data_url
 from addressvlm.labels.backends.local import LocalBackend
 from addressvlm.labels.backends.openai_chat import (
     MalformedResponseError,
     OpenAIChatBackend,
+    image_data_url,
     parse_chat_completion,
     parse_retry_after,
 )
@@ -20,7 +19,6 @@ from addressvlm.labels.backends.openai_chat import (
 
 __all__ = [
     "BackendError",
-    "BackendStats",
     "LabelBackend",
     "LabelRequest",
     "LabelResult",

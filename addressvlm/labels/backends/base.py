@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 
-__all__ = ["BackendError", "BackendStats", "LabelBackend", "LabelRequest", "LabelResult", "ResultCallback"]
+__all__ = ["BackendError", "LabelBackend", "LabelRequest", "LabelResult", "ResultCallback"]
 
 
 class BackendError(RuntimeError):
@@ -69,24 +68,6 @@ class LabelResult:
 ResultCallback = Callable[[int, LabelResult], None]
 
 
-class BackendStats:
-    """Thread-safe event counters of a backend (requests, retries, timeouts, ...)."""
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._counts: Counter[str] = Counter()
-
-    def add(self, name: str, amount: int = 1) -> None:
-        """Increase counter `name` by `amount`."""
-        with self._lock:
-            self._counts[name] += amount
-
-    def as_dict(self) -> dict[str, int]:
-        """`dict[str, int]`: a snapshot of the counters."""
-        with self._lock:
-            return dict(sorted(self._counts.items()))
-
-
 class LabelBackend(ABC):
     """A labelling model behind a batched call.
 
@@ -106,7 +87,7 @@ class LabelBackend(ABC):
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         self.model = model
         self.batch_size = batch_size
-        self.stats = BackendStats()
+        self.stats: Counter[str] = Counter()  # events: requests, retries, timeouts, ...
 
     @abstractmethod
     def generate(self, requests: Sequence[LabelRequest], callback: ResultCallback | None = None) -> list[LabelResult]:

@@ -111,19 +111,19 @@ class LocalBackend(LabelBackend):
         return results  # type: ignore[return-value]
 
     def _generate_part(self, chunk: Sequence[LabelRequest]) -> list[LabelResult]:
-        self.stats.add("requests", len(chunk))
+        self.stats["requests"] += len(chunk)
         try:
             texts = self._run_chunk(chunk)
         except (OSError, ValueError, RuntimeError) as err:
             if len(chunk) == 1:
-                self.stats.add("failed")
+                self.stats["failed"] += 1
                 logger.warning("%s: generation failed: %s", chunk[0].tag or chunk[0].image, err)
                 return [LabelResult(None, f"{type(err).__name__}: {err}")]
             # Isolate the bad input: retry the chunk one request at a time.
             logger.warning("batch of %d failed (%s); retrying one by one", len(chunk), err)
-            self.stats.add("batch_splits")
+            self.stats["batch_splits"] += 1
             return [self._generate_part([request])[0] for request in chunk]
         if len(texts) != len(chunk):
             raise BackendError(f"generate_answers returned {len(texts)} answers for {len(chunk)} inputs")
-        self.stats.add("succeeded", len(chunk))
+        self.stats["succeeded"] += len(chunk)
         return [LabelResult(text) for text in texts]

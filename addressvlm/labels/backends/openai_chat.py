@@ -18,25 +18,32 @@ variable and is never logged or recorded.
 from __future__ import annotations
 
 import asyncio
+import base64
 import email.utils
 import importlib.util
+import io
 import json
 import logging
 import os
 import time
 import urllib.parse
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from addressvlm.labels.backends.base import BackendError, LabelBackend, LabelRequest, LabelResult, ResultCallback
-from addressvlm.labels.backends.images import image_data_url
 
 
-__all__ = ["MalformedResponseError", "OpenAIChatBackend", "parse_chat_completion", "parse_retry_after"]
+__all__ = [
+    "MalformedResponseError",
+    "OpenAIChatBackend",
+    "image_data_url",
+    "parse_chat_completion",
+    "parse_retry_after",
+]
 
 logger = logging.getLogger(__name__)
 _FATAL_STATUS = {401: "authentication failed", 403: "access denied", 404: "endpoint or model not found"}
-_CANCELLED = "cancelled: the backend was closed"
 
 
 class MalformedResponseError(ValueError):
@@ -74,6 +81,37 @@ def parse_chat_completion(body: bytes) -> str:
     return content
 
 
+def image_data_url(path: str | os.PathLike) -> str:
+    """Encode an image file as a base64 ``data:`` URL.
+
+    PNG, JPEG, GIF and WebP files are sent as they are; any other format Pillow can read is re-encoded as PNG.
+
+    Args:
+        path (`str` or `os.PathLike`):
+            The image file.
+
+    Returns:
+        `str`: ``data:image/<type>;base64,<payload>``.
+
+    Raises:
+        `FileNotFoundError`: if the file does not exist.
+        `ValueError`: if the file is not an image Pillow can read.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    data = Path(path).read_bytes()
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            kind = image.format
+            if kind not in ("PNG", "JPEG", "GIF", "WEBP"):
+                buffer = io.BytesIO()
+                image.convert("RGB").save(buffer, format="PNG")
+                data, kind = buffer.getvalue(), "PNG"
+    except UnidentifiedImageError as err:
+        raise ValueError(f"{path}: not a readable image") from err
+    return f"data:{Image.MIME[kind]};base64,{base64.b64encode(data).decode('ascii')}"
+
+
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """Parse a ``Retry-After`` header.
 
@@ -108,25 +146,25 @@ def _counting_transport(backend: OpenAIChatBackend):
 
     class CountingTransport(httpx2.AsyncHTTPTransport):
         async def handle_async_request(self, request):
-            stats.add("requests")
+            stats["requests"] += 1
             if request.headers.get("x-stainless-retry-count", "0") != "0":
-                stats.add("retries")
+                stats["retries"] += 1
             try:
                 response = await super().handle_async_request(request)
             except httpx2.TimeoutException:
-                stats.add("timeouts")
+                stats["timeouts"] += 1
                 raise
             except httpx2.TransportError:
-                stats.add("connection_errors")
+                stats["connection_errors"] += 1
                 raise
             status = response.status_code
             if status == 429:
-                stats.add("rate_limited")
+                stats["rate_limited"] += 1
                 wait = parse_retry_after(response.headers.get("Retry-After"))
                 if wait is not None and wait > max_retry_after:
                     response.headers["x-should-retry"] = "false"  # the SDK raises at once; the backend stops
             elif status >= 500 or status in (408, 409):
-                stats.add("server_errors")
+                stats["server_errors"] += 1
             return response
 
     return CountingTransport()
@@ -172,9 +210,7 @@ class OpenAIChatBackend(LabelBackend):
         extra_body: Mapping[str, Any] | None = None,
         batch_size: int | None = None,
     ):
-        if not base_url:
-            raise ValueError("the HTTP backend needs a base URL (e.g. http://127.0.0.1:8000/v1)")
-        parsed = urllib.parse.urlparse(base_url)
+        parsed = urllib.parse.urlparse(base_url or "")
         if parsed.scheme not in ("http", "https") or not parsed.netloc:
             raise ValueError(
                 f"base URL {base_url!r} needs http:// or https:// and a host, e.g. http://127.0.0.1:8000/v1"
@@ -204,18 +240,9 @@ class OpenAIChatBackend(LabelBackend):
         if not os.environ.get(api_key_env):
             logger.info("no API key in $%s: requests carry no Authorization header", api_key_env)
 
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(url={self.url!r}, model={self.model!r}, api_key_env={self.api_key_env!r})"
-
     def describe(self) -> dict[str, object]:
-        return {
-            **super().describe(),
-            "url": self.url,
-            "api_key_env": self.api_key_env,
-            "concurrency": self.concurrency,
-            "timeout": self.timeout,
-            "max_retries": self.max_retries,
-        }
+        shown = ("url", "api_key_env", "concurrency", "timeout", "max_retries")
+        return {**super().describe(), **{name: getattr(self, name) for name in shown}}
 
     def key_fields(self) -> dict[str, object]:
         return {"extra_body": self.extra_body} if self.extra_body else {}
@@ -265,7 +292,7 @@ class OpenAIChatBackend(LabelBackend):
         try:
             body = await asyncio.to_thread(self.build_body, request)
         except (OSError, ValueError) as err:
-            self.stats.add("failed")
+            self.stats["failed"] += 1
             return LabelResult(None, f"cannot read image {request.image}: {err}")
         fields = {"model": body.pop("model"), "messages": body.pop("messages"), "extra_body": body}
         if not os.environ.get(self.api_key_env):
@@ -290,7 +317,7 @@ class OpenAIChatBackend(LabelBackend):
                         f"${self.api_key_env}"
                     ) from None
                 if status < 500 and status not in (408, 409, 429):
-                    self.stats.add("client_errors")
+                    self.stats["client_errors"] += 1
                 error = f"HTTP {status}: {err.response.text[:200]}"
                 break
             except openai.APITimeoutError:
@@ -303,17 +330,17 @@ class OpenAIChatBackend(LabelBackend):
             try:
                 text = parse_chat_completion(response.content)
             except MalformedResponseError as err:
-                self.stats.add("malformed")
+                self.stats["malformed"] += 1
                 error = f"malformed: {err}"
                 if retries_left == 0:
                     break
-                self.stats.add("retries")
+                self.stats["retries"] += 1
                 await asyncio.sleep(min(8.0, 0.5 * 2 ** (self.max_retries - retries_left)))
                 retries_left -= 1
                 continue
-            self.stats.add("succeeded")
+            self.stats["succeeded"] += 1
             return LabelResult(text)
-        self.stats.add("failed")
+        self.stats["failed"] += 1
         logger.warning("%s: request failed: %s", request.tag or request.image, error)
         return LabelResult(None, error)
 
@@ -328,8 +355,8 @@ class OpenAIChatBackend(LabelBackend):
             except asyncio.CancelledError:
                 if not self._closing:  # a fatal error, Ctrl-C or the callback failed: the batch stops
                     raise
-                self.stats.add("failed")
-                return index, LabelResult(None, _CANCELLED)
+                self.stats["failed"] += 1
+                return index, LabelResult(None, "cancelled: the backend was closed")
 
         async with self._client() as client:
             self._tasks = [asyncio.create_task(one(i, r)) for i, r in enumerate(requests)]
