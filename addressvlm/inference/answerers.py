@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .generation import decoding_kwargs, prepare_generation_inputs
+from .generation import decoding_kwargs, generate_batch
 
 
 __all__ = ["AnswerBatch", "Answerer", "BatchedAnswerer", "make_answerer", "plan_batches"]
@@ -167,15 +167,7 @@ class BatchedAnswerer(Answerer):
 
     @torch.inference_mode()
     def _answer(self, prepared: Sequence, questions: Sequence[str]) -> list[str]:
-        inputs = prepare_generation_inputs(self.processor, list(prepared), list(questions), self.device)
-        inputs = {key: _to_dtype(value, self.model.dtype) for key, value in inputs.items()}
-        output = self.model.generate(**inputs, **self.generate_kwargs)
-        texts = self.processor.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
-        return [text.strip() for text in texts]
-
-
-def _to_dtype(value, dtype):
-    return value.to(dtype) if isinstance(value, torch.Tensor) and value.is_floating_point() else value
+        return generate_batch(self.model, self.processor, prepared, questions, self.generate_kwargs)
 
 
 def make_answerer(model, processor, **kwargs) -> Answerer:

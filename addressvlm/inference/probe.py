@@ -19,11 +19,10 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from addressvlm.utils.io import ensure_output_dir
+from addressvlm.utils.io import atomic_write_json, ensure_output_dir
 
 from .answerers import make_answerer
 from .metric import load_address_accuracy, metric_functions
-from .predictions import atomic_write_json
 
 
 __all__ = [

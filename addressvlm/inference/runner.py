@@ -38,17 +38,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from addressvlm.utils.io import ensure_output_dir
+from addressvlm.utils.io import atomic_write_json, atomic_write_jsonl, ensure_output_dir
+from addressvlm.utils.jsonl import JsonlAppender
 
 from .answerers import make_answerer
 from .metric import load_address_accuracy, metric_functions, score_records
-from .predictions import (
-    PredictionWriter,
-    atomic_write_json,
-    atomic_write_jsonl,
-    question_key,
-    read_predictions,
-)
+from .predictions import question_key, read_predictions
 
 
 __all__ = ["PROMPT_STYLES", "EvalQuestion", "collect_questions", "evaluate_model"]
@@ -329,7 +324,7 @@ def evaluate_model(
     bar = tqdm(
         total=len(questions), initial=n_resumed, unit="q", desc="eval", disable=not show_progress, dynamic_ncols=True
     )
-    with PredictionWriter(predictions_path) as writer:  # cuts a torn last line before appending
+    with JsonlAppender(predictions_path) as writer:  # cuts a torn last line before appending
         batches = answerer.iter_batches(
             images,
             [q.image_index for q in questions],
@@ -357,7 +352,7 @@ def evaluate_model(
                     answered += 1
                 records.append(record)
                 done[question.key] = record
-            writer.write_batch(records)
+            writer.append(records)
             bar.update(len(records))
             bar.set_postfix(failed=failed, refresh=False)
     bar.close()
