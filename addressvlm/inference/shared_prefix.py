@@ -233,11 +233,9 @@ class SharedPrefixAnswerer(Answerer):
     # ------------------------------------------------------------------ Answerer hooks
     def _prepare(self, image):
         """Encode the image's prefix (a missing or undecodable file raises, see `Answerer.iter_batches`)."""
-        proc = self.processor
         if not self._per_image:
-            pixel_values = proc.image_processor(images=proc.prepare_images([image]), return_tensors="pt")
-            return self.encode_prefix(pixel_values["pixel_values"])
-        return self._image_prefix(proc.prepare_images(image))
+            return self.encode_prefix(image)
+        return self._image_prefix(self.processor.prepare_images(image))
 
     @torch.inference_mode()
     def _image_prefix(self, image) -> ImagePrefix:
