@@ -33,6 +33,7 @@ import logging
 import os
 import re
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -400,11 +401,8 @@ def _parse_counts(records: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     """How the GeoReasoner answers parsed: ``valid`` / ``partial`` / ``refusal`` / ``invalid`` counts."""
     from .georeasoner import PARSE_STATUSES
 
-    counts = dict.fromkeys(PARSE_STATUSES, 0)
-    for record in records:
-        if "parse" in record:
-            counts[record["parse"]] += 1
-    return counts
+    found = Counter(record["parse"] for record in records if "parse" in record)
+    return {status: found[status] for status in PARSE_STATUSES}
 
 
 def _versions() -> dict[str, str]:

@@ -41,13 +41,10 @@ def vote(names: Sequence[str], normalise=lambda s: s) -> list[tuple[str, int]]:
         names (`Sequence[str]`): the neighbours' names, nearest first.
         normalise (`Callable`, *optional*): the form names are counted under (the first spelling is returned).
     """
-    counts: Counter = Counter()
-    first: dict[str, tuple[int, str]] = {}
-    for rank, name in enumerate(names):
-        form = normalise(name)
-        counts[form] += 1
-        first.setdefault(form, (rank, name))
-    return [(first[f][1], counts[f]) for f in sorted(counts, key=lambda f: (-counts[f], first[f][0]))]
+    first: dict[str, str] = {}
+    for name in names:
+        first.setdefault(normalise(name), name)
+    return [(first[form], count) for form, count in Counter(map(normalise, names)).most_common()]
 
 
 def knn_answer(question: Mapping[str, Any], streets: Sequence[str], districts: Sequence[str], normalise=None) -> str:
