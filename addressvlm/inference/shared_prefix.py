@@ -20,6 +20,7 @@ batch only through the question decoding, and an interrupted run that resumes mi
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -55,15 +56,7 @@ class ImagePrefix:
 
 def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
     """Length of the longest common prefix of token id sequences."""
-    if not sequences:
-        return 0
-    first, length = sequences[0], min(len(s) for s in sequences)
-    for seq in sequences[1:]:
-        n = 0
-        while n < length and seq[n] == first[n]:
-            n += 1
-        length = n
-    return length
+    return len(os.path.commonprefix([list(ids) for ids in sequences]))
 
 
 class SharedPrefixAnswerer(Answerer):

@@ -310,21 +310,13 @@ def write_rag_dataset(
     info = read_build_info(vqa_dir)
     raw, absolute = load_dataset_dict(vqa_dir), load_address_dataset(vqa_dir)
     result, settings = DatasetDict(), {}
+    embedding = dict(batch_size=batch_size, device=device, show_progress=show_progress)
     for name, split in absolute.items():
         if split.num_rows == 0:
             result[name] = raw[name]
             continue
         exclude = name in train_splits
-        augmented, settings[name] = rag_split(
-            split,
-            index,
-            k,
-            dissimilar,
-            exclude_own_location=exclude,
-            batch_size=batch_size,
-            device=device,
-            show_progress=show_progress,
-        )
+        augmented, settings[name] = rag_split(split, index, k, dissimilar, exclude_own_location=exclude, **embedding)
         # keep the stored (relative) image paths: the folder stays relocatable like the original
         result[name] = (
             augmented.remove_columns("image")
