@@ -90,23 +90,19 @@ def check_model(model: str | os.PathLike, adapter: str | os.PathLike | None = No
 
 
 def load_images(images: Sequence[ImageInput]) -> list:
-    """Open every image (paths with `open_rgb`; PIL images converted with `to_rgb`) before any model runs.
+    """Open every image (`addressvlm.utils.images.load_rgb`) before any model runs.
 
     Raises:
         `FileNotFoundError` / `ValueError`: for the first missing or undecodable file, naming it.
     """
-    from addressvlm.utils.images import open_rgb, to_rgb
+    from addressvlm.utils.images import load_rgb
 
-    opened = []
-    for image in images:
-        if isinstance(image, (str, os.PathLike)):
-            path = Path(image)
-            if path.is_dir():
-                raise IsADirectoryError(f"{path} is a folder, not an image file")
-            opened.append(open_rgb(path))
-        else:
-            opened.append(to_rgb(image))
-    return opened
+    def load(image):
+        if isinstance(image, (str, os.PathLike)) and Path(image).is_dir():
+            raise IsADirectoryError(f"{Path(image)} is a folder, not an image file")
+        return load_rgb(image)
+
+    return [load(image) for image in images]
 
 
 class AddressAnswerer:

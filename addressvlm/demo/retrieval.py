@@ -76,16 +76,8 @@ class IndexRetriever:
         found = []
         for number, score in zip(rows[0], scores[0]):
             row = self.index.rows[int(number)]
-            found.append(
-                Neighbour(
-                    image=str(row["image"]),
-                    street=str(row["street"]),
-                    district=str(row["district"]),
-                    score=float(score),
-                    lat=row.get("lat"),
-                    lon=row.get("lon"),
-                )
-            )
+            address = {key: str(row[key]) for key in ("image", "street", "district")}
+            found.append(Neighbour(**address, score=float(score), lat=row.get("lat"), lon=row.get("lon")))
         return found
 
 
