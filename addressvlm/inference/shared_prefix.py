@@ -130,21 +130,20 @@ class SharedPrefixAnswerer(Answerer):
             `list[tuple[torch.Tensor, torch.Tensor]]`: one ``(keys, values)`` pair per decoder layer, each of shape
             ``(1, num_kv_heads, prefix_length, head_dim)``.
         """
-        from transformers import DynamicCache
-
         proc = self.processor
         if not isinstance(image, torch.Tensor):
             image = proc.image_processor(images=proc.prepare_images([image]), return_tensors="pt")["pixel_values"]
-        pixel_values = image.reshape(1, *image.shape[-3:])
-        input_ids = torch.tensor([self._template], device=self.device)
+        pixel_values = image.reshape(1, *image.shape[-3:]).to(self.device, self.model.dtype)
+        return self._cache(self._template, pixel_values=pixel_values)
+
+    def _cache(self, template: list[int], **image_inputs) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The per-layer (keys, values) of one forward over the prefix ``template`` with the image's inputs."""
+        from transformers import DynamicCache
+
         cache = DynamicCache(config=self._config())
-        self.model(
-            input_ids=input_ids,
-            pixel_values=pixel_values.to(self.device, self.model.dtype),
-            past_key_values=cache,
-            use_cache=True,
-            logits_to_keep=1,  # the prefix's logits are never used
-        )
+        input_ids = torch.tensor([template], device=self.device)
+        # the prefix's logits are never used
+        self.model(input_ids=input_ids, past_key_values=cache, use_cache=True, logits_to_keep=1, **image_inputs)
         return [(keys, values) for keys, values, *_ in cache]
 
     def _config(self):
@@ -232,8 +231,6 @@ class SharedPrefixAnswerer(Answerer):
 
     @torch.inference_mode()
     def _image_prefix(self, image) -> ImagePrefix:
-        from transformers import DynamicCache
-
         proc = self.processor
         expansion = proc.image_expansion_ids(image.size)
         probes = self.prompt_ids(list(_PROBE_QUESTIONS), expansion)
@@ -245,16 +242,8 @@ class SharedPrefixAnswerer(Answerer):
         inputs = proc.image_processor([image], return_tensors="pt")
         inputs = {k: v.to(self.device, self.model.dtype) if v.is_floating_point() else v.to(self.device)
                   for k, v in inputs.items()}  # fmt: skip
-        cache = DynamicCache(config=self._config())
-        self.model(
-            input_ids=torch.tensor([template], device=self.device),
-            past_key_values=cache,
-            use_cache=True,
-            logits_to_keep=1,
-            **inputs,
-        )
         self.prefix_length = max(self.prefix_length, len(template))
-        return ImagePrefix([(keys, values) for keys, values, *_ in cache], template, expansion, min_prefix)
+        return ImagePrefix(self._cache(template, **inputs), template, expansion, min_prefix)
 
     def _answer(self, prepared: Sequence, questions: Sequence[str]) -> list[str]:
         if not self._per_image:
