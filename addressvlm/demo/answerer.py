@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +50,6 @@ class Answer:
     answer: str
     parsed: str | None = None
     seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """The answer as a JSON-ready dict."""
-        return asdict(self)
 
 
 def check_model(model: str | os.PathLike, adapter: str | os.PathLike | None = None) -> None:

@@ -47,11 +47,8 @@ class AnswerBatch:
 
 
 def plan_batches(n_questions: int, batch_size: int) -> list[range]:
-    """Split question positions ``0..n_questions-1`` into consecutive batches of ``batch_size`` (the last shorter).
-
-    The plan depends only on the number of questions and the batch size, never on which questions are already
-    answered, so a resumed run recomputes a batch exactly as the uninterrupted run would.
-    """
+    """Split question positions ``0..n_questions-1`` into consecutive batches of ``batch_size`` (the last shorter),
+    whatever is already answered (see the module docstring)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     return [range(s, min(s + batch_size, n_questions)) for s in range(0, n_questions, batch_size)]
