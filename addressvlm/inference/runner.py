@@ -128,30 +128,18 @@ def collect_questions(
             raise ValueError(f"{where}: 'questions' is empty; a test row carries every question of its image")
         images.append(row["image"])
         for index, entry in enumerate(row["questions"]):
-            for field in ("question", "reference", "level", "type"):
-                if not isinstance(entry.get(field), str) or not entry[field]:
+            texts = {field: entry.get(field) for field in ("question", "reference", "level", "type")}
+            for field, value in texts.items():
+                if not isinstance(value, str) or not value:
                     raise ValueError(
-                        f"{where}, questions[{index}]: field {field!r} must be a non-empty string, "
-                        f"got {entry.get(field)!r}"
+                        f"{where}, questions[{index}]: field {field!r} must be a non-empty string, got {value!r}"
                     )
-            if levels is not None and entry["level"] not in levels:
-                raise ValueError(f"{where}, questions[{index}]: unknown level {entry['level']!r} (one of {levels})")
-            if types is not None and entry["type"] not in types:
-                raise ValueError(f"{where}, questions[{index}]: unknown type {entry['type']!r} (one of {types})")
-            questions.append(
-                EvalQuestion(
-                    key=question_key(row["id"], index),
-                    row_id=row["id"],
-                    index=index,
-                    image_index=number,
-                    image=row["image"],
-                    question=entry["question"],
-                    reference=entry["reference"],
-                    level=entry["level"],
-                    type=entry["type"],
-                    options=tuple(entry.get("options") or ()),
-                )
-            )
+            if levels is not None and texts["level"] not in levels:
+                raise ValueError(f"{where}, questions[{index}]: unknown level {texts['level']!r} (one of {levels})")
+            if types is not None and texts["type"] not in types:
+                raise ValueError(f"{where}, questions[{index}]: unknown type {texts['type']!r} (one of {types})")
+            key, options = question_key(row["id"], index), tuple(entry.get("options") or ())
+            questions.append(EvalQuestion(key, row["id"], index, number, row["image"], **texts, options=options))
     return images, questions
 
 
