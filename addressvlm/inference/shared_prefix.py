@@ -72,18 +72,11 @@ class SharedPrefixAnswerer(Answerer):
             the image block's length depends on the image (``image_count_needs_size``, MiniCPM-V's slices), each
             image gets its own prefix (`ImagePrefix`) and rows of one batch may have prefixes of different lengths:
             the shorter ones are padded after their prefix, masked, and their questions keep their own positions.
-        max_new_tokens (`int`, *optional*, defaults to 32):
-            Answer length limit.
-        temperature (`float`, *optional*):
-            Sampling temperature; greedy decoding when `None` or 0.
-        top_p (`float`, *optional*):
-            Nucleus sampling (with a temperature).
+        **kwargs: ``max_new_tokens``, ``temperature``, ``top_p``, as in `Answerer`.
     """
 
-    def __init__(
-        self, model, processor, max_new_tokens: int = 32, temperature: float | None = None, top_p: float | None = None
-    ):
-        super().__init__(model, processor, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
+    def __init__(self, model, processor, **kwargs):
+        super().__init__(model, processor, **kwargs)
         self._image_token_id = processor.tokenizer.convert_tokens_to_ids(processor.image_token)
         self._per_image = bool(getattr(processor, "image_count_needs_size", False))
         if self._per_image:  # the template depends on the image: built in `_prepare`
