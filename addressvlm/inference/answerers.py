@@ -132,10 +132,8 @@ class Answerer:
             if skip is not None and skip(positions):
                 continue
             needed = {image_index[i] for i in positions}
-            for key in [k for k in store if k not in needed]:
-                del store[key]
-            for key in sorted(needed - store.keys()):
-                store[key] = self._safe_prepare(images[key])
+            store = {key: prepared for key, prepared in store.items() if key in needed}  # frees the others first
+            store.update({key: self._safe_prepare(images[key]) for key in sorted(needed - store.keys())})
             ok = [i for i in positions if not isinstance(store[image_index[i]], Exception)]
             errors = {
                 i: f"{type(store[image_index[i]]).__name__}: {store[image_index[i]]}" for i in positions if i not in ok

@@ -162,11 +162,9 @@ class SharedPrefixAnswerer(Answerer):
         # it to produce the first logits).
         shared = []
         for prefix, ids in zip(prefixes, prompt_ids):
-            template, min_prefix = (
-                (prefix.template, prefix.min_prefix) if isinstance(prefix, ImagePrefix) else (self._template, None)
-            )
-            length = min(len(template), common_prefix_length([template, ids]), len(ids) - 1)
-            minimum = self._min_prefix if min_prefix is None else min_prefix
+            own = isinstance(prefix, ImagePrefix)
+            template, minimum = (prefix.template, prefix.min_prefix) if own else (self._template, self._min_prefix)
+            length = min(common_prefix_length([template, ids]), len(ids) - 1)
             if length < minimum:
                 raise ValueError(
                     f"The prompts share only {length} leading tokens, fewer than the {minimum} that end the "
