@@ -133,22 +133,12 @@ def retrieve(
     exclude = list(location_ids) if exclude_own_location else None
     near, near_scores = index.search(vectors, k, exclude)
     far, far_scores = index.search(vectors, dissimilar, exclude, dissimilar=True)
-    results = []
-    for i in range(len(images)):
-        if location_ids is not None:
-            own = str(location_ids[i])
-            for rows in (near[i], far[i]):
-                if any(index.locations[r] == own for r in rows):  # the guard, whatever the index did
-                    raise LeakError(f"image {images[i]}: a retrieved row shares its location {own!r}")
-        results.append(
-            {
-                "similar": near[i],
-                "similar_scores": near_scores[i],
-                "dissimilar": far[i],
-                "dissimilar_scores": far_scores[i],
-            }
-        )
-    return results
+    owns = [] if location_ids is None else [str(location) for location in location_ids]
+    for image, own, rows in zip(images, owns, zip(near, far)):
+        if any(index.locations[r] == own for found in rows for r in found):  # the guard, whatever the index did
+            raise LeakError(f"image {image}: a retrieved row shares its location {own!r}")
+    keys = ("similar", "similar_scores", "dissimilar", "dissimilar_scores")
+    return [dict(zip(keys, found)) for found in zip(near, near_scores, far, far_scores)]
 
 
 def retrieval_hints(index: AddressIndex, retrieved: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -190,13 +180,13 @@ def hints_by_row(
 
 def _with_hint(row: dict, hint: str) -> dict:
     questions = [{**q, "question": rag_question(q["question"], hint)} for q in row["questions"]]
-    conversations = []
-    for turn in row["conversations"]:
-        value = turn["value"]
-        if turn["from"] == "human":
-            # backbone-neutral text (a legacy placeholder is dropped; each processor inserts its own)
-            value = rag_question(strip_image_placeholder(value), hint)
-        conversations.append({**turn, "value": value})
+    # human turns: backbone-neutral text (a legacy placeholder is dropped; each processor inserts its own)
+    conversations = [
+        {**turn, "value": rag_question(strip_image_placeholder(turn["value"]), hint)}
+        if turn["from"] == "human"
+        else turn
+        for turn in row["conversations"]
+    ]
     return {"questions": questions, "conversations": conversations}
 
 
