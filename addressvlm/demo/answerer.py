@@ -226,8 +226,7 @@ class AddressAnswerer:
             questions = {("question" if i == 0 else f"question {i + 1}"): q for i, q in enumerate(texts)}
         if not questions:
             raise ValueError("no question to ask")
-        keys = list(questions)
-        pairs = [(i, key) for i in range(len(opened)) for key in keys]
+        pairs = [(i, key) for i in range(len(opened)) for key in questions]
         texts, seconds = self._answer([opened[i] for i, _ in pairs], [questions[key] for _, key in pairs])
         share = seconds / max(len(pairs), 1)
         results: list[dict[str, Answer]] = [{} for _ in opened]

@@ -142,20 +142,13 @@ def evaluate_knn(
         device=device,
         show_progress=show_progress,
     )
-    neighbours = [
-        ([index.streets[r] for r in item["similar"]], [index.districts[r] for r in item["similar"]])
-        for item in retrieved
-    ]
     records = []
     for q in questions:
-        streets, districts = neighbours[q.image_index]
+        similar = retrieved[q.image_index]["similar"]
+        streets, districts = list(index.streets[similar]), list(index.districts[similar])
         entry = {"question": q.question, "level": q.level, "type": q.type, "options": list(q.options)}
-        records.append(
-            q.record(
-                knn_answer(entry, streets, districts, functions.normalize_address),
-                neighbours=[f"{s}, {d}" for s, d in zip(streets, districts)],
-            )
-        )
+        answer = knn_answer(entry, streets, districts, functions.normalize_address)
+        records.append(q.record(answer, neighbours=[index.address(r) for r in similar]))
     seconds = time.perf_counter() - start
     scores, scored = score_records(metric, questions, records)
     atomic_write_jsonl(folder / "predictions.jsonl", scored)
