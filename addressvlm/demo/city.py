@@ -142,10 +142,8 @@ class DemoCity:
         root = table.attrs["image_root"]
         table["image"] = [p if os.path.isabs(p) else os.path.normpath(os.path.join(root, p)) for p in table["image"]]
         if test_rows is None:
-            rows = table.to_dict("records")
-            if "split" in table.columns and (table["split"] == "test").any():
-                rows = [row for row in rows if row["split"] == "test"]
-            test_rows = rows
+            has_test = "split" in table.columns and (table["split"] == "test").any()
+            test_rows = (table[table["split"] == "test"] if has_test else table).to_dict("records")
         where = {image: (lat, lon) for image, lat, lon in zip(table["image"], table["lat"], table["lon"])}
         examples = [
             {"image": row["image"], "street": row["street"], "district": row["district"], "location": where.get(

@@ -29,6 +29,7 @@ a resumed run computes every batch exactly as an uninterrupted one.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -279,9 +280,7 @@ def evaluate_model(
 
         from .georeasoner import parse_georeasoner_answer
 
-        def parse(text: str):
-            return parse_georeasoner_answer(text, is_refusal=functions.is_refusal)
-
+        parse = functools.partial(parse_georeasoner_answer, is_refusal=functions.is_refusal)
         questions = [
             replace(q, question=REASONING_QUESTION) if is_location_question({"type": q.type, "level": q.level}) else q
             for q in questions
