@@ -94,7 +94,6 @@ def retrieve(
     batch_size: int = 32,
     device: str = "cpu",
     show_progress: bool = False,
-    vectors=None,
 ) -> list[dict[str, Any]]:
     """Retrieve the nearest and the dissimilar index rows of each image.
 
@@ -109,7 +108,6 @@ def retrieve(
         batch_size (`int`, *optional*, defaults to 32): images per encoder call.
         device (`str`, *optional*, defaults to ``"cpu"``): where the encoder runs.
         show_progress (`bool`, *optional*, defaults to `False`): a progress bar while embedding.
-        vectors (`np.ndarray`, *optional*): the images' vectors, if already embedded with the index's encoder.
 
     Returns:
         `list[dict]`: per image ``{"similar": rows, "similar_scores": cosines, "dissimilar": rows,
@@ -128,8 +126,7 @@ def retrieve(
             raise ValueError(f"{len(location_ids)} location ids for {len(images)} images")
         if not exclude_own_location:
             check_no_leak(index, location_ids, "the query images")
-    if vectors is None:
-        vectors = index.embed(images, batch_size=batch_size, device=device, show_progress=show_progress)
+    vectors = index.embed(images, batch_size=batch_size, device=device, show_progress=show_progress)
     exclude = list(location_ids) if exclude_own_location else None
     near, near_scores = index.search(vectors, k, exclude)
     far, far_scores = index.search(vectors, dissimilar, exclude, dissimilar=True)

@@ -99,7 +99,6 @@ def evaluate_knn(
     metric_path: str | os.PathLike | None = None,
     batch_size: int = 32,
     device: str = "cpu",
-    name: str = "k-NN retrieval",
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Answer a VQA split by k-NN vote and score it like `evaluate_model` (predictions JSONL + metrics JSON).
@@ -113,7 +112,6 @@ def evaluate_knn(
         metric_path (`str` or `os.PathLike`, *optional*): the ``address_accuracy`` folder.
         batch_size (`int`, *optional*, defaults to 32): images per encoder call.
         device (`str`, *optional*, defaults to ``"cpu"``): where the encoder runs.
-        name (`str`, *optional*): the ``model`` recorded in ``metrics.json``.
         show_progress (`bool`, *optional*, defaults to `True`): a bar while embedding.
 
     Returns:
@@ -155,7 +153,7 @@ def evaluate_knn(
     result = {
         **scores,
         "eval": {
-            "model": name,
+            "model": "k-NN retrieval",
             "decoding": "k-NN majority vote",
             "rag": rag_settings(index, k, 0),
             "n_images": len(images),
