@@ -21,8 +21,7 @@ def prepare_generation_inputs(processor, images: Sequence, questions: Sequence[s
     """
     if len(images) != len(questions):
         raise ValueError(f"Got {len(images)} images for {len(questions)} questions")
-    with_image = [image is not None for image in images]
-    prompts = [processor.build_prompt(q, with_image=w) for q, w in zip(questions, with_image)]
+    prompts = [processor.build_prompt(q, with_image=image is not None) for q, image in zip(questions, images)]
     present = [image for image in images if image is not None]
     inputs = processor(
         images=present or None,
@@ -54,17 +53,15 @@ def decoding_kwargs(
         top_p (`float`, *optional*): nucleus sampling. Sampling uses only ``temperature`` and ``top_p``: a
             ``top_k`` from the checkpoint's generation config is cleared.
     """
-    kwargs = dict(
+    return dict(
         max_new_tokens=max_new_tokens,
         do_sample=do_sample,
         eos_token_id=processor.stop_token_ids,
         pad_token_id=processor.tokenizer.pad_token_id,
+        temperature=temperature if do_sample else None,
+        top_p=top_p if do_sample else None,
+        top_k=None,
     )
-    if do_sample:
-        kwargs.update(temperature=temperature, top_p=top_p, top_k=None)
-    else:
-        kwargs.update(temperature=None, top_p=None, top_k=None)
-    return kwargs
 
 
 @torch.inference_mode()
