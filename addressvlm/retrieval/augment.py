@@ -232,9 +232,8 @@ def rag_split(
         device=device,
         show_progress=show_progress,
     )
-    hints = [""] * len(dataset)
-    for i, hint in zip(addressed, retrieval_hints(index, retrieved)):
-        hints[i] = hint
+    found = dict(zip(addressed, retrieval_hints(index, retrieved)))
+    hints = [found.get(i, "") for i in range(len(dataset))]
     digest = hashlib.sha256("\0".join(hints).encode("utf-8")).hexdigest()[:16]
     augmented = dataset.map(
         lambda row, i: _with_hint(row, hints[i]),

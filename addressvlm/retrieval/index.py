@@ -500,12 +500,10 @@ class AddressIndex:
         folder = Path(path)
         info_file = folder / INFO_FILE
         if not info_file.is_file():
-            unfinished = (
-                " (an unfinished build: run the same `addressvlm index build` again)"
-                if (folder / WORK_DIR).is_dir()
-                else ""
-            )
-            raise FileNotFoundError(f"{folder} is not an address index: {INFO_FILE} is missing{unfinished}")
+            message = f"{folder} is not an address index: {INFO_FILE} is missing"
+            if (folder / WORK_DIR).is_dir():
+                message += " (an unfinished build: run the same `addressvlm index build` again)"
+            raise FileNotFoundError(message)
         info = json.loads(info_file.read_text(encoding="utf-8"))
         if info.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"{info_file}: unknown index format {info.get('format_version')!r}")
