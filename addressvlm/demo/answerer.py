@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +50,6 @@ class Answer:
     answer: str
     parsed: str | None = None
     seconds: float = 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """The answer as a JSON-ready dict."""
-        return asdict(self)
 
 
 def check_model(model: str | os.PathLike, adapter: str | os.PathLike | None = None) -> None:
@@ -90,23 +86,19 @@ def check_model(model: str | os.PathLike, adapter: str | os.PathLike | None = No
 
 
 def load_images(images: Sequence[ImageInput]) -> list:
-    """Open every image (paths with `open_rgb`; PIL images converted with `to_rgb`) before any model runs.
+    """Open every image (`addressvlm.utils.images.load_rgb`) before any model runs.
 
     Raises:
         `FileNotFoundError` / `ValueError`: for the first missing or undecodable file, naming it.
     """
-    from addressvlm.utils.images import open_rgb, to_rgb
+    from addressvlm.utils.images import load_rgb
 
-    opened = []
-    for image in images:
-        if isinstance(image, (str, os.PathLike)):
-            path = Path(image)
-            if path.is_dir():
-                raise IsADirectoryError(f"{path} is a folder, not an image file")
-            opened.append(open_rgb(path))
-        else:
-            opened.append(to_rgb(image))
-    return opened
+    def load(image):
+        if isinstance(image, (str, os.PathLike)) and Path(image).is_dir():
+            raise IsADirectoryError(f"{Path(image)} is a folder, not an image file")
+        return load_rgb(image)
+
+    return [load(image) for image in images]
 
 
 class AddressAnswerer:
@@ -234,8 +226,7 @@ class AddressAnswerer:
             questions = {("question" if i == 0 else f"question {i + 1}"): q for i, q in enumerate(texts)}
         if not questions:
             raise ValueError("no question to ask")
-        keys = list(questions)
-        pairs = [(i, key) for i in range(len(opened)) for key in keys]
+        pairs = [(i, key) for i in range(len(opened)) for key in questions]
         texts, seconds = self._answer([opened[i] for i, _ in pairs], [questions[key] for _, key in pairs])
         share = seconds / max(len(pairs), 1)
         results: list[dict[str, Answer]] = [{} for _ in opened]

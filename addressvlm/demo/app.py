@@ -91,10 +91,8 @@ class DemoHandlers:
             picture = self.city.draw_map(street, district, example["location"] if example else None)
             line += f"; on the map: {street or 'no street of ' + self.city.name}"
             line += f", {district}" if district else ""
-        gallery = []
-        if self.retriever is not None:
-            for neighbour in self.retriever.search(load_images([image])[0], _NEIGHBOURS):
-                gallery.append((load_images([neighbour.image])[0], neighbour_caption(neighbour)))
+        found = self.retriever.search(load_images([image])[0], _NEIGHBOURS) if self.retriever is not None else []
+        gallery = [(load_images([neighbour.image])[0], neighbour_caption(neighbour)) for neighbour in found]
         return rows, picture, gallery, line
 
     def yes_no(self, image: str | None, level: str, name: str) -> str:

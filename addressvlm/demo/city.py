@@ -142,10 +142,8 @@ class DemoCity:
         root = table.attrs["image_root"]
         table["image"] = [p if os.path.isabs(p) else os.path.normpath(os.path.join(root, p)) for p in table["image"]]
         if test_rows is None:
-            rows = table.to_dict("records")
-            if "split" in table.columns and (table["split"] == "test").any():
-                rows = [row for row in rows if row["split"] == "test"]
-            test_rows = rows
+            has_test = "split" in table.columns and (table["split"] == "test").any()
+            test_rows = (table[table["split"] == "test"] if has_test else table).to_dict("records")
         where = {image: (lat, lon) for image, lat, lon in zip(table["image"], table["lat"], table["lon"])}
         examples = [
             {"image": row["image"], "street": row["street"], "district": row["district"], "location": where.get(
@@ -257,9 +255,8 @@ class DemoCity:
         ax.set_ylim(south - pad_y, north + pad_y)
         ax.set_aspect(1.0 / max(math.cos(math.radians((south + north) / 2)), 1e-6))
         ax.set_axis_off()
-        title = f"predicted street: {street}" if street else "the answer names no street of this city"
-        title = f"{self.name}: {title}"
-        ax.set_title(title, fontsize=9)
+        predicted = f"predicted street: {street}" if street else "the answer names no street of this city"
+        ax.set_title(f"{self.name}: {predicted}", fontsize=9)
         ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0.0), fontsize=7, frameon=False, ncol=3)
         if self.geometries is not None and self.map_source == "OpenStreetMap":
             fig.text(0.99, 0.01, OSM_CREDIT, ha="right", va="bottom", fontsize=6, color="#444444")

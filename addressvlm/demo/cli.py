@@ -13,7 +13,7 @@ import argparse
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from addressvlm.inference.cli import DeviceOptions
@@ -158,8 +158,8 @@ def run_ask(args: argparse.Namespace) -> int:
             "images": [
                 {
                     "image": name,
-                    "answers": [answer.to_dict() for answer in answers.values()],
-                    **({"neighbours": [n.to_dict() for n in found]} if retriever else {}),
+                    "answers": [asdict(answer) for answer in answers.values()],
+                    **({"neighbours": [asdict(n) for n in found]} if retriever else {}),
                 }
                 for name, answers, found in zip(options.images, results, neighbours)
             ],

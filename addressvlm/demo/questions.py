@@ -61,5 +61,4 @@ def multiple_choice_question(level: str, options: Sequence[str]) -> str:
     options = [str(option).strip() for option in options if str(option).strip()]
     if len(options) != len(MC_LETTERS):
         raise ValueError(f"a multiple-choice check needs {len(MC_LETTERS)} {level} options, got {len(options)}")
-    a, b, c, d = options
-    return f"{STEMS[level][0]} " + MULTIPLE_CHOICE_SUFFIX.format(level=level, a=a, b=b, c=c, d=d)
+    return f"{STEMS[level][0]} " + MULTIPLE_CHOICE_SUFFIX.format(level=level, **dict(zip("abcd", options)))

@@ -11,9 +11,9 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 
 __all__ = ["IndexRetriever", "Neighbour", "Retriever", "load_retriever", "neighbour_caption"]
@@ -38,10 +38,6 @@ class Neighbour:
     score: float
     lat: float | None = None
     lon: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The neighbour as a JSON-ready dict."""
-        return asdict(self)
 
 
 @runtime_checkable
@@ -76,16 +72,8 @@ class IndexRetriever:
         found = []
         for number, score in zip(rows[0], scores[0]):
             row = self.index.rows[int(number)]
-            found.append(
-                Neighbour(
-                    image=str(row["image"]),
-                    street=str(row["street"]),
-                    district=str(row["district"]),
-                    score=float(score),
-                    lat=row.get("lat"),
-                    lon=row.get("lon"),
-                )
-            )
+            address = {key: str(row[key]) for key in ("image", "street", "district")}
+            found.append(Neighbour(**address, score=float(score), lat=row.get("lat"), lon=row.get("lon")))
         return found
 
 

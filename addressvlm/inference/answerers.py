@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .generation import decoding_kwargs, prepare_generation_inputs
+from .generation import decoding_kwargs, generate_batch
 
 
 __all__ = ["AnswerBatch", "Answerer", "BatchedAnswerer", "make_answerer", "plan_batches"]
@@ -47,11 +47,8 @@ class AnswerBatch:
 
 
 def plan_batches(n_questions: int, batch_size: int) -> list[range]:
-    """Split question positions ``0..n_questions-1`` into consecutive batches of ``batch_size`` (the last shorter).
-
-    The plan depends only on the number of questions and the batch size, never on which questions are already
-    answered, so a resumed run recomputes a batch exactly as the uninterrupted run would.
-    """
+    """Split question positions ``0..n_questions-1`` into consecutive batches of ``batch_size`` (the last shorter),
+    whatever is already answered (see the module docstring)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     return [range(s, min(s + batch_size, n_questions)) for s in range(0, n_questions, batch_size)]
@@ -135,10 +132,8 @@ class Answerer:
             if skip is not None and skip(positions):
                 continue
             needed = {image_index[i] for i in positions}
-            for key in [k for k in store if k not in needed]:
-                del store[key]
-            for key in sorted(needed - store.keys()):
-                store[key] = self._safe_prepare(images[key])
+            store = {key: prepared for key, prepared in store.items() if key in needed}  # frees the others first
+            store.update({key: self._safe_prepare(images[key]) for key in sorted(needed - store.keys())})
             ok = [i for i in positions if not isinstance(store[image_index[i]], Exception)]
             errors = {
                 i: f"{type(store[image_index[i]]).__name__}: {store[image_index[i]]}" for i in positions if i not in ok
@@ -167,15 +162,7 @@ class BatchedAnswerer(Answerer):
 
     @torch.inference_mode()
     def _answer(self, prepared: Sequence, questions: Sequence[str]) -> list[str]:
-        inputs = prepare_generation_inputs(self.processor, list(prepared), list(questions), self.device)
-        inputs = {key: _to_dtype(value, self.model.dtype) for key, value in inputs.items()}
-        output = self.model.generate(**inputs, **self.generate_kwargs)
-        texts = self.processor.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
-        return [text.strip() for text in texts]
-
-
-def _to_dtype(value, dtype):
-    return value.to(dtype) if isinstance(value, torch.Tensor) and value.is_floating_point() else value
+        return generate_batch(self.model, self.processor, prepared, questions, self.generate_kwargs)
 
 
 def make_answerer(model, processor, **kwargs) -> Answerer:

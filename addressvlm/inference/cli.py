@@ -173,15 +173,8 @@ def _with_rag(options: ModelRunOptions, dataset):
 
     if options.limit is not None:
         dataset = dataset.select(range(min(options.limit, len(dataset))))
-    device = str(_device(options.device))
-    return rag_split(
-        dataset,
-        options.rag,
-        options.rag_k,
-        options.rag_dissimilar,
-        device=device,
-        show_progress=not options.no_progress,
-    )
+    embedding = dict(device=str(_device(options.device)), show_progress=not options.no_progress)
+    return rag_split(dataset, options.rag, options.rag_k, options.rag_dissimilar, **embedding)
 
 
 @dataclass(kw_only=True)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 
 
-__all__ = ["decoding_kwargs", "generate_answers", "prepare_generation_inputs"]
+__all__ = ["decoding_kwargs", "generate_answers", "generate_batch", "prepare_generation_inputs"]
 
 
 def prepare_generation_inputs(processor, images: Sequence, questions: Sequence[str], device=None):
@@ -21,8 +21,7 @@ def prepare_generation_inputs(processor, images: Sequence, questions: Sequence[s
     """
     if len(images) != len(questions):
         raise ValueError(f"Got {len(images)} images for {len(questions)} questions")
-    with_image = [image is not None for image in images]
-    prompts = [processor.build_prompt(q, with_image=w) for q, w in zip(questions, with_image)]
+    prompts = [processor.build_prompt(q, with_image=image is not None) for q, image in zip(questions, images)]
     present = [image for image in images if image is not None]
     inputs = processor(
         images=present or None,
@@ -54,17 +53,15 @@ def decoding_kwargs(
         top_p (`float`, *optional*): nucleus sampling. Sampling uses only ``temperature`` and ``top_p``: a
             ``top_k`` from the checkpoint's generation config is cleared.
     """
-    kwargs = dict(
+    return dict(
         max_new_tokens=max_new_tokens,
         do_sample=do_sample,
         eos_token_id=processor.stop_token_ids,
         pad_token_id=processor.tokenizer.pad_token_id,
+        temperature=temperature if do_sample else None,
+        top_p=top_p if do_sample else None,
+        top_k=None,
     )
-    if do_sample:
-        kwargs.update(temperature=temperature, top_p=top_p, top_k=None)
-    else:
-        kwargs.update(temperature=None, top_p=None, top_k=None)
-    return kwargs
 
 
 @torch.inference_mode()
@@ -99,17 +96,24 @@ def generate_answers(
         batch_size (`int`, *optional*, defaults to 8): questions per `generate` call.
         seed (`int`, *optional*): seeds torch before each batch, for reproducible sampling.
     """
-    device = next(model.parameters()).device
     kwargs = decoding_kwargs(processor, max_new_tokens, do_sample, temperature, top_p)
     answers: list[str] = []
     for start in range(0, len(questions), batch_size):
-        batch_images = list(images[start : start + batch_size])
-        batch_questions = list(questions[start : start + batch_size])
-        inputs = prepare_generation_inputs(processor, batch_images, batch_questions, device)
-        inputs = {k: v.to(model.dtype) if v.is_floating_point() else v for k, v in inputs.items()}
         if seed is not None:
             torch.manual_seed(seed + start)
-        output = model.generate(**inputs, **kwargs)
-        new_tokens = output[:, inputs["input_ids"].shape[1] :]
-        answers.extend(text.strip() for text in processor.batch_decode(new_tokens, skip_special_tokens=True))
+        end = start + batch_size
+        answers.extend(generate_batch(model, processor, images[start:end], questions[start:end], kwargs))
     return answers
+
+
+def generate_batch(model, processor, images: Sequence, questions: Sequence[str], kwargs: dict) -> list[str]:
+    """One left-padded `generate` call on ``questions[i]`` about ``images[i]`` (``kwargs``: `decoding_kwargs`);
+    returns the stripped answers."""
+    inputs = prepare_generation_inputs(processor, list(images), list(questions), next(model.parameters()).device)
+    inputs = {
+        key: value.to(model.dtype) if isinstance(value, torch.Tensor) and value.is_floating_point() else value
+        for key, value in inputs.items()
+    }
+    output = model.generate(**inputs, **kwargs)
+    texts = processor.batch_decode(output[:, inputs["input_ids"].shape[1] :], skip_special_tokens=True)
+    return [text.strip() for text in texts]

@@ -1,23 +1,20 @@
 """The predictions JSONL of ``addressvlm eval`` (``docs/data_format.md`` §4): append per batch, resume, rewrite.
 
 One JSON object per line, keyed by ``key`` (``"{row id}:{question index}"``). The runner appends one batch of lines
-at a time and flushes them to disk, so a killed run loses at most the batch in flight; a torn last line (the process
-died mid-write) is dropped when the file is reopened (`addressvlm.utils.jsonl`). Small JSON outputs are written
-atomically (temporary file in the same folder, then `os.replace`).
+at a time with `addressvlm.utils.jsonl.JsonlAppender` and flushes them (no ``fsync`` per batch: it can cost more than
+a batch on a busy shared disk), so a killed run loses at most the batch in flight; a torn last line (the process
+died mid-write) is dropped when the file is reopened. The final rewrite is atomic (`addressvlm.utils.io`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping
-from typing import Any
 
-from addressvlm.utils.io import atomic_write_json, atomic_write_jsonl
-from addressvlm.utils.jsonl import JsonlAppender, read_jsonl_lines
+from addressvlm.utils.jsonl import read_jsonl_lines
 
 
-__all__ = ["PredictionWriter", "atomic_write_json", "atomic_write_jsonl", "question_key", "read_predictions"]
+__all__ = ["question_key", "read_predictions"]
 
 
 def question_key(row_id: str, index: int) -> str:
@@ -52,25 +49,3 @@ def read_predictions(path: str | os.PathLike, repair: bool = False) -> tuple[dic
             raise ValueError(f"{path}: line {number} is not a valid prediction record ({err}): {raw[:120]!r}") from err
         records[record["key"]] = record
     return records, torn
-
-
-class PredictionWriter(JsonlAppender):
-    """Append prediction records to a JSONL file, one flushed write per batch.
-
-    A flush survives a killed process; no ``fsync`` per batch (it can cost more than a batch on a busy shared
-    disk): after a machine crash the tail may be lost or torn, which resuming handles.
-
-    Args:
-        path (`str` or `os.PathLike`): the JSONL file (created if missing; a torn tail is cut off).
-    """
-
-    def __init__(self, path: str | os.PathLike):
-        super().__init__(path)
-        self.open()
-
-    def write_batch(self, records: Iterable[Mapping[str, Any]]) -> None:
-        """Write the records of one batch and flush them to the operating system."""
-        self.append(records)
-
-    def __enter__(self) -> PredictionWriter:
-        return self

@@ -19,11 +19,10 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from addressvlm.utils.io import ensure_output_dir
+from addressvlm.utils.io import atomic_write_json, ensure_output_dir
 
 from .answerers import make_answerer
 from .metric import load_address_accuracy, metric_functions
-from .predictions import atomic_write_json
 
 
 __all__ = [
@@ -66,15 +65,10 @@ class StreetMatcher:
         self.by_form: dict[str, str] = {}
         for street in sorted(set(streets)):
             form = self._normalize(street)
-            if form and form in self.by_form and self.by_form[form] != street:
-                logger.warning(
-                    "Streets %r and %r normalise alike; counting both as %r",
-                    self.by_form[form],
-                    street,
-                    self.by_form[form],
-                )
-                continue
-            if form:
+            if form in self.by_form:
+                kept = self.by_form[form]
+                logger.warning("Streets %r and %r normalise alike; counting both as %r", kept, street, kept)
+            elif form:
                 self.by_form[form] = street
 
     def __call__(self, answer: str) -> str | None:
@@ -205,8 +199,8 @@ def probe_street_distribution(
         matched = [matcher(a) for a in own]
         counts = Counter(m for m in matched if m is not None)
         invalid = Counter(a for a, m in zip(own, matched) if m is None)
-        ranking = [name for name, _ in _top(counts, len(counts))]
-        top = _top(counts, top_k)
+        ranking = _top(counts, len(counts))
+        top = ranking[:top_k]
         entry = {
             "id": row["id"],
             "image": row["image"],
@@ -218,10 +212,10 @@ def probe_street_distribution(
             "samples": samples,
             "valid": sum(counts.values()),
             "invalid": sum(invalid.values()),
-            "counts": dict(_top(counts, len(counts))),
+            "counts": dict(ranking),
             "top": [{"street": n, "count": c, "share": c / samples} for n, c in top],
             "true_street_count": counts.get(row["street"], 0),
-            "true_street_rank": ranking.index(row["street"]) + 1 if row["street"] in counts else None,
+            "true_street_rank": [n for n, _ in ranking].index(row["street"]) + 1 if row["street"] in counts else None,
             "invalid_examples": dict(_top(invalid, 10)),
             "map": None,
         }

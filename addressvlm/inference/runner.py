@@ -29,26 +29,23 @@ a resumed run computes every batch exactly as an uninterrupted one.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from addressvlm.utils.io import ensure_output_dir
+from addressvlm.utils.io import atomic_write_json, atomic_write_jsonl, ensure_output_dir
+from addressvlm.utils.jsonl import JsonlAppender
 
 from .answerers import make_answerer
 from .metric import load_address_accuracy, metric_functions, score_records
-from .predictions import (
-    PredictionWriter,
-    atomic_write_json,
-    atomic_write_jsonl,
-    question_key,
-    read_predictions,
-)
+from .predictions import question_key, read_predictions
 
 
 __all__ = ["PROMPT_STYLES", "EvalQuestion", "collect_questions", "evaluate_model"]
@@ -132,30 +129,18 @@ def collect_questions(
             raise ValueError(f"{where}: 'questions' is empty; a test row carries every question of its image")
         images.append(row["image"])
         for index, entry in enumerate(row["questions"]):
-            for field in ("question", "reference", "level", "type"):
-                if not isinstance(entry.get(field), str) or not entry[field]:
+            texts = {field: entry.get(field) for field in ("question", "reference", "level", "type")}
+            for field, value in texts.items():
+                if not isinstance(value, str) or not value:
                     raise ValueError(
-                        f"{where}, questions[{index}]: field {field!r} must be a non-empty string, "
-                        f"got {entry.get(field)!r}"
+                        f"{where}, questions[{index}]: field {field!r} must be a non-empty string, got {value!r}"
                     )
-            if levels is not None and entry["level"] not in levels:
-                raise ValueError(f"{where}, questions[{index}]: unknown level {entry['level']!r} (one of {levels})")
-            if types is not None and entry["type"] not in types:
-                raise ValueError(f"{where}, questions[{index}]: unknown type {entry['type']!r} (one of {types})")
-            questions.append(
-                EvalQuestion(
-                    key=question_key(row["id"], index),
-                    row_id=row["id"],
-                    index=index,
-                    image_index=number,
-                    image=row["image"],
-                    question=entry["question"],
-                    reference=entry["reference"],
-                    level=entry["level"],
-                    type=entry["type"],
-                    options=tuple(entry.get("options") or ()),
-                )
-            )
+            if levels is not None and texts["level"] not in levels:
+                raise ValueError(f"{where}, questions[{index}]: unknown level {texts['level']!r} (one of {levels})")
+            if types is not None and texts["type"] not in types:
+                raise ValueError(f"{where}, questions[{index}]: unknown type {texts['type']!r} (one of {types})")
+            key, options = question_key(row["id"], index), tuple(entry.get("options") or ())
+            questions.append(EvalQuestion(key, row["id"], index, number, row["image"], **texts, options=options))
     return images, questions
 
 
@@ -295,9 +280,7 @@ def evaluate_model(
 
         from .georeasoner import parse_georeasoner_answer
 
-        def parse(text: str):
-            return parse_georeasoner_answer(text, is_refusal=functions.is_refusal)
-
+        parse = functools.partial(parse_georeasoner_answer, is_refusal=functions.is_refusal)
         questions = [
             replace(q, question=REASONING_QUESTION) if is_location_question({"type": q.type, "level": q.level}) else q
             for q in questions
@@ -329,7 +312,7 @@ def evaluate_model(
     bar = tqdm(
         total=len(questions), initial=n_resumed, unit="q", desc="eval", disable=not show_progress, dynamic_ncols=True
     )
-    with PredictionWriter(predictions_path) as writer:  # cuts a torn last line before appending
+    with JsonlAppender(predictions_path) as writer:  # cuts a torn last line before appending
         batches = answerer.iter_batches(
             images,
             [q.image_index for q in questions],
@@ -357,7 +340,7 @@ def evaluate_model(
                     answered += 1
                 records.append(record)
                 done[question.key] = record
-            writer.write_batch(records)
+            writer.append(records)
             bar.update(len(records))
             bar.set_postfix(failed=failed, refresh=False)
     bar.close()
@@ -405,11 +388,8 @@ def _parse_counts(records: Sequence[Mapping[str, Any]]) -> dict[str, int]:
     """How the GeoReasoner answers parsed: ``valid`` / ``partial`` / ``refusal`` / ``invalid`` counts."""
     from .georeasoner import PARSE_STATUSES
 
-    counts = dict.fromkeys(PARSE_STATUSES, 0)
-    for record in records:
-        if "parse" in record:
-            counts[record["parse"]] += 1
-    return counts
+    found = Counter(record["parse"] for record in records if "parse" in record)
+    return {status: found[status] for status in PARSE_STATUSES}
 
 
 def _versions() -> dict[str, str]:

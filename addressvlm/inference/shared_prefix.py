@@ -20,6 +20,7 @@ batch only through the question decoding, and an interrupted run that resumes mi
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -55,15 +56,7 @@ class ImagePrefix:
 
 def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
     """Length of the longest common prefix of token id sequences."""
-    if not sequences:
-        return 0
-    first, length = sequences[0], min(len(s) for s in sequences)
-    for seq in sequences[1:]:
-        n = 0
-        while n < length and seq[n] == first[n]:
-            n += 1
-        length = n
-    return length
+    return len(os.path.commonprefix([list(ids) for ids in sequences]))
 
 
 class SharedPrefixAnswerer(Answerer):
@@ -79,18 +72,11 @@ class SharedPrefixAnswerer(Answerer):
             the image block's length depends on the image (``image_count_needs_size``, MiniCPM-V's slices), each
             image gets its own prefix (`ImagePrefix`) and rows of one batch may have prefixes of different lengths:
             the shorter ones are padded after their prefix, masked, and their questions keep their own positions.
-        max_new_tokens (`int`, *optional*, defaults to 32):
-            Answer length limit.
-        temperature (`float`, *optional*):
-            Sampling temperature; greedy decoding when `None` or 0.
-        top_p (`float`, *optional*):
-            Nucleus sampling (with a temperature).
+        **kwargs: ``max_new_tokens``, ``temperature``, ``top_p``, as in `Answerer`.
     """
 
-    def __init__(
-        self, model, processor, max_new_tokens: int = 32, temperature: float | None = None, top_p: float | None = None
-    ):
-        super().__init__(model, processor, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p)
+    def __init__(self, model, processor, **kwargs):
+        super().__init__(model, processor, **kwargs)
         self._image_token_id = processor.tokenizer.convert_tokens_to_ids(processor.image_token)
         self._per_image = bool(getattr(processor, "image_count_needs_size", False))
         if self._per_image:  # the template depends on the image: built in `_prepare`
@@ -137,21 +123,20 @@ class SharedPrefixAnswerer(Answerer):
             `list[tuple[torch.Tensor, torch.Tensor]]`: one ``(keys, values)`` pair per decoder layer, each of shape
             ``(1, num_kv_heads, prefix_length, head_dim)``.
         """
-        from transformers import DynamicCache
-
         proc = self.processor
         if not isinstance(image, torch.Tensor):
             image = proc.image_processor(images=proc.prepare_images([image]), return_tensors="pt")["pixel_values"]
-        pixel_values = image.reshape(1, *image.shape[-3:])
-        input_ids = torch.tensor([self._template], device=self.device)
+        pixel_values = image.reshape(1, *image.shape[-3:]).to(self.device, self.model.dtype)
+        return self._cache(self._template, pixel_values=pixel_values)
+
+    def _cache(self, template: list[int], **image_inputs) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """The per-layer (keys, values) of one forward over the prefix ``template`` with the image's inputs."""
+        from transformers import DynamicCache
+
         cache = DynamicCache(config=self._config())
-        self.model(
-            input_ids=input_ids,
-            pixel_values=pixel_values.to(self.device, self.model.dtype),
-            past_key_values=cache,
-            use_cache=True,
-            logits_to_keep=1,  # the prefix's logits are never used
-        )
+        input_ids = torch.tensor([template], device=self.device)
+        # the prefix's logits are never used
+        self.model(input_ids=input_ids, past_key_values=cache, use_cache=True, logits_to_keep=1, **image_inputs)
         return [(keys, values) for keys, values, *_ in cache]
 
     def _config(self):
@@ -177,11 +162,9 @@ class SharedPrefixAnswerer(Answerer):
         # it to produce the first logits).
         shared = []
         for prefix, ids in zip(prefixes, prompt_ids):
-            template, min_prefix = (
-                (prefix.template, prefix.min_prefix) if isinstance(prefix, ImagePrefix) else (self._template, None)
-            )
-            length = min(len(template), common_prefix_length([template, ids]), len(ids) - 1)
-            minimum = self._min_prefix if min_prefix is None else min_prefix
+            own = isinstance(prefix, ImagePrefix)
+            template, minimum = (prefix.template, prefix.min_prefix) if own else (self._template, self._min_prefix)
+            length = min(common_prefix_length([template, ids]), len(ids) - 1)
             if length < minimum:
                 raise ValueError(
                     f"The prompts share only {length} leading tokens, fewer than the {minimum} that end the "
@@ -233,16 +216,12 @@ class SharedPrefixAnswerer(Answerer):
     # ------------------------------------------------------------------ Answerer hooks
     def _prepare(self, image):
         """Encode the image's prefix (a missing or undecodable file raises, see `Answerer.iter_batches`)."""
-        proc = self.processor
         if not self._per_image:
-            pixel_values = proc.image_processor(images=proc.prepare_images([image]), return_tensors="pt")
-            return self.encode_prefix(pixel_values["pixel_values"])
-        return self._image_prefix(proc.prepare_images(image))
+            return self.encode_prefix(image)
+        return self._image_prefix(self.processor.prepare_images(image))
 
     @torch.inference_mode()
     def _image_prefix(self, image) -> ImagePrefix:
-        from transformers import DynamicCache
-
         proc = self.processor
         expansion = proc.image_expansion_ids(image.size)
         probes = self.prompt_ids(list(_PROBE_QUESTIONS), expansion)
@@ -254,16 +233,8 @@ class SharedPrefixAnswerer(Answerer):
         inputs = proc.image_processor([image], return_tensors="pt")
         inputs = {k: v.to(self.device, self.model.dtype) if v.is_floating_point() else v.to(self.device)
                   for k, v in inputs.items()}  # fmt: skip
-        cache = DynamicCache(config=self._config())
-        self.model(
-            input_ids=torch.tensor([template], device=self.device),
-            past_key_values=cache,
-            use_cache=True,
-            logits_to_keep=1,
-            **inputs,
-        )
         self.prefix_length = max(self.prefix_length, len(template))
-        return ImagePrefix([(keys, values) for keys, values, *_ in cache], template, expansion, min_prefix)
+        return ImagePrefix(self._cache(template, **inputs), template, expansion, min_prefix)
 
     def _answer(self, prepared: Sequence, questions: Sequence[str]) -> list[str]:
         if not self._per_image:

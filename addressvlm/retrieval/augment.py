@@ -94,7 +94,6 @@ def retrieve(
     batch_size: int = 32,
     device: str = "cpu",
     show_progress: bool = False,
-    vectors=None,
 ) -> list[dict[str, Any]]:
     """Retrieve the nearest and the dissimilar index rows of each image.
 
@@ -109,7 +108,6 @@ def retrieve(
         batch_size (`int`, *optional*, defaults to 32): images per encoder call.
         device (`str`, *optional*, defaults to ``"cpu"``): where the encoder runs.
         show_progress (`bool`, *optional*, defaults to `False`): a progress bar while embedding.
-        vectors (`np.ndarray`, *optional*): the images' vectors, if already embedded with the index's encoder.
 
     Returns:
         `list[dict]`: per image ``{"similar": rows, "similar_scores": cosines, "dissimilar": rows,
@@ -128,27 +126,16 @@ def retrieve(
             raise ValueError(f"{len(location_ids)} location ids for {len(images)} images")
         if not exclude_own_location:
             check_no_leak(index, location_ids, "the query images")
-    if vectors is None:
-        vectors = index.embed(images, batch_size=batch_size, device=device, show_progress=show_progress)
+    vectors = index.embed(images, batch_size=batch_size, device=device, show_progress=show_progress)
     exclude = list(location_ids) if exclude_own_location else None
     near, near_scores = index.search(vectors, k, exclude)
     far, far_scores = index.search(vectors, dissimilar, exclude, dissimilar=True)
-    results = []
-    for i in range(len(images)):
-        if location_ids is not None:
-            own = str(location_ids[i])
-            for rows in (near[i], far[i]):
-                if any(index.locations[r] == own for r in rows):  # the guard, whatever the index did
-                    raise LeakError(f"image {images[i]}: a retrieved row shares its location {own!r}")
-        results.append(
-            {
-                "similar": near[i],
-                "similar_scores": near_scores[i],
-                "dissimilar": far[i],
-                "dissimilar_scores": far_scores[i],
-            }
-        )
-    return results
+    owns = [] if location_ids is None else [str(location) for location in location_ids]
+    for image, own, rows in zip(images, owns, zip(near, far)):
+        if any(index.locations[r] == own for found in rows for r in found):  # the guard, whatever the index did
+            raise LeakError(f"image {image}: a retrieved row shares its location {own!r}")
+    keys = ("similar", "similar_scores", "dissimilar", "dissimilar_scores")
+    return [dict(zip(keys, found)) for found in zip(near, near_scores, far, far_scores)]
 
 
 def retrieval_hints(index: AddressIndex, retrieved: Sequence[Mapping[str, Any]]) -> list[str]:
@@ -190,13 +177,13 @@ def hints_by_row(
 
 def _with_hint(row: dict, hint: str) -> dict:
     questions = [{**q, "question": rag_question(q["question"], hint)} for q in row["questions"]]
-    conversations = []
-    for turn in row["conversations"]:
-        value = turn["value"]
-        if turn["from"] == "human":
-            # backbone-neutral text (a legacy placeholder is dropped; each processor inserts its own)
-            value = rag_question(strip_image_placeholder(value), hint)
-        conversations.append({**turn, "value": value})
+    # human turns: backbone-neutral text (a legacy placeholder is dropped; each processor inserts its own)
+    conversations = [
+        {**turn, "value": rag_question(strip_image_placeholder(turn["value"]), hint)}
+        if turn["from"] == "human"
+        else turn
+        for turn in row["conversations"]
+    ]
     return {"questions": questions, "conversations": conversations}
 
 
@@ -245,9 +232,8 @@ def rag_split(
         device=device,
         show_progress=show_progress,
     )
-    hints = [""] * len(dataset)
-    for i, hint in zip(addressed, retrieval_hints(index, retrieved)):
-        hints[i] = hint
+    found = dict(zip(addressed, retrieval_hints(index, retrieved)))
+    hints = [found.get(i, "") for i in range(len(dataset))]
     digest = hashlib.sha256("\0".join(hints).encode("utf-8")).hexdigest()[:16]
     augmented = dataset.map(
         lambda row, i: _with_hint(row, hints[i]),
@@ -310,21 +296,13 @@ def write_rag_dataset(
     info = read_build_info(vqa_dir)
     raw, absolute = load_dataset_dict(vqa_dir), load_address_dataset(vqa_dir)
     result, settings = DatasetDict(), {}
+    embedding = dict(batch_size=batch_size, device=device, show_progress=show_progress)
     for name, split in absolute.items():
         if split.num_rows == 0:
             result[name] = raw[name]
             continue
         exclude = name in train_splits
-        augmented, settings[name] = rag_split(
-            split,
-            index,
-            k,
-            dissimilar,
-            exclude_own_location=exclude,
-            batch_size=batch_size,
-            device=device,
-            show_progress=show_progress,
-        )
+        augmented, settings[name] = rag_split(split, index, k, dissimilar, exclude_own_location=exclude, **embedding)
         # keep the stored (relative) image paths: the folder stays relocatable like the original
         result[name] = (
             augmented.remove_columns("image")

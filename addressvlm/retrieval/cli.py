@@ -46,6 +46,11 @@ class EncoderOptions:
     device: str = option("auto")
     no_progress: bool = option(False)
 
+    def encoder_kwargs(self) -> dict:
+        """``batch_size``, ``device`` (resolved) and ``show_progress``, as every command passes them."""
+        device = str(_device(self.device))
+        return dict(batch_size=self.batch_size, device=device, show_progress=not self.no_progress)
+
 
 @dataclass(kw_only=True)
 class EmbedOptions(EncoderOptions):
@@ -67,8 +72,8 @@ class EmbedOptions(EncoderOptions):
 
     def embedding_kwargs(self) -> dict:
         """The keyword arguments `build_index` and `add_to_index` share."""
-        shared = {name: getattr(self, name) for name in ("split", "batch_size", "shard_size", "workers", "image_size")}
-        return {**shared, "device": str(_device(self.device)), "show_progress": not self.no_progress}
+        shared = {name: getattr(self, name) for name in ("split", "shard_size", "workers", "image_size")}
+        return {**shared, **self.encoder_kwargs()}
 
 
 @dataclass(kw_only=True)
@@ -220,9 +225,7 @@ def _knn(args: argparse.Namespace) -> int:
         options.k,
         limit=options.limit,
         metric_path=options.metric_path,
-        batch_size=options.batch_size,
-        device=str(_device(options.device)),
-        show_progress=not options.no_progress,
+        **options.encoder_kwargs(),
     )
     print(format_table_header())
     print(format_table_row(metrics, options.name or f"k-NN retrieval (k={options.k})"))
@@ -261,10 +264,8 @@ def _augment(args: argparse.Namespace) -> int:
         options.rag_k,
         options.rag_dissimilar,
         train_splits=options.train_splits,
-        batch_size=options.batch_size,
-        device=str(_device(options.device)),
         overwrite=options.overwrite,
-        show_progress=not options.no_progress,
+        **options.encoder_kwargs(),
     )
     print(
         f"wrote {options.output}: questions with the addresses of {options.rag_k} similar and "

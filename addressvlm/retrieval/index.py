@@ -29,6 +29,7 @@ import shutil
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -202,13 +203,18 @@ def embed_images(
         raise ValueError(f"batch_size and shard_size must be >= 1, got {batch_size} and {shard_size}")
     images = list(images)
     n = len(images)
-    if work_dir is None:
+    progress = partial(tqdm, total=n, unit="img", desc=desc, disable=not show_progress, dynamic_ncols=True)
+
+    def embed(lo: int, hi: int, bar) -> np.ndarray:
         parts = []
-        with tqdm(total=n, unit="img", desc=desc, disable=not show_progress, dynamic_ncols=True) as bar:
-            for batch in _batches(images, 0, n, batch_size, workers):
-                parts.append(encoder.embed(batch))
-                bar.update(len(batch))
+        for batch in _batches(images, lo, hi, batch_size, workers):
+            parts.append(encoder.embed(batch))
+            bar.update(len(batch))
         return np.concatenate(parts) if parts else np.zeros((0, encoder.dim), np.float32)
+
+    if work_dir is None:
+        with progress() as bar:
+            return embed(0, n, bar)
     folder = Path(work_dir) / "shards"
     folder.mkdir(parents=True, exist_ok=True)
     shards = [folder / f"{i:06d}.npy" for i in range(math.ceil(n / shard_size))]
@@ -216,14 +222,9 @@ def embed_images(
     done = n - sum(min(n, (i + 1) * shard_size) - i * shard_size for i in todo)
     if done:
         logger.info("Resuming: %d of %d images already embedded in %s", done, n, folder)
-    with tqdm(total=n, initial=done, unit="img", desc=desc, disable=not show_progress, dynamic_ncols=True) as bar:
+    with progress(initial=done) as bar:
         for i in todo:
-            lo, hi = i * shard_size, min(n, (i + 1) * shard_size)
-            parts = []
-            for batch in _batches(images, lo, hi, batch_size, workers):
-                parts.append(encoder.embed(batch))
-                bar.update(len(batch))
-            _save_npy(shards[i], np.concatenate(parts))
+            _save_npy(shards[i], embed(i * shard_size, min(n, (i + 1) * shard_size), bar))
     return shards
 
 
@@ -499,12 +500,10 @@ class AddressIndex:
         folder = Path(path)
         info_file = folder / INFO_FILE
         if not info_file.is_file():
-            unfinished = (
-                " (an unfinished build: run the same `addressvlm index build` again)"
-                if (folder / WORK_DIR).is_dir()
-                else ""
-            )
-            raise FileNotFoundError(f"{folder} is not an address index: {INFO_FILE} is missing{unfinished}")
+            message = f"{folder} is not an address index: {INFO_FILE} is missing"
+            if (folder / WORK_DIR).is_dir():
+                message += " (an unfinished build: run the same `addressvlm index build` again)"
+            raise FileNotFoundError(message)
         info = json.loads(info_file.read_text(encoding="utf-8"))
         if info.get("format_version") != FORMAT_VERSION:
             raise ValueError(f"{info_file}: unknown index format {info.get('format_version')!r}")

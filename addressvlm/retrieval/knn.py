@@ -41,13 +41,10 @@ def vote(names: Sequence[str], normalise=lambda s: s) -> list[tuple[str, int]]:
         names (`Sequence[str]`): the neighbours' names, nearest first.
         normalise (`Callable`, *optional*): the form names are counted under (the first spelling is returned).
     """
-    counts: Counter = Counter()
-    first: dict[str, tuple[int, str]] = {}
-    for rank, name in enumerate(names):
-        form = normalise(name)
-        counts[form] += 1
-        first.setdefault(form, (rank, name))
-    return [(first[f][1], counts[f]) for f in sorted(counts, key=lambda f: (-counts[f], first[f][0]))]
+    first: dict[str, str] = {}
+    for name in names:
+        first.setdefault(normalise(name), name)
+    return [(first[form], count) for form, count in Counter(map(normalise, names)).most_common()]
 
 
 def knn_answer(question: Mapping[str, Any], streets: Sequence[str], districts: Sequence[str], normalise=None) -> str:
@@ -102,7 +99,6 @@ def evaluate_knn(
     metric_path: str | os.PathLike | None = None,
     batch_size: int = 32,
     device: str = "cpu",
-    name: str = "k-NN retrieval",
     show_progress: bool = True,
 ) -> dict[str, Any]:
     """Answer a VQA split by k-NN vote and score it like `evaluate_model` (predictions JSONL + metrics JSON).
@@ -116,7 +112,6 @@ def evaluate_knn(
         metric_path (`str` or `os.PathLike`, *optional*): the ``address_accuracy`` folder.
         batch_size (`int`, *optional*, defaults to 32): images per encoder call.
         device (`str`, *optional*, defaults to ``"cpu"``): where the encoder runs.
-        name (`str`, *optional*): the ``model`` recorded in ``metrics.json``.
         show_progress (`bool`, *optional*, defaults to `True`): a bar while embedding.
 
     Returns:
@@ -145,27 +140,20 @@ def evaluate_knn(
         device=device,
         show_progress=show_progress,
     )
-    neighbours = [
-        ([index.streets[r] for r in item["similar"]], [index.districts[r] for r in item["similar"]])
-        for item in retrieved
-    ]
     records = []
     for q in questions:
-        streets, districts = neighbours[q.image_index]
+        similar = retrieved[q.image_index]["similar"]
+        streets, districts = list(index.streets[similar]), list(index.districts[similar])
         entry = {"question": q.question, "level": q.level, "type": q.type, "options": list(q.options)}
-        records.append(
-            q.record(
-                knn_answer(entry, streets, districts, functions.normalize_address),
-                neighbours=[f"{s}, {d}" for s, d in zip(streets, districts)],
-            )
-        )
+        answer = knn_answer(entry, streets, districts, functions.normalize_address)
+        records.append(q.record(answer, neighbours=[index.address(r) for r in similar]))
     seconds = time.perf_counter() - start
     scores, scored = score_records(metric, questions, records)
     atomic_write_jsonl(folder / "predictions.jsonl", scored)
     result = {
         **scores,
         "eval": {
-            "model": name,
+            "model": "k-NN retrieval",
             "decoding": "k-NN majority vote",
             "rag": rag_settings(index, k, 0),
             "n_images": len(images),

@@ -87,9 +87,7 @@ def run_rag_rows(options, space, steps, part: str = "all") -> None:
             steps.run(f"{key}: evaluate with retrieval hints ({RAG_K} similar, {RAG_DISSIMILAR} dissimilar)",
                       evals / key / "metrics.json", _evaluate_rag, options, models[key], vqa, index, evals / key,
                       title)  # fmt: skip
-    if part == "without-addressvlm":
-        return
-    if not options.rag_training:
+    if part == "without-addressvlm" or not options.rag_training:
         return
     hinted = out / "data" / "vqa_rag"
     steps.run("rag-data: training questions with retrieval hints (each image's own location excluded)",

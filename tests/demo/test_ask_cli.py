@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+from dataclasses import asdict
 
 import pytest
 from PIL import Image
@@ -119,7 +120,7 @@ def test_ask_rag_lists_the_similar_street_views(capsys, tiny_checkpoint, photos,
     code, out, _ = _ask(capsys, tiny_checkpoint, photos[0], "--rag", demo_city, "--json")
     (entry,) = json.loads(out)["images"]
     expected = retriever.search(Image.open(photos[0]).convert("RGB"), 4)
-    assert entry["neighbours"] == [n.to_dict() for n in expected]
+    assert entry["neighbours"] == [asdict(n) for n in expected]
     assert main(["ask", tiny_checkpoint, str(photos[0]), "--rag", str(demo_city / "missing")]) == 2
     assert "--rag: retrieval index" in capsys.readouterr().err
 

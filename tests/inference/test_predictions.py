@@ -4,13 +4,9 @@ import json
 
 import pytest
 
-from addressvlm.inference.predictions import (
-    PredictionWriter,
-    atomic_write_json,
-    atomic_write_jsonl,
-    question_key,
-    read_predictions,
-)
+from addressvlm.inference.predictions import question_key, read_predictions
+from addressvlm.utils.io import atomic_write_json, atomic_write_jsonl
+from addressvlm.utils.jsonl import JsonlAppender
 
 
 def _records(*keys):
@@ -19,10 +15,10 @@ def _records(*keys):
 
 def test_write_batches_and_read_back(tmp_path):
     path = tmp_path / "predictions.jsonl"
-    with PredictionWriter(path) as writer:
-        writer.write_batch(_records("a:0", "a:1"))
-        writer.write_batch([])
-        writer.write_batch(_records("b:0"))
+    with JsonlAppender(path) as writer:
+        writer.append(_records("a:0", "a:1"))
+        writer.append([])
+        writer.append(_records("b:0"))
     records, torn = read_predictions(path)
     assert list(records) == ["a:0", "a:1", "b:0"] and torn == 0
     assert question_key("test-0000001", 3) == "test-0000001:3"
@@ -36,8 +32,8 @@ def test_torn_last_line_is_dropped_and_repaired(tmp_path):
     records, torn = read_predictions(path, repair=True)
     assert list(records) == ["a:0", "a:1"] and torn == len(b'{"key": "a:2", "predic')
     assert path.read_bytes() == clean  # appending continues on a line boundary
-    with PredictionWriter(path) as writer:
-        writer.write_batch(_records("a:2"))
+    with JsonlAppender(path) as writer:
+        writer.append(_records("a:2"))
     assert list(read_predictions(path)[0]) == ["a:0", "a:1", "a:2"]
 
 
@@ -45,9 +41,9 @@ def test_the_writer_cuts_a_torn_last_line_before_appending(tmp_path):
     path = tmp_path / "predictions.jsonl"
     atomic_write_jsonl(path, _records("a:0"))
     path.write_bytes(path.read_bytes() + b'{"key": "a:1", "pre')
-    with PredictionWriter(path) as writer:
+    with JsonlAppender(path) as writer:
         assert writer.torn_bytes == len(b'{"key": "a:1", "pre')
-        writer.write_batch(_records("a:1"))
+        writer.append(_records("a:1"))
     assert read_predictions(path) == ({r["key"]: r for r in _records("a:0", "a:1")}, 0)
 
 

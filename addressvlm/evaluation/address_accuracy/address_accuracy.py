@@ -535,10 +535,8 @@ def compute_address_accuracy(
             results[cell] = sum(accuracies) / len(accuracies) if accuracies else None
         else:
             results[cell] = _percent(n_correct, n)
-    for cell in OUTPUT_CELLS:
-        results[f"n_{cell}"] = totals[cell][0]
-    for cell in OUTPUT_CELLS:
-        results[f"n_valid_{cell}"] = totals[cell][1]
+    results.update({f"n_{cell}": totals[cell][0] for cell in OUTPUT_CELLS})
+    results.update({f"n_valid_{cell}": totals[cell][1] for cell in OUTPUT_CELLS})
 
     for suffix, scope in (("", "A"), ("_sd", "A_sd")):
         n, n_valid, n_correct = totals[scope]
@@ -606,22 +604,9 @@ class AddressAccuracy(evaluate.Metric):
         return super().compute(predictions=predictions, references=references, **kwargs)
 
     def _compute(
-        self,
-        predictions,
-        references,
-        levels,
-        question_types,
-        options,
-        average="micro",
-        return_per_question=False,
+        self, predictions, references, levels, question_types, options, average="micro", return_per_question=False
     ):
         """Returns the scores; see `_KWARGS_DESCRIPTION`."""
         return compute_address_accuracy(
-            predictions,
-            references,
-            levels,
-            question_types,
-            options,
-            average=average,
-            return_per_question=return_per_question,
+            predictions, references, levels, question_types, options, average, return_per_question
         )
