@@ -32,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -433,26 +434,21 @@ def run_grid(grid_file: str | os.PathLike, out: str | os.PathLike, jobs: int = 1
     grid = load_grid(grid_file)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    todo = [s for s in (seeds or grid.seeds)]
-    running: list[tuple[int, subprocess.Popen]] = []
-    failed = []
-    while todo or running:
-        while todo and len(running) < max(1, jobs):
-            seed = todo.pop(0)
-            log = out / "logs" / f"seed-{seed}.log"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            command = [sys.executable, "-m", "addressvlm.cli", "experiment", "--grid", str(grid_file)]
-            command += ["--output", str(out), "--seed", str(seed), "--inline"]
-            print(f"seed {seed}: started (log {log})", flush=True)
-            with open(log, "a", encoding="utf-8") as sink:
-                running.append((seed, subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)))
-        time.sleep(2)
-        for seed, process in list(running):
-            if process.poll() is not None:
-                running.remove((seed, process))
-                print(f"seed {seed}: {'done' if process.returncode == 0 else 'FAILED'}", flush=True)
-                if process.returncode:
-                    failed.append(seed)
+
+    def run(seed: int) -> bool:
+        log = out / "logs" / f"seed-{seed}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "addressvlm.cli", "experiment", "--grid", str(grid_file)]
+        command += ["--output", str(out), "--seed", str(seed), "--inline"]
+        print(f"seed {seed}: started (log {log})", flush=True)
+        with open(log, "a", encoding="utf-8") as sink:
+            code = subprocess.run(command, stdout=sink, stderr=subprocess.STDOUT).returncode
+        print(f"seed {seed}: {'done' if code == 0 else 'FAILED'}", flush=True)
+        return code == 0
+
+    todo = list(seeds or grid.seeds)
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        failed = [seed for seed, ok in zip(todo, pool.map(run, todo)) if not ok]
     text = summarise(grid, out)
     if failed:
         raise RuntimeError(f"seeds {failed} failed; see {out / 'logs'} (re-run the same command to resume)")

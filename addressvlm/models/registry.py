@@ -53,7 +53,8 @@ class BackboneSpec:
             Regex of the vision-tower linear layers for ``vision: lora``.
         loader (`Callable`):
             ``loader(path, torch_dtype=None, attn_implementation=None, processor_path=None, **kwargs)`` ->
-            ``(model, processor)`` for any ``model_types`` checkpoint folder.
+            ``(model, processor)`` for any ``model_types`` checkpoint folder (`load_pretrained` then sets the
+            generation stop tokens).
         processor_class (`type`):
             The processor class saved with outputs; `addressvlm.models.has_saved_processor` recognises it.
         build_tiny (`Callable`):

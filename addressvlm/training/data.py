@@ -24,7 +24,6 @@ __all__ = [
     "conversation_lengths",
     "eval_subset",
     "load_training_data",
-    "load_training_data_for",
     "split_conversation_turns",
 ]
 
@@ -349,14 +348,3 @@ def check_training_datasets(data_args, kinds: Sequence[str], purpose: str) -> No
         raise ValueError("dataset_paths is empty: name at least one dataset folder (addressvlm data build-...)")
     for path in data_args.dataset_paths:
         check_dataset_kind(path, kinds, purpose)
-
-
-def load_training_data_for(data_args, processor, training_args) -> TrainingData:
-    """[`load_training_data`] with the seed, length column and sampling strategy of the `TrainingArguments`."""
-    return load_training_data(
-        data_args,
-        processor,
-        seed=training_args.seed,
-        length_column=training_args.length_column_name,
-        sampling_strategy=training_args.train_sampling_strategy,
-    )

@@ -32,8 +32,6 @@ __all__ = ["StartingPoint", "load_starting_point"]
 
 logger = logging.getLogger(__name__)
 
-_DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
-
 
 @dataclass
 class StartingPoint:
@@ -60,7 +58,7 @@ def _load_base(name_or_path: str, model_args):
 
     from addressvlm.models import get_backbone, load_pretrained
 
-    kwargs = {"torch_dtype": getattr(torch, _DTYPES[model_args.dtype])}
+    kwargs = {"torch_dtype": getattr(torch, model_args.dtype)}
     if model_args.attn_implementation:
         kwargs["attn_implementation"] = model_args.attn_implementation
     if model_args.pad_image_to_square is not None:

@@ -183,7 +183,7 @@ class MiniCPMVImageProcessor(BaseImageProcessor):
             `(n_slices, H / patch, W / patch)`, ``tgt_sizes`` `(n_slices, 2)` and ``image_grids`` `(n_images, 2)`.
         """
         slices, grids = [], []
-        for image in _flatten(images):
+        for image in flatten_images(images):
             pieces, grid = self._slices(image)
             slices.extend(pieces)
             grids.append(grid)
@@ -206,10 +206,9 @@ class MiniCPMVImageProcessor(BaseImageProcessor):
         return BatchFeature(data, tensor_type=return_tensors)
 
 
-def _flatten(images) -> list[Image.Image]:
-    if isinstance(images, Image.Image):
-        return [images]
+def flatten_images(images) -> list:
+    """One image, a list or a list of lists, as a flat list in order."""
     flat = []
-    for item in images:
-        flat.extend(_flatten(item) if isinstance(item, (list, tuple)) else [item])
+    for item in images if isinstance(images, (list, tuple)) else [images]:
+        flat.extend(flatten_images(item) if isinstance(item, (list, tuple)) else [item])
     return flat
