@@ -70,16 +70,12 @@ class BackboneSpec:
             Group -> the group whose ``full`` mode it follows (frozen otherwise).
         default_max_text_length (`int`, *optional*, defaults to 1472):
             Text tokens per training example when the config does not say (image tokens are not counted).
-        default_image_size (`int`, *optional*, defaults to 336):
-            The vision input size of the full-size model (a slice for sliced backbones), for docs and data builders.
         supports_prefix_cache (`bool`, *optional*, defaults to `False`):
             Whether `addressvlm.inference.SharedPrefixAnswerer` applies: the image's block of tokens comes before the
             question (its length may depend on the image) and the model takes ``past_key_values`` with the image
             processor's outputs. Otherwise evaluation and the probe use plain batched ``generate``.
         card_tags (`tuple[str, ...]`, *optional*):
             Model-card tags.
-        stop_tokens (`tuple[str, ...]`, *optional*):
-            Tokens that end an answer; the processor's ``stop_token_ids`` are built from them.
     """
 
     name: str
@@ -96,10 +92,8 @@ class BackboneSpec:
     exporters: tuple[Exporter, ...] = ()
     group_follows: dict[str, str] = field(default_factory=lambda: {"lm_head": "llm"})
     default_max_text_length: int = 1472
-    default_image_size: int = 336
     supports_prefix_cache: bool = False
     card_tags: tuple[str, ...] = ()
-    stop_tokens: tuple[str, ...] = ()
 
     def __post_init__(self):
         for required in ("vision", "projector", "llm"):
