@@ -119,10 +119,9 @@ class MiniCPMVImageProcessor(BaseImageProcessor):
         use_image_id: bool = True,
         **kwargs,
     ):
-        extra = {k: v for k, v in kwargs.items() if k in ("im_start", "im_end", "slice_start", "slice_end", "unk")}
-        extra.update({k: kwargs[k] for k in ("im_id_start", "im_id_end", "version") if k in kwargs})
-        kwargs = {k: v for k, v in kwargs.items() if k not in extra and k not in ("auto_map", "processor_class")}
-        super().__init__(**kwargs)
+        # keys of the published preprocessor_config.json that configure nothing here
+        ignored = {"im_start", "im_end", "slice_start", "slice_end", "unk", "im_id_start", "im_id_end", "version"}
+        super().__init__(**{k: v for k, v in kwargs.items() if k not in ignored | {"auto_map", "processor_class"}})
         self.max_slice_nums = int(max_slice_nums)
         self.scale_resolution = int(scale_resolution)
         self.patch_size = int(patch_size)
@@ -140,11 +139,10 @@ class MiniCPMVImageProcessor(BaseImageProcessor):
 
     def slice_image(self, image: Image.Image) -> tuple[list[Image.Image], tuple[int, int] | None]:
         """The overview then the slices row by row, and the grid."""
-        size = image.size
-        if not self.slice_mode:
-            best = _best_resize(size, self.scale_resolution, self.patch_size, allow_upscale=True)
-            return [image.resize(best, resample=Image.Resampling.BICUBIC)], None
-        grid, overview, cell = slice_sizes(size, self.max_slice_nums, self.scale_resolution, self.patch_size)
+        if self.slice_mode:
+            grid, overview, cell = slice_sizes(image.size, self.max_slice_nums, self.scale_resolution, self.patch_size)
+        else:
+            grid, overview = None, _best_resize(image.size, self.scale_resolution, self.patch_size, allow_upscale=True)
         images = [image.resize(overview, resample=Image.Resampling.BICUBIC)]
         if grid is not None:
             refined = image.resize((cell[0] * grid[0], cell[1] * grid[1]), resample=Image.Resampling.BICUBIC)
