@@ -134,13 +134,11 @@ def load_starting_point(model_args, init_args=None) -> StartingPoint:
     model, processor = _load_base(base_name, model_args)
     base = BaseModelRef.from_name(model_args.base_model_id or base_name)
     name = f"stage{len(read_adapter_chain(init_dir)) + 1}"
-    if mode == "merge":
-        model = apply_adapter(model, init_dir).merge_and_unload()
-        carried: tuple[str, ...] = ()
-    elif mode == "stack":
+    if mode == "stack":
         model = stack_adapter(model, init_dir, name)
         carried = _full_groups_of(init_dir, get_backbone(model.config))
-    else:
-        raise ValueError(f"init_mode must be 'merge' or 'stack', got {mode!r}")
+    else:  # merge (`InitArguments` checks the mode)
+        model = apply_adapter(model, init_dir).merge_and_unload()
+        carried = ()
     logger.info("Starting from %s (%s, as adapter %r) on base %s", init_from, mode, name, base_name)
     return StartingPoint(model, processor, base, [ParentAdapter(name, mode, init_dir)], carried)
