@@ -169,44 +169,15 @@ def full_size_llava_phi3_config(tokenizer, text_layers: int = 32, vision_layers:
         text_layers (`int`, *optional*, defaults to 32): Phi-3 decoder layers (fewer for a cheaper, scaled run).
         vision_layers (`int`, *optional*, defaults to 24): CLIP encoder layers.
     """
-    from transformers import CLIPVisionConfig, Phi3Config
-
     from .configuration_llava_phi3 import LlavaPhi3Config
 
-    vision = CLIPVisionConfig(
-        hidden_size=1024,
-        intermediate_size=4096,
-        num_hidden_layers=vision_layers,
-        num_attention_heads=16,
-        image_size=336,
-        patch_size=14,
-        projection_dim=768,
-        hidden_act="quick_gelu",
-        layer_norm_eps=1e-5,
-    )
-    text = Phi3Config(
-        vocab_size=32064,
-        hidden_size=3072,
-        intermediate_size=8192,
-        num_hidden_layers=text_layers,
-        num_attention_heads=32,
-        num_key_value_heads=32,
-        max_position_embeddings=4096,
-        rms_norm_eps=1e-5,
-        rope_theta=10000.0,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=False,
-    )
-    return LlavaPhi3Config(
-        vision_config=vision,
-        text_config=text,
-        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
-        projector_hidden_act="gelu",
-        vision_feature_layer=-2,
-        vision_feature_select_strategy="default",
-    )
+    config = LlavaPhi3Config(image_token_index=tokenizer.convert_tokens_to_ids("<image>"))  # defaults: the real one
+    config.text_config.num_hidden_layers = text_layers
+    config.vision_config.num_hidden_layers = vision_layers
+    config.text_config.bos_token_id = tokenizer.bos_token_id
+    config.text_config.eos_token_id = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    config.text_config.pad_token_id = tokenizer.pad_token_id
+    return config
 
 
 def make_llava_phi3_processor(tokenizer, image_size: int, pad_image_to_square: bool = False, max_text_length=1472):
