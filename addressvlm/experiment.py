@@ -37,6 +37,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from addressvlm.utils.io import atomic_write_text, write_json
 from addressvlm.utils.options import add_command, option, options_from
 
 
@@ -236,8 +237,6 @@ def run_seed(grid: GridSpec, out: str | os.PathLike, seed: int) -> list[dict]:
         fractions = [e["padding_fraction"] for e in history if "padding_fraction" in e]
         row["padding_fraction"] = sum(fractions) / len(fractions) if fractions else None
         row["seconds"] = round(time.monotonic() - began, 1)
-        from addressvlm.utils.io import write_json
-
         write_json(row_file, row)
         rows.append(row)
     if grid.reading_probe:
@@ -250,7 +249,6 @@ def _reading(grid: GridSpec, space, options) -> None:
     from addressvlm.data import load_address_dataset
     from addressvlm.inference.reading import reading_images, reading_probe
     from addressvlm.models import load_pretrained
-    from addressvlm.utils.io import write_json
 
     target = space.out / f"reading_{grid.split}.json"
     if target.is_file():
@@ -303,8 +301,6 @@ def _mean_sd(values: list[float]) -> str:
 
 def summarise(grid: GridSpec, out: str | os.PathLike) -> str:
     """Write ``results.md`` and ``results.json`` from the finished rows; return the markdown."""
-    from addressvlm.utils.io import atomic_write_text, write_json
-
     out = Path(out)
     rows = []
     for seed in grid.seeds:
@@ -501,8 +497,6 @@ def _main(args) -> int:
             raise ValueError("--quickstarts summarises finished quickstart folders; it takes no --grid")
         text = compare_quickstarts(options.quickstarts)
         if options.output:
-            from addressvlm.utils.io import atomic_write_text
-
             atomic_write_text(options.output, text)
         print(text)
         return 0
