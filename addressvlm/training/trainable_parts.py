@@ -126,14 +126,6 @@ def build_lora_config(spec, parts: TrainableParts, args):
     )
 
 
-def _is_lora_param(name: str) -> bool:
-    return ".lora_" in name
-
-
-def _is_saved_copy(name: str) -> bool:
-    return ".modules_to_save." in name
-
-
 def _adapter_of(name: str) -> str | None:
     """The adapter a LoRA / modules_to_save parameter belongs to (``...lora_A.<adapter>.weight``)."""
     parts = name.split(".")
@@ -155,7 +147,7 @@ def set_requires_grad(model, spec, parts: TrainableParts, frozen_adapters: tuple
     trainable_full = set(parts.full_groups)
     for name, param in model.named_parameters():
         group = spec.group_of(name)
-        if _is_lora_param(name):
+        if ".lora_" in name:
             param.requires_grad = parts.mode(group) == "lora" and _adapter_of(name) not in frozen_adapters
         elif ".original_module." in name:
             param.requires_grad = False
@@ -238,7 +230,7 @@ def parameter_table(model, spec, parts: TrainableParts, learning_rates: dict[str
         if id(param) in seen:
             continue
         seen.add(id(param))
-        if not _is_lora_param(name) and not _is_saved_copy(name):
+        if ".lora_" not in name and ".modules_to_save." not in name:  # base weights, once
             row["parameters"] += param.numel()
         if param.requires_grad:
             row["trainable"] += param.numel()
