@@ -170,6 +170,7 @@ class ConversationCollator:
         longest = max(len(example["input_ids"]) for example in examples)
         if self.pad_to_multiple_of:
             longest = -(-longest // self.pad_to_multiple_of) * self.pad_to_multiple_of
+
         def padded(key: str, value: int):
             out = torch.full((len(examples), longest), value, dtype=torch.long)
             for i, example in enumerate(examples):

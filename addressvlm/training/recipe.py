@@ -177,10 +177,9 @@ def _hyperparameters(training_args, parts_args, processor, parts: TrainableParts
     }
     if is_adapter:
         values.update(lora_r=parts_args.lora_r, lora_alpha=parts_args.lora_alpha, lora_dropout=parts_args.lora_dropout)
-    if parts_args.projector_lr is not None:
-        values["projector_lr"] = parts_args.projector_lr
-    if parts_args.vision_lr is not None:
-        values["vision_lr"] = parts_args.vision_lr
+    for name in ("projector_lr", "vision_lr"):
+        if getattr(parts_args, name) is not None:
+            values[name] = getattr(parts_args, name)
     return values
 
 

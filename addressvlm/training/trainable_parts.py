@@ -207,10 +207,9 @@ def apply_trainable_parts(model, parts: TrainableParts, args, spec=None, activat
 def param_group_learning_rates(parts_args, learning_rate: float) -> dict[str, float]:
     """Learning rate per module group: ``projector_lr`` / ``vision_lr`` where set, else ``learning_rate``."""
     rates = {group: learning_rate for group in (*GROUP_NAMES, "other")}  # groups beyond these use learning_rate
-    if parts_args.projector_lr is not None:
-        rates["projector"] = parts_args.projector_lr
-    if parts_args.vision_lr is not None:
-        rates["vision"] = parts_args.vision_lr
+    for group in ("projector", "vision"):
+        if getattr(parts_args, f"{group}_lr") is not None:
+            rates[group] = getattr(parts_args, f"{group}_lr")
     return rates
 
 

@@ -28,26 +28,10 @@ __all__ = [
 ]
 
 # Qwen2's and MiniCPM-V's special tokens.
-MINICPMV_SPECIAL_TOKENS = [
-    "<|endoftext|>",
-    "<|im_start|>",
-    "<|im_end|>",
-    "<unk>",
-    "<image>",
-    "</image>",
-    "<ref>",
-    "</ref>",
-    "<box>",
-    "</box>",
-    "<quad>",
-    "</quad>",
-    "<point>",
-    "</point>",
-    "<slice>",
-    "</slice>",
-    "<image_id>",
-    "</image_id>",
-]
+MINICPMV_SPECIAL_TOKENS = (
+    "<|endoftext|> <|im_start|> <|im_end|> <unk> <image> </image> <ref> </ref> <box> </box> <quad> </quad> <point> "
+    "</point> <slice> </slice> <image_id> </image_id>"
+).split()
 
 
 def train_tiny_qwen2_tokenizer(vocab_size: int = 1000, extra_texts: Iterable[str] = ()):
