@@ -186,12 +186,9 @@ def _phi3_text_config_to_llama(phi3_config):
 
 
 _SHARED_FIELDS = (
-    "image_token_index",
-    "projector_hidden_act",
-    "vision_feature_select_strategy",
-    "vision_feature_layer",
-    "multimodal_projector_bias",
-)
+    "image_token_index projector_hidden_act vision_feature_select_strategy vision_feature_layer "
+    "multimodal_projector_bias"
+).split()
 
 
 def llava_config_to_llava_phi3(llava_config):
