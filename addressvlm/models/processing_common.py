@@ -34,7 +34,6 @@ class ChatPromptMixin:
         content = ([{"type": "image"}] if with_image else []) + [{"type": "text", "text": question}]
         return self.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True)
 
-
     def _tokenize_conversation(self, conversation, images: list | None) -> tuple[dict, torch.Tensor, torch.Tensor]:
         """Tokenize a conversation with the chat template; return its output, ``input_ids`` and the labels (the
         assistant tokens; the rest is `IGNORE_INDEX`)."""
