@@ -148,9 +148,21 @@ def ours_to_stock_state_dict(
 
 
 _TEXT_FIELDS = (
-    "vocab_size hidden_size intermediate_size num_hidden_layers num_attention_heads num_key_value_heads hidden_act "
-    "max_position_embeddings initializer_range rms_norm_eps bos_token_id eos_token_id pad_token_id tie_word_embeddings"
-).split()
+    "vocab_size",
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "hidden_act",
+    "max_position_embeddings",
+    "initializer_range",
+    "rms_norm_eps",
+    "bos_token_id",
+    "eos_token_id",
+    "pad_token_id",
+    "tie_word_embeddings",
+)
 """Text-config fields that mean the same in Phi-3 and Llama."""
 
 
@@ -186,9 +198,12 @@ def _phi3_text_config_to_llama(phi3_config):
 
 
 _SHARED_FIELDS = (
-    "image_token_index projector_hidden_act vision_feature_select_strategy vision_feature_layer "
-    "multimodal_projector_bias"
-).split()
+    "image_token_index",
+    "projector_hidden_act",
+    "vision_feature_select_strategy",
+    "vision_feature_layer",
+    "multimodal_projector_bias",
+)
 
 
 def llava_config_to_llava_phi3(llava_config):

@@ -27,16 +27,36 @@ REMOTE_CODE_FILES = {
     "AutoModelForCausalLM": "modeling_minicpmv.MiniCPMV",
 }
 _TEXT_FIELDS = (
-    "vocab_size hidden_size intermediate_size num_hidden_layers num_attention_heads num_key_value_heads hidden_act "
-    "max_position_embeddings initializer_range rms_norm_eps use_sliding_window sliding_window max_window_layers "
-    "attention_dropout bos_token_id eos_token_id tie_word_embeddings"
-).split()
-"""Qwen2 fields the published flat config carries at its top level."""
+    "vocab_size",
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "hidden_act",
+    "max_position_embeddings",
+    "initializer_range",
+    "rms_norm_eps",
+    "use_sliding_window",
+    "sliding_window",
+    "max_window_layers",
+    "attention_dropout",
+    "bos_token_id",
+    "eos_token_id",
+    "tie_word_embeddings",
+)
 _VISION_FIELDS = (
-    "hidden_size intermediate_size num_hidden_layers num_attention_heads num_channels image_size patch_size "
-    "hidden_act layer_norm_eps attention_dropout"
-).split()
-"""SigLIP fields of the published ``vision_config``."""
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_channels",
+    "image_size",
+    "patch_size",
+    "hidden_act",
+    "layer_norm_eps",
+    "attention_dropout",
+)
 
 
 def published_to_ours_config(published: dict[str, Any], image_token_id: int | None = None):

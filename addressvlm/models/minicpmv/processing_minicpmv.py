@@ -51,9 +51,15 @@ CHATML_CHAT_TEMPLATE = (
 )
 
 _TOKENIZER_KWARGS = (
-    "padding padding_side truncation max_length add_special_tokens return_offsets_mapping return_attention_mask "
-    "pad_to_multiple_of"
-).split()
+    "padding",
+    "padding_side",
+    "truncation",
+    "max_length",
+    "add_special_tokens",
+    "return_offsets_mapping",
+    "return_attention_mask",
+    "pad_to_multiple_of",
+)
 
 
 class MiniCPMVProcessor(ChatPromptMixin, ProcessorMixin):

@@ -28,10 +28,26 @@ __all__ = [
 ]
 
 # Qwen2's and MiniCPM-V's special tokens.
-MINICPMV_SPECIAL_TOKENS = (
-    "<|endoftext|> <|im_start|> <|im_end|> <unk> <image> </image> <ref> </ref> <box> </box> <quad> </quad> <point> "
-    "</point> <slice> </slice> <image_id> </image_id>"
-).split()
+MINICPMV_SPECIAL_TOKENS = [
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<unk>",
+    "<image>",
+    "</image>",
+    "<ref>",
+    "</ref>",
+    "<box>",
+    "</box>",
+    "<quad>",
+    "</quad>",
+    "<point>",
+    "</point>",
+    "<slice>",
+    "</slice>",
+    "<image_id>",
+    "</image_id>",
+]
 
 
 def train_tiny_qwen2_tokenizer(vocab_size: int = 1000, extra_texts: Iterable[str] = ()):
