@@ -61,9 +61,7 @@ def read_adapter_chain(adapter_dir: str | os.PathLike) -> list[dict[str, str]]:
 
 def _load_full_weights(model, weights: dict) -> None:
     """Copy saved ``modules_to_save`` weights (PEFT key names) into the plain modules of ``model``."""
-    state = {
-        key[len(_PEFT_PREFIX) :] if key.startswith(_PEFT_PREFIX) else key: value for key, value in weights.items()
-    }
+    state = {key.removeprefix(_PEFT_PREFIX): value for key, value in weights.items()}
     result = model.load_state_dict(state, strict=False)
     if result.unexpected_keys:
         raise KeyError(f"Saved full weights do not match the model: {result.unexpected_keys[:8]}")

@@ -116,8 +116,7 @@ class BackboneSpec:
         nested prefixes (``llm`` and ``llm.lm_head``) classify correctly. PEFT wrapper prefixes are ignored."""
         name = parameter_name
         for prefix in ("base_model.model.", "module."):
-            if name.startswith(prefix):
-                name = name[len(prefix) :]
+            name = name.removeprefix(prefix)
         best, length = "other", -1
         for group, prefix in self.module_groups.items():
             if (name == prefix or name.startswith(prefix + ".")) and len(prefix) > length:
