@@ -103,9 +103,7 @@ def stock_to_ours_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, t
                 raise KeyError(f"Cannot fuse {fused.ours.format(i=match['i'])}: missing {missing}")
             out[fused.ours.format(i=match["i"])] = torch.cat([state[name] for name in names], dim=0)
             consumed.update(names)
-    for key, value in state.items():
-        if key not in consumed:
-            out[key] = value
+    out.update({key: value for key, value in state.items() if key not in consumed})
     return out
 
 

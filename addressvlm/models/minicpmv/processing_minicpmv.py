@@ -128,9 +128,7 @@ class MiniCPMVProcessor(ChatPromptMixin, ProcessorMixin):
 
     def image_token_count(self, image_size: tuple[int, int] | None = None) -> int:
         """Tokens an image of ``image_size`` (width, height) expands to (markers and newlines included)."""
-        if image_size is None:
-            raise ValueError("MiniCPM-V's image-token count depends on the image size; pass image_size")
-        return len(self._expansion_ids(self.grid_of(image_size)))
+        return len(self.image_expansion_ids(image_size))
 
     def image_expansion_ids(self, image_size: tuple[int, int] | None = None) -> list[int]:
         """The ids an image of ``image_size`` (width, height) expands to, as the first image of a prompt."""
