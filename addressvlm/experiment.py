@@ -302,12 +302,8 @@ def _mean_sd(values: list[float]) -> str:
 def summarise(grid: GridSpec, out: str | os.PathLike) -> str:
     """Write ``results.md`` and ``results.json`` from the finished rows; return the markdown."""
     out = Path(out)
-    rows = []
-    for seed in grid.seeds:
-        for arm in grid.arms:
-            file = out / "seeds" / str(seed) / "arms" / arm.name / "row.json"
-            if file.is_file():
-                rows.append(json.loads(file.read_text()))
+    files = [out / "seeds" / str(seed) / "arms" / arm.name / "row.json" for seed in grid.seeds for arm in grid.arms]
+    rows = [json.loads(file.read_text()) for file in files if file.is_file()]
     by = {(r["arm"], r["seed"]): r for r in rows}
     lines = [f"# Grid on the {grid.split} split ({len(rows)} runs)", ""]
     lines += ["| Arm | seeds | " + " | ".join(HEADERS) + " | J learnt | padding |"]

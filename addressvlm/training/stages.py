@@ -76,9 +76,7 @@ def _load_base(name_or_path: str, model_args):
 
 
 def _same_checkpoint(a: str, b: str) -> bool:
-    if a == b:
-        return True
-    return Path(a).exists() and Path(b).exists() and Path(a).resolve() == Path(b).resolve()
+    return a == b or (Path(a).exists() and Path(b).exists() and Path(a).resolve() == Path(b).resolve())
 
 
 def _full_groups_of(adapter_dir: Path, spec) -> tuple[str, ...]:
