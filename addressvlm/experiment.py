@@ -32,10 +32,12 @@ import statistics
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from addressvlm.utils.io import atomic_write_text, write_json
 from addressvlm.utils.options import add_command, option, options_from
 
 
@@ -235,8 +237,6 @@ def run_seed(grid: GridSpec, out: str | os.PathLike, seed: int) -> list[dict]:
         fractions = [e["padding_fraction"] for e in history if "padding_fraction" in e]
         row["padding_fraction"] = sum(fractions) / len(fractions) if fractions else None
         row["seconds"] = round(time.monotonic() - began, 1)
-        from addressvlm.utils.io import write_json
-
         write_json(row_file, row)
         rows.append(row)
     if grid.reading_probe:
@@ -249,7 +249,6 @@ def _reading(grid: GridSpec, space, options) -> None:
     from addressvlm.data import load_address_dataset
     from addressvlm.inference.reading import reading_images, reading_probe
     from addressvlm.models import load_pretrained
-    from addressvlm.utils.io import write_json
 
     target = space.out / f"reading_{grid.split}.json"
     if target.is_file():
@@ -302,15 +301,9 @@ def _mean_sd(values: list[float]) -> str:
 
 def summarise(grid: GridSpec, out: str | os.PathLike) -> str:
     """Write ``results.md`` and ``results.json`` from the finished rows; return the markdown."""
-    from addressvlm.utils.io import atomic_write_text, write_json
-
     out = Path(out)
-    rows = []
-    for seed in grid.seeds:
-        for arm in grid.arms:
-            file = out / "seeds" / str(seed) / "arms" / arm.name / "row.json"
-            if file.is_file():
-                rows.append(json.loads(file.read_text()))
+    files = [out / "seeds" / str(seed) / "arms" / arm.name / "row.json" for seed in grid.seeds for arm in grid.arms]
+    rows = [json.loads(file.read_text()) for file in files if file.is_file()]
     by = {(r["arm"], r["seed"]): r for r in rows}
     lines = [f"# Grid on the {grid.split} split ({len(rows)} runs)", ""]
     lines += ["| Arm | seeds | " + " | ".join(HEADERS) + " | J learnt | padding |"]
@@ -433,26 +426,21 @@ def run_grid(grid_file: str | os.PathLike, out: str | os.PathLike, jobs: int = 1
     grid = load_grid(grid_file)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    todo = [s for s in (seeds or grid.seeds)]
-    running: list[tuple[int, subprocess.Popen]] = []
-    failed = []
-    while todo or running:
-        while todo and len(running) < max(1, jobs):
-            seed = todo.pop(0)
-            log = out / "logs" / f"seed-{seed}.log"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            command = [sys.executable, "-m", "addressvlm.cli", "experiment", "--grid", str(grid_file)]
-            command += ["--output", str(out), "--seed", str(seed), "--inline"]
-            print(f"seed {seed}: started (log {log})", flush=True)
-            with open(log, "a", encoding="utf-8") as sink:
-                running.append((seed, subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT)))
-        time.sleep(2)
-        for seed, process in list(running):
-            if process.poll() is not None:
-                running.remove((seed, process))
-                print(f"seed {seed}: {'done' if process.returncode == 0 else 'FAILED'}", flush=True)
-                if process.returncode:
-                    failed.append(seed)
+
+    def run(seed: int) -> bool:
+        log = out / "logs" / f"seed-{seed}.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "addressvlm.cli", "experiment", "--grid", str(grid_file)]
+        command += ["--output", str(out), "--seed", str(seed), "--inline"]
+        print(f"seed {seed}: started (log {log})", flush=True)
+        with open(log, "a", encoding="utf-8") as sink:
+            code = subprocess.run(command, stdout=sink, stderr=subprocess.STDOUT).returncode
+        print(f"seed {seed}: {'done' if code == 0 else 'FAILED'}", flush=True)
+        return code == 0
+
+    todo = list(seeds or grid.seeds)
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        failed = [seed for seed, ok in zip(todo, pool.map(run, todo)) if not ok]
     text = summarise(grid, out)
     if failed:
         raise RuntimeError(f"seeds {failed} failed; see {out / 'logs'} (re-run the same command to resume)")
@@ -505,8 +493,6 @@ def _main(args) -> int:
             raise ValueError("--quickstarts summarises finished quickstart folders; it takes no --grid")
         text = compare_quickstarts(options.quickstarts)
         if options.output:
-            from addressvlm.utils.io import atomic_write_text
-
             atomic_write_text(options.output, text)
         print(text)
         return 0

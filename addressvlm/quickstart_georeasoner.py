@@ -56,13 +56,6 @@ def georeasoner_rows(out: Path) -> tuple[tuple[str, str], ...]:
     return (GEOREASONER_ROW,) if found else ()
 
 
-def _evaluate(options, model: Path, vqa: Path, output: Path) -> None:
-    from addressvlm.quickstart import _evaluate as evaluate_row
-
-    style = ["--prompt-style", "georeasoner", "--max-new-tokens", MAX_NEW_TOKENS]
-    evaluate_row(options, model, vqa, output, "GeoReasoner", "test", *style)
-
-
 def run_georeasoner_row(options, space, steps) -> None:
     """Score locatability, build GeoReasoner's two sets, train the reasoning stage and the location stage on it, and
     evaluate the result with GeoReasoner's JSON prompt.
@@ -72,7 +65,7 @@ def run_georeasoner_row(options, space, steps) -> None:
         space (`Workspace`): its folders; the city, the VQA set and the base model must exist.
         steps (`_Steps`): the quickstart's step runner.
     """
-    from addressvlm.quickstart import _cli, _recipe, recipe_args
+    from addressvlm.quickstart import _cli, _evaluate, _recipe, recipe_args
 
     out, vqa, runs = space.out, space.vqa, space.runs
     data = out / "data"
@@ -110,5 +103,5 @@ def run_georeasoner_row(options, space, steps) -> None:
               "--num_train_epochs", loc_epochs, *common, backbone=options.backbone,
               config="quickstart_cpu_georeasoner_stage2.yaml")  # fmt: skip
     steps.run("georeasoner: evaluate with GeoReasoner's JSON prompt", out / "eval" / GEOREASONER_ROW[0] /
-              "metrics.json", _evaluate, options, runs / "georeasoner", vqa,
-              out / "eval" / GEOREASONER_ROW[0])  # fmt: skip
+              "metrics.json", _evaluate, options, runs / "georeasoner", vqa, out / "eval" / GEOREASONER_ROW[0],
+              "GeoReasoner", "test", "--prompt-style", "georeasoner", "--max-new-tokens", MAX_NEW_TOKENS)  # fmt: skip

@@ -11,6 +11,8 @@ import json
 import os
 from pathlib import Path
 
+from .loading import resolve_checkpoint_dir
+
 
 __all__ = [
     "ADAPTER_CHAIN_FILE",
@@ -57,17 +59,9 @@ def read_adapter_chain(adapter_dir: str | os.PathLike) -> list[dict[str, str]]:
     return parents
 
 
-def _local_dir(name_or_path: str | os.PathLike) -> Path:
-    from .loading import resolve_checkpoint_dir
-
-    return resolve_checkpoint_dir(name_or_path)
-
-
 def _load_full_weights(model, weights: dict) -> None:
     """Copy saved ``modules_to_save`` weights (PEFT key names) into the plain modules of ``model``."""
-    state = {
-        key[len(_PEFT_PREFIX) :] if key.startswith(_PEFT_PREFIX) else key: value for key, value in weights.items()
-    }
+    state = {key.removeprefix(_PEFT_PREFIX): value for key, value in weights.items()}
     result = model.load_state_dict(state, strict=False)
     if result.unexpected_keys:
         raise KeyError(f"Saved full weights do not match the model: {result.unexpected_keys[:8]}")
@@ -102,7 +96,7 @@ def stack_adapter(model, adapter_dir: str | os.PathLike, adapter_name: str):
     from peft import LoraConfig, PeftModel, get_peft_model, set_peft_model_state_dict
     from safetensors.torch import load_file
 
-    adapter_dir = _local_dir(adapter_dir)
+    adapter_dir = resolve_checkpoint_dir(adapter_dir)
     model, stacked = _apply_parents(model, adapter_dir)
     weights = load_file(str(adapter_dir / ADAPTER_WEIGHTS))
     full = {key: value for key, value in weights.items() if ".lora_" not in key}
@@ -145,7 +139,7 @@ def apply_adapter(model, adapter: str | os.PathLike, adapter_name: str = "defaul
     """
     from peft import PeftModel
 
-    adapter_dir = _local_dir(adapter)
+    adapter_dir = resolve_checkpoint_dir(adapter)
     if not (adapter_dir / ADAPTER_CONFIG).is_file():
         raise FileNotFoundError(
             f"{adapter}: no {ADAPTER_CONFIG}. A full-model output (config.json) loads directly with "

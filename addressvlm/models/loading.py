@@ -165,6 +165,8 @@ def load_pretrained(name_or_path: str | os.PathLike, adapter: str | os.PathLike 
     Returns:
         `tuple(model, processor)`; with an adapter the model is a `peft.PeftModel`.
     """
+    from transformers import GenerationConfig
+
     from .registry import get_backbone
 
     path = resolve_checkpoint_dir(name_or_path)  # local folder, or the Hub snapshot of a model or adapter repo
@@ -180,6 +182,12 @@ def load_pretrained(name_or_path: str | os.PathLike, adapter: str | os.PathLike 
         if has_saved_processor(adapter_dir):
             kwargs.setdefault("processor_path", adapter_dir)
     model, processor = spec.loader(base_dir, **kwargs)
+    try:  # the checkpoint's generation settings, stopping at the processor's stop tokens
+        model.generation_config = GenerationConfig.from_pretrained(base_dir)
+    except OSError:
+        pass
+    model.generation_config.eos_token_id = processor.stop_token_ids
+    model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
     if adapter is not None:
         from .adapters import apply_adapter
 

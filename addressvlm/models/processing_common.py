@@ -20,20 +20,14 @@ class ChatPromptMixin:
     @property
     def stop_token_ids(self) -> list[int]:
         """Ids of ``stop_tokens`` and eos that the tokenizer knows, without repeats."""
-        ids = []
-        for token in (*self.stop_tokens, self.tokenizer.eos_token):
-            if token is None:
-                continue
-            token_id = self.tokenizer.convert_tokens_to_ids(token)
-            if token_id is not None and token_id != self.tokenizer.unk_token_id and token_id not in ids:
-                ids.append(token_id)
-        return ids
+        tokens = [token for token in (*self.stop_tokens, self.tokenizer.eos_token) if token is not None]
+        ids = [self.tokenizer.convert_tokens_to_ids(token) for token in tokens]
+        return list(dict.fromkeys(i for i in ids if i is not None and i != self.tokenizer.unk_token_id))
 
     def build_prompt(self, question: str, with_image: bool = True) -> str:
         """The generation prompt of one question (with the image placeholder first), from the chat template."""
         content = ([{"type": "image"}] if with_image else []) + [{"type": "text", "text": question}]
         return self.apply_chat_template([{"role": "user", "content": content}], add_generation_prompt=True)
-
 
     def _tokenize_conversation(self, conversation, images: list | None) -> tuple[dict, torch.Tensor, torch.Tensor]:
         """Tokenize a conversation with the chat template; return its output, ``input_ids`` and the labels (the

@@ -53,7 +53,8 @@ class BackboneSpec:
             Regex of the vision-tower linear layers for ``vision: lora``.
         loader (`Callable`):
             ``loader(path, torch_dtype=None, attn_implementation=None, processor_path=None, **kwargs)`` ->
-            ``(model, processor)`` for any ``model_types`` checkpoint folder.
+            ``(model, processor)`` for any ``model_types`` checkpoint folder (`load_pretrained` then sets the
+            generation stop tokens).
         processor_class (`type`):
             The processor class saved with outputs; `addressvlm.models.has_saved_processor` recognises it.
         build_tiny (`Callable`):
@@ -69,16 +70,12 @@ class BackboneSpec:
             Group -> the group whose ``full`` mode it follows (frozen otherwise).
         default_max_text_length (`int`, *optional*, defaults to 1472):
             Text tokens per training example when the config does not say (image tokens are not counted).
-        default_image_size (`int`, *optional*, defaults to 336):
-            The vision input size of the full-size model (a slice for sliced backbones), for docs and data builders.
         supports_prefix_cache (`bool`, *optional*, defaults to `False`):
             Whether `addressvlm.inference.SharedPrefixAnswerer` applies: the image's block of tokens comes before the
             question (its length may depend on the image) and the model takes ``past_key_values`` with the image
             processor's outputs. Otherwise evaluation and the probe use plain batched ``generate``.
         card_tags (`tuple[str, ...]`, *optional*):
             Model-card tags.
-        stop_tokens (`tuple[str, ...]`, *optional*):
-            Tokens that end an answer; the processor's ``stop_token_ids`` are built from them.
     """
 
     name: str
@@ -95,10 +92,8 @@ class BackboneSpec:
     exporters: tuple[Exporter, ...] = ()
     group_follows: dict[str, str] = field(default_factory=lambda: {"lm_head": "llm"})
     default_max_text_length: int = 1472
-    default_image_size: int = 336
     supports_prefix_cache: bool = False
     card_tags: tuple[str, ...] = ()
-    stop_tokens: tuple[str, ...] = ()
 
     def __post_init__(self):
         for required in ("vision", "projector", "llm"):
@@ -121,8 +116,7 @@ class BackboneSpec:
         nested prefixes (``llm`` and ``llm.lm_head``) classify correctly. PEFT wrapper prefixes are ignored."""
         name = parameter_name
         for prefix in ("base_model.model.", "module."):
-            if name.startswith(prefix):
-                name = name[len(prefix) :]
+            name = name.removeprefix(prefix)
         best, length = "other", -1
         for group, prefix in self.module_groups.items():
             if (name == prefix or name.startswith(prefix + ".")) and len(prefix) > length:

@@ -8,7 +8,7 @@ Defaults follow the paper's Table A1 where it gives a value; `TrainingArguments`
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, get_args, get_origin, get_type_hints
 
 from transformers import TrainingArguments
 
@@ -21,14 +21,12 @@ __all__ = [
     "TrainablePartsArguments",
 ]
 
-_VISION_MODES = ("frozen", "full", "lora")
-_PROJECTOR_MODES = ("full", "frozen")
-_LLM_MODES = ("lora", "full", "frozen")
 
-
-def _check_choice(name: str, value, choices) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
+def _check_choices(args) -> None:
+    """Every `Literal` field of ``args`` holds one of its values (also when the dataclass is built in code)."""
+    for name, hint in get_type_hints(type(args)).items():
+        if get_origin(hint) is Literal and getattr(args, name) not in get_args(hint):
+            raise ValueError(f"{name} must be one of {list(get_args(hint))}, got {getattr(args, name)!r}")
 
 
 @dataclass
@@ -112,7 +110,7 @@ class InitArguments:
     def __post_init__(self):
         if not self.init_from:  # "" on the command line clears a YAML value
             self.init_from = None
-        _check_choice("init_mode", self.init_mode, ("merge", "stack"))
+        _check_choices(self)
 
 
 @dataclass
@@ -164,9 +162,7 @@ class TrainablePartsArguments:
     vision_lr: float | None = field(default=None, metadata={"help": "Vision encoder learning rate (default: lr)."})
 
     def __post_init__(self):
-        _check_choice("vision", self.vision, _VISION_MODES)
-        _check_choice("projector", self.projector, _PROJECTOR_MODES)
-        _check_choice("llm", self.llm, _LLM_MODES)
+        _check_choices(self)
         if self.lora_r <= 0:
             raise ValueError(f"lora_r must be positive, got {self.lora_r}")
         if not 0 <= self.lora_dropout < 1:

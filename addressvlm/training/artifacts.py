@@ -33,6 +33,7 @@ from addressvlm.models.adapters import (
     read_adapter_chain,
     resolve_base_model,
 )
+from addressvlm.utils.io import atomic_write_text, write_json
 
 
 __all__ = [
@@ -142,12 +143,6 @@ def _copy_adapter(source: Path, target: Path) -> None:
         _copy_adapter(source / parent["path"], target / parent["path"])
 
 
-def _write_json(path: Path, payload: dict) -> None:
-    from addressvlm.utils.io import write_json
-
-    write_json(path, payload)
-
-
 # --------------------------------------------------------------------------- finalisation
 @dataclass
 class ArtifactWriter:
@@ -177,8 +172,6 @@ class ArtifactWriter:
             destination (`str` or `os.PathLike`, *optional*): where ``folder`` will be moved (relative base paths
                 are computed for it); defaults to ``folder``.
         """
-        from addressvlm.utils.io import atomic_write_text
-
         from .model_card import build_model_card
 
         folder = Path(folder)
@@ -191,13 +184,13 @@ class ArtifactWriter:
             data["base_model_name_or_path"] = self.base.for_folder(
                 destination / config_file.parent.relative_to(folder)
             )
-            _write_json(config_file, data)
+            write_json(config_file, data)
             readme = config_file.parent / "README.md"
             if config_file.parent != folder and readme.is_file():
                 readme.unlink()  # PEFT's placeholder card for a sub-adapter (it names the absolute base path)
         if self.parents:
             chain = [{"name": p.name, "mode": p.mode, "path": p.path_in_output} for p in self.parents]
-            _write_json(folder / ADAPTER_CHAIN_FILE, {"format_version": 1, "parents": chain})
+            write_json(folder / ADAPTER_CHAIN_FILE, {"format_version": 1, "parents": chain})
         atomic_write_text(folder / "generation_config.json", self.generation_config.to_json_string())
         if self.card is not None:
             card = dict(

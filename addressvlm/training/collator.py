@@ -170,23 +170,21 @@ class ConversationCollator:
         longest = max(len(example["input_ids"]) for example in examples)
         if self.pad_to_multiple_of:
             longest = -(-longest // self.pad_to_multiple_of) * self.pad_to_multiple_of
-        input_ids = torch.full((len(examples), longest), pad_id, dtype=torch.long)
-        labels = torch.full((len(examples), longest), IGNORE_INDEX, dtype=torch.long)
-        attention_mask = torch.zeros((len(examples), longest), dtype=torch.long)
-        for i, example in enumerate(examples):
-            n = len(example["input_ids"])
-            input_ids[i, :n] = example["input_ids"]
-            labels[i, :n] = example["labels"]
-            attention_mask[i, :n] = 1
-        batch = {"input_ids": input_ids, "labels": labels, "attention_mask": attention_mask}
-        if self.isolate_turns:
-            segments = torch.full((len(examples), longest), -1, dtype=torch.long)
-            positions = torch.zeros((len(examples), longest), dtype=torch.long)
+
+        def padded(key: str, value: int):
+            out = torch.full((len(examples), longest), value, dtype=torch.long)
             for i, example in enumerate(examples):
-                n = len(example["input_ids"])
-                segments[i, :n] = example["segment_ids"]
-                positions[i, :n] = example["position_ids"]
-            batch["attention_mask"] = isolated_attention_mask(segments)
-            batch["position_ids"] = positions
+                out[i, : len(example[key])] = example[key]
+            return out
+
+        lengths = torch.tensor([len(example["input_ids"]) for example in examples])
+        batch = {
+            "input_ids": padded("input_ids", pad_id),
+            "labels": padded("labels", IGNORE_INDEX),
+            "attention_mask": (torch.arange(longest) < lengths[:, None]).long(),
+        }
+        if self.isolate_turns:
+            batch["attention_mask"] = isolated_attention_mask(padded("segment_ids", -1))
+            batch["position_ids"] = padded("position_ids", 0)
         batch.update(self.processor.collate_image_inputs(examples))
         return batch

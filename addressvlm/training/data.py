@@ -24,7 +24,6 @@ __all__ = [
     "conversation_lengths",
     "eval_subset",
     "load_training_data",
-    "load_training_data_for",
     "split_conversation_turns",
 ]
 
@@ -226,25 +225,23 @@ def split_conversation_turns(dataset, conversations_column: str = "conversations
     dropped from the text. A ``questions`` column (VQA sets) is split alongside, one entry per row. Rows whose
     conversation is not a strict human/gpt alternation raise a `ValueError` naming the row.
     """
-    from addressvlm.models.conversation import strip_image_placeholder
+    from addressvlm.models.conversation import conversation_pairs, single_turn
 
     has_questions = questions_column in dataset.column_names
 
     def explode(batch):
         out = {name: [] for name in batch}
         for i, turns in enumerate(batch[conversations_column]):
-            if len(turns) % 2 or any(t["from"] != ("human" if k % 2 == 0 else "gpt") for k, t in enumerate(turns)):
-                raise ValueError(f"row {batch.get('id', ['?'] * (i + 1))[i]}: turns are not human/gpt pairs")
-            for k in range(0, len(turns), 2):
-                question = strip_image_placeholder(turns[k]["value"])
+            try:
+                pairs = conversation_pairs(turns)
+            except ValueError:
+                raise ValueError(f"row {batch.get('id', ['?'] * (i + 1))[i]}: turns are not human/gpt pairs") from None
+            for k, (question, answer) in enumerate(pairs):
                 for name in batch:
                     out[name].append(batch[name][i])
-                out[conversations_column][-1] = [
-                    {"from": "human", "value": question},
-                    {"from": "gpt", "value": turns[k + 1]["value"]},
-                ]
+                out[conversations_column][-1] = single_turn(question, answer)
                 if has_questions:
-                    out[questions_column][-1] = [batch[questions_column][i][k // 2]]
+                    out[questions_column][-1] = [batch[questions_column][i][k]]
         return out
 
     with _no_cache_files():
@@ -349,14 +346,3 @@ def check_training_datasets(data_args, kinds: Sequence[str], purpose: str) -> No
         raise ValueError("dataset_paths is empty: name at least one dataset folder (addressvlm data build-...)")
     for path in data_args.dataset_paths:
         check_dataset_kind(path, kinds, purpose)
-
-
-def load_training_data_for(data_args, processor, training_args) -> TrainingData:
-    """[`load_training_data`] with the seed, length column and sampling strategy of the `TrainingArguments`."""
-    return load_training_data(
-        data_args,
-        processor,
-        seed=training_args.seed,
-        length_column=training_args.length_column_name,
-        sampling_strategy=training_args.train_sampling_strategy,
-    )

@@ -93,20 +93,15 @@ def _alternatives(hint: Any) -> list[Any]:
     return [hint]
 
 
+_NAMES = {type(None): "null", bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+
+
 def _describe(hint: Any) -> str:
     names = []
     for option in _alternatives(hint):
         origin = typing.get_origin(option)
-        if option is type(None):
-            names.append("null")
-        elif option is bool:
-            names.append("true or false")
-        elif option is int:
-            names.append("an integer")
-        elif option is float:
-            names.append("a number")
-        elif option is str:
-            names.append("a string")
+        if option in _NAMES:
+            names.append(_NAMES[option])
         elif origin is typing.Literal:
             names.append(f"one of {list(typing.get_args(option))}")
         elif isinstance(option, type) and issubclass(option, enum.Enum):
@@ -136,29 +131,16 @@ def _convert_one(option: Any, value: Any) -> Any:
         if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
             return value.strip().lower() in _TRUE
         raise _Rejected
-    if option is int:
-        if isinstance(value, bool):
-            raise _Rejected
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float) and value.is_integer():
+    if option in (int, float):
+        if isinstance(value, str):  # PyYAML reads 1e-5 as text
+            try:
+                return option(value)
+            except ValueError:
+                raise _Rejected from None
+        if option is int and isinstance(value, float) and value.is_integer():
             return int(value)
-        if isinstance(value, str):
-            try:
-                return int(value)
-            except ValueError:
-                raise _Rejected from None
-        raise _Rejected
-    if option is float:
-        if isinstance(value, bool):
-            raise _Rejected
-        if isinstance(value, (int, float)):
+        if isinstance(value, int if option is int else (int, float)) and not isinstance(value, bool):
             return value
-        if isinstance(value, str):
-            try:
-                return float(value)
-            except ValueError:
-                raise _Rejected from None
         raise _Rejected
     if option is str:
         if isinstance(value, str):

@@ -177,16 +177,13 @@ def _hyperparameters(training_args, parts_args, processor, parts: TrainableParts
     }
     if is_adapter:
         values.update(lora_r=parts_args.lora_r, lora_alpha=parts_args.lora_alpha, lora_dropout=parts_args.lora_dropout)
-    if parts_args.projector_lr is not None:
-        values["projector_lr"] = parts_args.projector_lr
-    if parts_args.vision_lr is not None:
-        values["vision_lr"] = parts_args.vision_lr
+    for name in ("projector_lr", "vision_lr"):
+        if getattr(parts_args, name) is not None:
+            values[name] = getattr(parts_args, name)
     return values
 
 
-def build_writer(
-    start, model, stage: str, training_args, parts_args, model_args, parts, table, data
-) -> ArtifactWriter:
+def build_writer(start, model, stage: str, training_args, parts_args, parts, table, data) -> ArtifactWriter:
     """The `ArtifactWriter` that completes checkpoints and the final output of this run."""
     from peft import PeftModel
 
@@ -303,7 +300,7 @@ def run_stage(stage: Stage, argv: list[str] | None = None):
         ModelArguments,
         TrainablePartsArguments,
     )
-    from .data import check_training_datasets, load_training_data_for
+    from .data import check_training_datasets, load_training_data
     from .hub import push_output_to_hub
     from .parser import parse_args
     from .stages import load_starting_point
@@ -330,10 +327,16 @@ def run_stage(stage: Stage, argv: list[str] | None = None):
 
     # the data
     with training_args.main_process_first(desc=stage.loading):
-        data = load_training_data_for(data_args, start.processor, training_args)
+        data = load_training_data(
+            data_args,
+            start.processor,
+            seed=training_args.seed,
+            length_column=training_args.length_column_name,
+            sampling_strategy=training_args.train_sampling_strategy,
+        )
 
     # train, save, push
-    writer = build_writer(start, model, stage.title, training_args, parts_args, model_args, parts, table, data)
+    writer = build_writer(start, model, stage.title, training_args, parts_args, parts, table, data)
     trainer = build_trainer(model, start.processor, data, training_args, parts, parts_args, writer, spec)
     train_result = trainer.train(resume_from_checkpoint=resume)
     metrics = finish_training(trainer, train_result, writer)

@@ -32,8 +32,6 @@ __all__ = ["StartingPoint", "load_starting_point"]
 
 logger = logging.getLogger(__name__)
 
-_DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
-
 
 @dataclass
 class StartingPoint:
@@ -60,7 +58,7 @@ def _load_base(name_or_path: str, model_args):
 
     from addressvlm.models import get_backbone, load_pretrained
 
-    kwargs = {"torch_dtype": getattr(torch, _DTYPES[model_args.dtype])}
+    kwargs = {"torch_dtype": getattr(torch, model_args.dtype)}
     if model_args.attn_implementation:
         kwargs["attn_implementation"] = model_args.attn_implementation
     if model_args.pad_image_to_square is not None:
@@ -78,9 +76,7 @@ def _load_base(name_or_path: str, model_args):
 
 
 def _same_checkpoint(a: str, b: str) -> bool:
-    if a == b:
-        return True
-    return Path(a).exists() and Path(b).exists() and Path(a).resolve() == Path(b).resolve()
+    return a == b or (Path(a).exists() and Path(b).exists() and Path(a).resolve() == Path(b).resolve())
 
 
 def _full_groups_of(adapter_dir: Path, spec) -> tuple[str, ...]:
@@ -136,13 +132,11 @@ def load_starting_point(model_args, init_args=None) -> StartingPoint:
     model, processor = _load_base(base_name, model_args)
     base = BaseModelRef.from_name(model_args.base_model_id or base_name)
     name = f"stage{len(read_adapter_chain(init_dir)) + 1}"
-    if mode == "merge":
-        model = apply_adapter(model, init_dir).merge_and_unload()
-        carried: tuple[str, ...] = ()
-    elif mode == "stack":
+    if mode == "stack":
         model = stack_adapter(model, init_dir, name)
         carried = _full_groups_of(init_dir, get_backbone(model.config))
-    else:
-        raise ValueError(f"init_mode must be 'merge' or 'stack', got {mode!r}")
+    else:  # merge (`InitArguments` checks the mode)
+        model = apply_adapter(model, init_dir).merge_and_unload()
+        carried = ()
     logger.info("Starting from %s (%s, as adapter %r) on base %s", init_from, mode, name, base_name)
     return StartingPoint(model, processor, base, [ParentAdapter(name, mode, init_dir)], carried)

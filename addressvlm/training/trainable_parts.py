@@ -126,14 +126,6 @@ def build_lora_config(spec, parts: TrainableParts, args):
     )
 
 
-def _is_lora_param(name: str) -> bool:
-    return ".lora_" in name
-
-
-def _is_saved_copy(name: str) -> bool:
-    return ".modules_to_save." in name
-
-
 def _adapter_of(name: str) -> str | None:
     """The adapter a LoRA / modules_to_save parameter belongs to (``...lora_A.<adapter>.weight``)."""
     parts = name.split(".")
@@ -155,7 +147,7 @@ def set_requires_grad(model, spec, parts: TrainableParts, frozen_adapters: tuple
     trainable_full = set(parts.full_groups)
     for name, param in model.named_parameters():
         group = spec.group_of(name)
-        if _is_lora_param(name):
+        if ".lora_" in name:
             param.requires_grad = parts.mode(group) == "lora" and _adapter_of(name) not in frozen_adapters
         elif ".original_module." in name:
             param.requires_grad = False
@@ -215,10 +207,9 @@ def apply_trainable_parts(model, parts: TrainableParts, args, spec=None, activat
 def param_group_learning_rates(parts_args, learning_rate: float) -> dict[str, float]:
     """Learning rate per module group: ``projector_lr`` / ``vision_lr`` where set, else ``learning_rate``."""
     rates = {group: learning_rate for group in (*GROUP_NAMES, "other")}  # groups beyond these use learning_rate
-    if parts_args.projector_lr is not None:
-        rates["projector"] = parts_args.projector_lr
-    if parts_args.vision_lr is not None:
-        rates["vision"] = parts_args.vision_lr
+    for group in ("projector", "vision"):
+        if getattr(parts_args, f"{group}_lr") is not None:
+            rates[group] = getattr(parts_args, f"{group}_lr")
     return rates
 
 
@@ -238,7 +229,7 @@ def parameter_table(model, spec, parts: TrainableParts, learning_rates: dict[str
         if id(param) in seen:
             continue
         seen.add(id(param))
-        if not _is_lora_param(name) and not _is_saved_copy(name):
+        if ".lora_" not in name and ".modules_to_save." not in name:  # base weights, once
             row["parameters"] += param.numel()
         if param.requires_grad:
             row["trainable"] += param.numel()

@@ -141,5 +141,4 @@ def cli_command(command: Callable[[Any], Any]) -> Callable[[Any], int]:
     def run(args) -> int:
         return run_command(command, args, debug=bool(getattr(args, "debug", False)))
 
-    run.__wrapped_command__ = command
     return run

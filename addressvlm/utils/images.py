@@ -7,6 +7,7 @@ images instead of clipping them to white.
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 import numpy as np
@@ -44,6 +45,18 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image if image.mode == "RGB" else image.convert("RGB")
 
 
+@contextlib.contextmanager
+def _opened(path: str | os.PathLike):
+    """`Image.open`, with errors (also those of the ``with`` block) that name the file."""
+    try:
+        with Image.open(path) as image:
+            yield image
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"Image file not found: {path}") from err
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
+        raise ValueError(f"Cannot decode image file {path}: {err}") from err
+
+
 def open_rgb(path: str | os.PathLike) -> Image.Image:
     """Open, fully decode and convert an image file (see `to_rgb`), with errors that name the file.
 
@@ -57,14 +70,9 @@ def open_rgb(path: str | os.PathLike) -> Image.Image:
         `FileNotFoundError`: the file does not exist.
         `ValueError`: the file is not an image Pillow can decode, or is truncated.
     """
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return to_rgb(image)
-    except FileNotFoundError as err:
-        raise FileNotFoundError(f"Image file not found: {path}") from err
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-        raise ValueError(f"Cannot decode image file {path}: {err}") from err
+    with _opened(path) as image:
+        image.load()
+        return to_rgb(image)
 
 
 def load_rgb(image) -> Image.Image:
@@ -81,16 +89,8 @@ def image_size(image) -> tuple[int, int]:
     Raises:
         `FileNotFoundError` / `ValueError`: as `open_rgb`.
     """
-    if isinstance(image, Image.Image):
-        width, height = image.size
-        orientation = image.getexif().get(_ORIENTATION, 1)
-    else:
-        try:
-            with Image.open(image) as opened:
-                width, height = opened.size
-                orientation = opened.getexif().get(_ORIENTATION, 1)
-        except FileNotFoundError as err:
-            raise FileNotFoundError(f"Image file not found: {image}") from err
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as err:
-            raise ValueError(f"Cannot decode image file {image}: {err}") from err
-    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+    if not isinstance(image, Image.Image):
+        with _opened(image) as opened:
+            return image_size(opened)
+    width, height = image.size
+    return (height, width) if image.getexif().get(_ORIENTATION, 1) in (5, 6, 7, 8) else (width, height)

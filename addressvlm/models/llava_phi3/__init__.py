@@ -60,9 +60,7 @@ SPEC = BackboneSpec(
         ),
     ),
     default_max_text_length=1472,  # Table A1: 2048 - (336 / 14) ** 2
-    default_image_size=336,
     supports_prefix_cache=True,
     card_tags=("llava", "phi3"),
-    stop_tokens=LlavaPhi3Processor.stop_tokens,
 )
 register_backbone(SPEC)

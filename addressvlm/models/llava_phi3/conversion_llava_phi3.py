@@ -36,8 +36,9 @@ class FusedKey:
     ours: str
     parts: tuple[str, ...]
 
-    def pattern(self) -> re.Pattern:
-        return re.compile("^" + re.escape(self.ours).replace(r"\{i\}", r"(?P<i>\d+)") + "$")
+    def pattern(self, key: str | None = None) -> re.Pattern:
+        """``key`` (default: ``ours``) as a regex whose group ``i`` is the layer."""
+        return re.compile("^" + re.escape(key or self.ours).replace(r"\{i\}", r"(?P<i>\d+)") + "$")
 
 
 _LAYER = "model.language_model.layers.{i}"
@@ -91,7 +92,7 @@ def stock_to_ours_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, t
     out = {}
     consumed = set()
     for fused in FUSED_KEYS:
-        first = re.compile("^" + re.escape(fused.parts[0]).replace(r"\{i\}", r"(?P<i>\d+)") + "$")
+        first = fused.pattern(fused.parts[0])
         for key in list(state):
             match = first.match(key)
             if not match:
@@ -102,9 +103,7 @@ def stock_to_ours_state_dict(state_dict: dict[str, torch.Tensor]) -> dict[str, t
                 raise KeyError(f"Cannot fuse {fused.ours.format(i=match['i'])}: missing {missing}")
             out[fused.ours.format(i=match["i"])] = torch.cat([state[name] for name in names], dim=0)
             consumed.update(names)
-    for key, value in state.items():
-        if key not in consumed:
-            out[key] = value
+    out.update({key: value for key, value in state.items() if key not in consumed})
     return out
 
 
@@ -146,6 +145,25 @@ def ours_to_stock_state_dict(
     return renamed
 
 
+_TEXT_FIELDS = (
+    "vocab_size",
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "hidden_act",
+    "max_position_embeddings",
+    "initializer_range",
+    "rms_norm_eps",
+    "bos_token_id",
+    "eos_token_id",
+    "pad_token_id",
+    "tie_word_embeddings",
+)
+"""Text-config fields that mean the same in Phi-3 and Llama."""
+
+
 def llama_text_config_to_phi3(llama_config):
     """The Phi-3 config equivalent to a Llama-ified Phi-3 text config."""
     from transformers import Phi3Config
@@ -156,22 +174,9 @@ def llama_text_config_to_phi3(llama_config):
     if getattr(llama_config, "attention_bias", False) or getattr(llama_config, "mlp_bias", False):
         raise ValueError("Llama config with attention/MLP bias cannot be expressed as Phi-3")
     return Phi3Config(
-        vocab_size=llama_config.vocab_size,
-        hidden_size=llama_config.hidden_size,
-        intermediate_size=llama_config.intermediate_size,
-        num_hidden_layers=llama_config.num_hidden_layers,
-        num_attention_heads=llama_config.num_attention_heads,
-        num_key_value_heads=llama_config.num_key_value_heads,
-        hidden_act=llama_config.hidden_act,
-        max_position_embeddings=llama_config.max_position_embeddings,
+        **{name: getattr(llama_config, name) for name in _TEXT_FIELDS},
         original_max_position_embeddings=llama_config.max_position_embeddings,
-        initializer_range=llama_config.initializer_range,
-        rms_norm_eps=llama_config.rms_norm_eps,
         rope_parameters=dict(llama_config.rope_parameters or {"rope_type": "default", "rope_theta": 10000.0}),
-        bos_token_id=llama_config.bos_token_id,
-        eos_token_id=llama_config.eos_token_id,
-        pad_token_id=llama_config.pad_token_id,
-        tie_word_embeddings=llama_config.tie_word_embeddings,
         attention_dropout=float(llama_config.attention_dropout or 0.0),
         sliding_window=None,
     )
@@ -184,21 +189,8 @@ def _phi3_text_config_to_llama(phi3_config):
     if rope.get("rope_type", "default") != "default" or rope.get("partial_rotary_factor", 1.0) != 1.0:
         raise ValueError(f"Only default full rotary embeddings map to Llama, got {rope}")
     return LlamaConfig(
-        vocab_size=phi3_config.vocab_size,
-        hidden_size=phi3_config.hidden_size,
-        intermediate_size=phi3_config.intermediate_size,
-        num_hidden_layers=phi3_config.num_hidden_layers,
-        num_attention_heads=phi3_config.num_attention_heads,
-        num_key_value_heads=phi3_config.num_key_value_heads,
-        hidden_act=phi3_config.hidden_act,
-        max_position_embeddings=phi3_config.max_position_embeddings,
-        initializer_range=phi3_config.initializer_range,
-        rms_norm_eps=phi3_config.rms_norm_eps,
+        **{name: getattr(phi3_config, name) for name in _TEXT_FIELDS},
         rope_parameters={"rope_type": "default", "rope_theta": rope.get("rope_theta", 10000.0)},
-        bos_token_id=phi3_config.bos_token_id,
-        eos_token_id=phi3_config.eos_token_id,
-        pad_token_id=phi3_config.pad_token_id,
-        tie_word_embeddings=phi3_config.tie_word_embeddings,
         attention_dropout=phi3_config.attention_dropout,
     )
 

@@ -73,12 +73,9 @@ def load_llava_phi3(
     Returns:
         `tuple(LlavaPhi3ForConditionalGeneration, LlavaPhi3Processor)`
     """
-    from transformers import AutoConfig, GenerationConfig
+    from transformers import AutoConfig
 
-    from .conversion_llava_phi3 import (
-        llava_config_to_llava_phi3,
-        stock_to_ours_state_dict,
-    )
+    from .conversion_llava_phi3 import llava_config_to_llava_phi3, stock_to_ours_state_dict
     from .modeling_llava_phi3 import LlavaPhi3ForConditionalGeneration
 
     path = resolve_checkpoint_dir(path)
@@ -100,13 +97,6 @@ def load_llava_phi3(
     processor = _processor_for(Path(processor_path or path), model.config, pad_image_to_square)
     model.config.pad_image_to_square = processor.pad_image_to_square  # one setting, wherever it is read
     check_tokenizer_fits(processor.tokenizer, model.config.text_config.vocab_size, path)
-    try:
-        model.generation_config = GenerationConfig.from_pretrained(path)
-    except OSError:
-        pass
-    stops = processor.stop_token_ids
-    model.generation_config.eos_token_id = stops
-    model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
     return model, processor
 
 

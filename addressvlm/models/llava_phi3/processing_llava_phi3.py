@@ -154,22 +154,16 @@ class LlavaPhi3Processor(ChatPromptMixin, LlavaProcessor):
         """
         if images is None:
             return None
-        if not isinstance(images, (list, tuple)):
-            return self.prepare_images([images])[0]
-        fill = tuple(int(round(255 * m)) for m in self.image_processor.image_mean)
-        prepared = []
-        for image in images:
-            if isinstance(image, (list, tuple)):
-                prepared.append(self.prepare_images(image))
-                continue
-            image = load_rgb(image)
-            prepared.append(expand_to_square(image, fill) if self.pad_image_to_square else image)
-        return prepared
+        if isinstance(images, (list, tuple)):
+            return [self.prepare_images(image) for image in images]
+        image = load_rgb(images)
+        if not self.pad_image_to_square:
+            return image
+        return expand_to_square(image, tuple(int(round(255 * m)) for m in self.image_processor.image_mean))
 
     def __call__(self, images=None, text=None, **kwargs):
         return super().__call__(images=self.prepare_images(images), text=text, **kwargs)
 
-    # ------------------------------------------------------------------ prompts
     # ------------------------------------------------------------------ training examples
     def build_training_example(self, conversation: Sequence[dict[str, Any]], image=None) -> dict[str, Any]:
         """Tokenize one (multi-turn) conversation with its image and build the label mask.

@@ -169,44 +169,15 @@ def full_size_llava_phi3_config(tokenizer, text_layers: int = 32, vision_layers:
         text_layers (`int`, *optional*, defaults to 32): Phi-3 decoder layers (fewer for a cheaper, scaled run).
         vision_layers (`int`, *optional*, defaults to 24): CLIP encoder layers.
     """
-    from transformers import CLIPVisionConfig, Phi3Config
-
     from .configuration_llava_phi3 import LlavaPhi3Config
 
-    vision = CLIPVisionConfig(
-        hidden_size=1024,
-        intermediate_size=4096,
-        num_hidden_layers=vision_layers,
-        num_attention_heads=16,
-        image_size=336,
-        patch_size=14,
-        projection_dim=768,
-        hidden_act="quick_gelu",
-        layer_norm_eps=1e-5,
-    )
-    text = Phi3Config(
-        vocab_size=32064,
-        hidden_size=3072,
-        intermediate_size=8192,
-        num_hidden_layers=text_layers,
-        num_attention_heads=32,
-        num_key_value_heads=32,
-        max_position_embeddings=4096,
-        rms_norm_eps=1e-5,
-        rope_theta=10000.0,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.convert_tokens_to_ids("<|endoftext|>"),
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=False,
-    )
-    return LlavaPhi3Config(
-        vision_config=vision,
-        text_config=text,
-        image_token_index=tokenizer.convert_tokens_to_ids("<image>"),
-        projector_hidden_act="gelu",
-        vision_feature_layer=-2,
-        vision_feature_select_strategy="default",
-    )
+    config = LlavaPhi3Config(image_token_index=tokenizer.convert_tokens_to_ids("<image>"))  # defaults: the real one
+    config.text_config.num_hidden_layers = text_layers
+    config.vision_config.num_hidden_layers = vision_layers
+    config.text_config.bos_token_id = tokenizer.bos_token_id
+    config.text_config.eos_token_id = tokenizer.convert_tokens_to_ids("<|endoftext|>")
+    config.text_config.pad_token_id = tokenizer.pad_token_id
+    return config
 
 
 def make_llava_phi3_processor(tokenizer, image_size: int, pad_image_to_square: bool = False, max_text_length=1472):
@@ -221,16 +192,6 @@ def make_llava_phi3_processor(tokenizer, image_size: int, pad_image_to_square: b
         tokenizer=tokenizer,
         pad_image_to_square=pad_image_to_square,
         max_text_length=max_text_length,
-    )
-
-
-def _generation_config(tokenizer, model_config):
-    from transformers import GenerationConfig
-
-    end = tokenizer.convert_tokens_to_ids("<|end|>")
-    eot = tokenizer.convert_tokens_to_ids("<|endoftext|>")
-    return GenerationConfig(
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=[end, eot], pad_token_id=tokenizer.pad_token_id
     )
 
 
@@ -249,6 +210,8 @@ def build_tiny_llava_phi3(
     Returns:
         `tuple(LlavaPhi3ForConditionalGeneration, LlavaPhi3Processor)`
     """
+    from transformers import GenerationConfig
+
     from .modeling_llava_phi3 import LlavaPhi3ForConditionalGeneration
 
     tokenizer = train_tiny_tokenizer(vocab_size=vocab_size, extra_texts=extra_texts)
@@ -257,8 +220,11 @@ def build_tiny_llava_phi3(
     )
     torch.manual_seed(seed)
     model = LlavaPhi3ForConditionalGeneration(config).eval()
-    model.generation_config = _generation_config(tokenizer, config)
-    return model, make_llava_phi3_processor(tokenizer, image_size)
+    processor = make_llava_phi3_processor(tokenizer, image_size)
+    model.generation_config = GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=processor.stop_token_ids, pad_token_id=tokenizer.pad_token_id
+    )
+    return model, processor
 
 
 def save_tiny_llava_phi3(path: str | os.PathLike, image_size: int = 56, seed: int = 0, **kwargs) -> str:
@@ -301,20 +267,17 @@ def save_tiny_llava_hf(
     torch.manual_seed(seed)
     model = LlavaForConditionalGeneration(config).eval()
     model.save_pretrained(path)
-    image_processor = _image_processor_class()(
-        size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
-    )
+    image_processor = make_llava_phi3_processor(tokenizer, image_size).image_processor
     LlavaProcessor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(path)
     # The real processor_config.json lacks these; drop what save_pretrained wrote.
-    for name in ("processor_config.json", "chat_template.jinja", "chat_template.json"):
-        file = Path(path, name)
-        if name == "processor_config.json" and file.exists():
-            data = json.loads(file.read_text())
-            for key in ("patch_size", "vision_feature_select_strategy", "num_additional_image_tokens"):
-                data.pop(key, None)
-            file.write_text(json.dumps(data, indent=2))
-        elif file.exists():
-            file.unlink()
+    config_file = Path(path, "processor_config.json")
+    if config_file.exists():
+        data = json.loads(config_file.read_text())
+        for key in ("patch_size", "vision_feature_select_strategy", "num_additional_image_tokens"):
+            data.pop(key, None)
+        config_file.write_text(json.dumps(data, indent=2))
+    for name in ("chat_template.jinja", "chat_template.json"):
+        Path(path, name).unlink(missing_ok=True)
     # Rewrite the keys explicitly (transformers may save either naming), independently of addressvlm's key map.
     weights = Path(path, "model.safetensors")
     state = load_file(weights)

@@ -60,9 +60,7 @@ SPEC = BackboneSpec(
         ),
     ),
     default_max_text_length=1408,  # 2048 (MiniCPM-V's training length) - 10 slices x 64 queries
-    default_image_size=448,
     supports_prefix_cache=True,  # each image's own prefix (ImagePrefix), ragged lengths in one batch
     card_tags=("minicpm-v", "qwen2"),
-    stop_tokens=MiniCPMVProcessor.stop_tokens,
 )
 register_backbone(SPEC)

@@ -119,10 +119,9 @@ class MiniCPMVImageProcessor(BaseImageProcessor):
         use_image_id: bool = True,
         **kwargs,
     ):
-        extra = {k: v for k, v in kwargs.items() if k in ("im_start", "im_end", "slice_start", "slice_end", "unk")}
-        extra.update({k: kwargs[k] for k in ("im_id_start", "im_id_end", "version") if k in kwargs})
-        kwargs = {k: v for k, v in kwargs.items() if k not in extra and k not in ("auto_map", "processor_class")}
-        super().__init__(**kwargs)
+        # keys of the published preprocessor_config.json that configure nothing here
+        ignored = {"im_start", "im_end", "slice_start", "slice_end", "unk", "im_id_start", "im_id_end", "version"}
+        super().__init__(**{k: v for k, v in kwargs.items() if k not in ignored | {"auto_map", "processor_class"}})
         self.max_slice_nums = int(max_slice_nums)
         self.scale_resolution = int(scale_resolution)
         self.patch_size = int(patch_size)
@@ -140,11 +139,10 @@ class MiniCPMVImageProcessor(BaseImageProcessor):
 
     def slice_image(self, image: Image.Image) -> tuple[list[Image.Image], tuple[int, int] | None]:
         """The overview then the slices row by row, and the grid."""
-        size = image.size
-        if not self.slice_mode:
-            best = _best_resize(size, self.scale_resolution, self.patch_size, allow_upscale=True)
-            return [image.resize(best, resample=Image.Resampling.BICUBIC)], None
-        grid, overview, cell = slice_sizes(size, self.max_slice_nums, self.scale_resolution, self.patch_size)
+        if self.slice_mode:
+            grid, overview, cell = slice_sizes(image.size, self.max_slice_nums, self.scale_resolution, self.patch_size)
+        else:
+            grid, overview = None, _best_resize(image.size, self.scale_resolution, self.patch_size, allow_upscale=True)
         images = [image.resize(overview, resample=Image.Resampling.BICUBIC)]
         if grid is not None:
             refined = image.resize((cell[0] * grid[0], cell[1] * grid[1]), resample=Image.Resampling.BICUBIC)
@@ -183,7 +181,7 @@ class MiniCPMVImageProcessor(BaseImageProcessor):
             `(n_slices, H / patch, W / patch)`, ``tgt_sizes`` `(n_slices, 2)` and ``image_grids`` `(n_images, 2)`.
         """
         slices, grids = [], []
-        for image in _flatten(images):
+        for image in flatten_images(images):
             pieces, grid = self._slices(image)
             slices.extend(pieces)
             grids.append(grid)
@@ -206,10 +204,9 @@ class MiniCPMVImageProcessor(BaseImageProcessor):
         return BatchFeature(data, tensor_type=return_tensors)
 
 
-def _flatten(images) -> list[Image.Image]:
-    if isinstance(images, Image.Image):
-        return [images]
+def flatten_images(images) -> list:
+    """One image, a list or a list of lists, as a flat list in order."""
     flat = []
-    for item in images:
-        flat.extend(_flatten(item) if isinstance(item, (list, tuple)) else [item])
+    for item in images if isinstance(images, (list, tuple)) else [images]:
+        flat.extend(flatten_images(item) if isinstance(item, (list, tuple)) else [item])
     return flat

@@ -55,8 +55,6 @@ def load_minicpmv(
     Raises:
         `KeyError`: a published checkpoint whose keys do not match the architecture (names the first few).
     """
-    from transformers import GenerationConfig
-
     from .conversion_minicpmv import published_to_ours_config
     from .modeling_minicpmv import MiniCPMVForConditionalGeneration
     from .processing_minicpmv import MiniCPMVProcessor
@@ -98,12 +96,6 @@ def load_minicpmv(
             f"model's resampler gives {model.config.query_num} in {path}"
         )
     loading.check_tokenizer_fits(processor.tokenizer, model.config.text_config.vocab_size, path)
-    try:
-        model.generation_config = GenerationConfig.from_pretrained(path)
-    except OSError:
-        pass
-    model.generation_config.eos_token_id = processor.stop_token_ids
-    model.generation_config.pad_token_id = processor.tokenizer.pad_token_id
     return model, processor
 
 

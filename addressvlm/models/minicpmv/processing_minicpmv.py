@@ -24,7 +24,7 @@ from transformers import BatchFeature, ProcessorMixin
 from addressvlm.utils.images import load_rgb
 
 from ..processing_common import ChatPromptMixin, new_truncation_stats, truncate_text
-from .image_processing_minicpmv import slice_sizes
+from .image_processing_minicpmv import flatten_images
 
 
 __all__ = ["CHATML_CHAT_TEMPLATE", "MiniCPMVProcessor"]
@@ -128,26 +128,13 @@ class MiniCPMVProcessor(ChatPromptMixin, ProcessorMixin):
 
     def image_token_count(self, image_size: tuple[int, int] | None = None) -> int:
         """Tokens an image of ``image_size`` (width, height) expands to (markers and newlines included)."""
-        if image_size is None:
-            raise ValueError("MiniCPM-V's image-token count depends on the image size; pass image_size")
-        return len(self._expansion_ids(self.grid_of(image_size)))
+        return len(self.image_expansion_ids(image_size))
 
     def image_expansion_ids(self, image_size: tuple[int, int] | None = None) -> list[int]:
         """The ids an image of ``image_size`` (width, height) expands to, as the first image of a prompt."""
         if image_size is None:
             raise ValueError("MiniCPM-V's expansion depends on the image size; pass image_size")
         return list(self._expansion_ids(self.grid_of(image_size)))
-
-    def query_token_count(self, image_size: tuple[int, int]) -> int:
-        """Resampler outputs (``<unk>`` placeholders) of an image: ``query_num`` x (1 + slices)."""
-        grid = self.grid_of(image_size)
-        slices = 0 if grid is None else grid[0] * grid[1]
-        return self.image_processor.image_feature_size * (1 + slices)
-
-    def slice_sizes(self, image_size: tuple[int, int]):
-        """``(grid, overview size, slice size)`` of an image of ``image_size`` (see `slice_sizes`)."""
-        image = self.image_processor
-        return slice_sizes(image_size, image.max_slice_nums, image.scale_resolution, image.patch_size)
 
     def extra_settings(self) -> dict:
         """Slice settings recorded with evaluation results (`addressvlm.models.processor_settings`)."""
@@ -182,11 +169,9 @@ class MiniCPMVProcessor(ChatPromptMixin, ProcessorMixin):
         texts = [text] if isinstance(text, str) else list(text)
         want_offsets = kwargs.pop("return_text_replacement_offsets", False)
         tokenizer_kwargs = {k: kwargs.pop(k) for k in _TOKENIZER_KWARGS if k in kwargs}
-        for nested in ("text_kwargs", "images_kwargs", "common_kwargs"):
-            tokenizer_kwargs.update(kwargs.pop(nested, {}) if nested == "text_kwargs" else {})
-            kwargs.pop(nested, None)
+        tokenizer_kwargs.update(kwargs.get("text_kwargs", {}))  # images_kwargs and common_kwargs: none apply
         counts = [sample.count(self.image_token) for sample in texts]
-        flat = [] if images is None else _flatten(self.prepare_images(images))
+        flat = [] if images is None else flatten_images(self.prepare_images(images))
         if sum(counts) != len(flat):
             raise ValueError(f"The texts hold {sum(counts)} {self.image_token} placeholders but {len(flat)} images")
         data: dict[str, Any] = {}
@@ -227,7 +212,6 @@ class MiniCPMVProcessor(ChatPromptMixin, ProcessorMixin):
             "tgt_sizes": torch.cat([example["tgt_sizes"] for example in present]),
         }
 
-    # ------------------------------------------------------------------ prompts
     # ------------------------------------------------------------------ training examples
     def build_training_example(self, conversation: Sequence[dict[str, Any]], image=None) -> dict[str, Any]:
         """Tokenize one conversation with its image and build the label mask.
@@ -267,10 +251,3 @@ class MiniCPMVProcessor(ChatPromptMixin, ProcessorMixin):
             is_image[at : at + len(expected)] = True
             start = at + len(expected)
         return is_image
-
-
-def _flatten(images) -> list:
-    flat = []
-    for item in images if isinstance(images, (list, tuple)) else [images]:
-        flat.extend(_flatten(item) if isinstance(item, (list, tuple)) else [item])
-    return flat

@@ -21,7 +21,6 @@ from ..tiny_corpus import TINY_CORPUS
 __all__ = [
     "MINICPMV_SPECIAL_TOKENS",
     "build_tiny_minicpmv",
-    "full_size_minicpmv_config",
     "make_minicpmv_processor",
     "save_tiny",
     "tiny_minicpmv_config",
@@ -136,19 +135,6 @@ def tiny_minicpmv_config(
         scale_resolution=image_size,
         max_slice_nums=max_slice_nums,
     )
-
-
-def full_size_minicpmv_config(tokenizer=None, text_layers: int = 28, vision_layers: int = 27):
-    """The real MiniCPM-V 2.6 architecture (``openbmb/MiniCPM-V-2_6``'s values), for random-weight dry runs and
-    benchmarks without a download; ``text_layers`` / ``vision_layers`` scale it down."""
-    from .configuration_minicpmv import MiniCPMVConfig
-
-    config = MiniCPMVConfig()
-    config.text_config.num_hidden_layers = text_layers
-    config.vision_config.num_hidden_layers = vision_layers
-    if tokenizer is not None:
-        config.image_token_id = tokenizer.convert_tokens_to_ids("<unk>")
-    return config
 
 
 def make_minicpmv_processor(tokenizer, image_size: int = 56, max_slice_nums: int = 2, query_num: int = 16, **kwargs):
