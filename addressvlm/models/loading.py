@@ -13,6 +13,7 @@ from pathlib import Path
 
 
 __all__ = [
+    "DECODER_CONFIG_FIELDS",
     "cast_parameters",
     "check_tokenizer_fits",
     "has_saved_processor",
@@ -25,6 +26,20 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+
+DECODER_CONFIG_FIELDS = (
+    "vocab_size",
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "hidden_act",
+    "max_position_embeddings",
+    "initializer_range",
+    "rms_norm_eps",
+)
+"""Decoder config fields that mean the same in Phi-3, Llama and Qwen2 (the backbones' conversions copy them)."""
 
 
 def resolve_checkpoint_dir(name_or_path: str | os.PathLike) -> Path:

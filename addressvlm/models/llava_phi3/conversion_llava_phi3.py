@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..loading import DECODER_CONFIG_FIELDS
+
 
 __all__ = [
     "FUSED_KEYS",
@@ -146,16 +148,7 @@ def ours_to_stock_state_dict(
 
 
 _TEXT_FIELDS = (
-    "vocab_size",
-    "hidden_size",
-    "intermediate_size",
-    "num_hidden_layers",
-    "num_attention_heads",
-    "num_key_value_heads",
-    "hidden_act",
-    "max_position_embeddings",
-    "initializer_range",
-    "rms_norm_eps",
+    *DECODER_CONFIG_FIELDS,
     "bos_token_id",
     "eos_token_id",
     "pad_token_id",

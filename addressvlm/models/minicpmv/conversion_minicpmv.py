@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..loading import DECODER_CONFIG_FIELDS
+
 
 __all__ = [
     "PUBLISHED_REPO",
@@ -27,16 +29,7 @@ REMOTE_CODE_FILES = {
     "AutoModelForCausalLM": "modeling_minicpmv.MiniCPMV",
 }
 _TEXT_FIELDS = (
-    "vocab_size",
-    "hidden_size",
-    "intermediate_size",
-    "num_hidden_layers",
-    "num_attention_heads",
-    "num_key_value_heads",
-    "hidden_act",
-    "max_position_embeddings",
-    "initializer_range",
-    "rms_norm_eps",
+    *DECODER_CONFIG_FIELDS,
     "use_sliding_window",
     "sliding_window",
     "max_window_layers",
